@@ -1,0 +1,21 @@
+"""A local sandbox of the Octogen Platform Catalog API v1, for tests, the demo and benchmarks.
+
+``Sandbox`` runs in-process (a background thread); ``python -m octogen_source.sandbox`` runs it as a
+process, controlled through ``RemoteSandbox``.
+"""
+
+from octogen_source.sandbox.faults import ENDPOINTS, FAULT_KINDS
+from octogen_source.sandbox.local import Sandbox
+from octogen_source.sandbox.remote import RemoteSandbox, RemoteSandboxError
+from octogen_source.sandbox.state import SandboxState
+from octogen_source.sandbox.wire import WIRE_SHAPES
+
+__all__ = [
+    "ENDPOINTS",
+    "FAULT_KINDS",
+    "WIRE_SHAPES",
+    "RemoteSandbox",
+    "RemoteSandboxError",
+    "Sandbox",
+    "SandboxState",
+]

@@ -1,0 +1,86 @@
+"""``python -m octogen_source.sandbox --port P --catalogs N --products M [--seed S] [--ungranted U]``.
+
+Prints ``OCTOGEN_BASE_URL=...`` and ``OCTO_API_KEY=...`` on stdout, then serves until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+
+from octogen_source.sandbox.server import base_url, bind_socket, start_server
+from octogen_source.sandbox.state import SandboxState
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m octogen_source.sandbox",
+        description="Serve a local sandbox of the Octogen Platform Catalog API v1 on 127.0.0.1.",
+    )
+    parser.add_argument("--port", type=_non_negative, default=0, help="TCP port (default 0: a free port)")
+    parser.add_argument("--catalogs", type=_non_negative, default=3, help="number of catalogs (default 3)")
+    parser.add_argument(
+        "--products", type=_non_negative, default=200, help="products per catalog (default 200)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
+    parser.add_argument(
+        "--ungranted", type=_non_negative, default=0, help="trailing catalogs the printed key is not granted"
+    )
+    return parser
+
+
+async def _serve(state: SandboxState, port: int) -> int:
+    try:
+        sock = bind_socket(port)
+    except OSError as exc:
+        print(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    runner = await start_server(state, sock)
+    print(f"OCTOGEN_BASE_URL={base_url(sock.getsockname()[1])}", flush=True)
+    print(f"OCTO_API_KEY={state.api_key}", flush=True)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await runner.cleanup()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    started = time.perf_counter()
+    try:
+        state = SandboxState(
+            catalogs=args.catalogs, products=args.products, seed=args.seed, ungranted=args.ungranted
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"sandbox: {args.catalogs} catalogs x {args.products} products (seed {args.seed}, "
+        f"{args.ungranted} ungranted) generated in {time.perf_counter() - started:.2f} s; "
+        "SIGINT/SIGTERM stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    return asyncio.run(_serve(state, args.port))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

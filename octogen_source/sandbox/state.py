@@ -1,0 +1,394 @@
+"""Everything a sandbox knows and every control a test has over it, behind one lock.
+
+The server's event-loop thread and the test thread both call in here, so every public method takes the lock;
+request handling holds it only for synchronous work (no awaits), so a control call waits microseconds.
+Mutations advance a logical clock (deterministic, one minute per call) and draw from an rng seeded by
+(seed, clock tick, mutation, catalog), so the same sequence of calls always gives the same catalog.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from octogen_source.sandbox.catalog import ATTRIBUTE_KEYS, UPDATED_AT_ANCHOR, Product, catalog_infos
+from octogen_source.sandbox.faults import ENDPOINTS, Fault, FaultPlan
+from octogen_source.sandbox.store import ProductStore
+from octogen_source.sandbox.validation import parse_lookup_url, parse_search_request
+from octogen_source.sandbox.wire import (
+    WIRE_SHAPES,
+    WireShape,
+    catalog_summary,
+    dumps,
+    hit_bytes,
+    iso_timestamp,
+    lookup_dict,
+    product_view,
+)
+
+CLOCK_START = UPDATED_AT_ANCHOR + 24 * 3600  # after every generated updatedAt
+CLOCK_STEP_SECONDS = 60
+LATE_INDEXED_MARGIN_SECONDS = 24 * 3600
+
+
+class ApiError(Exception):
+    """An error response of the API: status and ``detail``."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass
+class _ApiKey:
+    grants: frozenset[str]
+    forbidden: bool = False
+    revoked: bool = False
+
+
+def _make_key(seed: int, serial: int) -> str:
+    digest = hashlib.sha256(f"octogen-sandbox:{seed}:{serial}".encode()).digest()
+    secret = base64.urlsafe_b64encode(digest[16:]).decode().rstrip("=")
+    return f"octo_live_{digest[:16].hex()}_{secret}"
+
+
+def _check_count(count: int) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be a non-negative integer, got {count!r}")
+    return count
+
+
+class SandboxState:
+    """The sandbox's catalogs, keys, faults and counters; see :class:`~octogen_source.sandbox.Sandbox`."""
+
+    def __init__(self, catalogs: int = 3, products: int = 200, seed: int = 0, ungranted: int = 0) -> None:
+        if catalogs < 1:
+            raise ValueError(f"catalogs must be >= 1, got {catalogs}")
+        if products < 0:
+            raise ValueError(f"products must be >= 0, got {products}")
+        if not 0 <= ungranted <= catalogs:
+            raise ValueError(f"ungranted must be between 0 and catalogs ({catalogs}), got {ungranted}")
+        self._lock = threading.RLock()
+        self._seed = seed
+        infos = catalog_infos(catalogs)
+        self._store = ProductStore(infos, products, seed)
+        self._keys: dict[str, _ApiKey] = {}
+        self._default_grants = frozenset(info.key for info in infos[: catalogs - ungranted])
+        self._api_key = self._new_key(self._default_grants, forbidden=False)
+        self._tick = 0
+        self._shape: WireShape = "v1"
+        self._faults = FaultPlan()
+        self._counts = dict.fromkeys(ENDPOINTS, 0)
+
+    # ---- keys ---------------------------------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The default key: granted every catalog but the last ``ungranted`` ones."""
+        return self._api_key
+
+    def _new_key(self, grants: frozenset[str], *, forbidden: bool) -> str:
+        key = _make_key(self._seed, len(self._keys))
+        self._keys[key] = _ApiKey(grants, forbidden)
+        return key
+
+    def add_key(self, catalogs: list[str] | None = None, *, forbidden: bool = False) -> str:
+        """A new key granted ``catalogs`` (None: the default key's grants; []: an org with no grants).
+
+        A ``forbidden`` key is valid but gets 403 ``api_key_org_type_forbidden`` everywhere.
+        """
+        with self._lock:
+            if catalogs is None:
+                grants = self._default_grants
+            else:
+                for catalog in catalogs:
+                    self._store.entry(catalog)
+                grants = frozenset(catalogs)
+            return self._new_key(grants, forbidden=forbidden)
+
+    def revoke_key(self, key: str) -> None:
+        with self._lock:
+            if key not in self._keys:
+                raise KeyError("no such API key")
+            self._keys[key].revoked = True
+
+    # ---- catalogs and truth -------------------------------------------------------------------------------
+
+    def all_catalogs(self) -> list[str]:
+        """Every catalog key, granted or not, in catalog order."""
+        return list(self._store.catalogs)
+
+    def granted_catalogs(self) -> list[str]:
+        """The default key's catalogs, in catalog order."""
+        return [key for key in self._store.catalogs if key in self._default_grants]
+
+    def _catalogs_payload(self, grants: frozenset[str]) -> list[dict[str, Any]]:
+        return [
+            catalog_summary(entry.info, len(entry.live), entry.last_indexed_at)
+            for key, entry in self._store.catalogs.items()
+            if key in grants
+        ]
+
+    def _default_visible(self, uuid: str) -> Product:
+        product = self._store.by_uuid.get(uuid)
+        if product is None or product.catalog_key not in self._default_grants:
+            raise KeyError(f"no visible product with uuid {uuid!r}")
+        return product
+
+    def truth_catalogs(self) -> list[dict[str, Any]]:
+        """What GET /catalogs returns for the default key."""
+        with self._lock:
+            return json.loads(dumps(self._catalogs_payload(self._default_grants)))
+
+    def truth_search_items(self, catalog: str) -> list[dict[str, Any]]:
+        """Every search hit of a catalog granted to the default key, in the current wire shape."""
+        with self._lock:
+            entry = self._store.entry(catalog)
+            if catalog not in self._default_grants:
+                raise ValueError(f"catalog {catalog!r} is not granted to the default key")
+            return [json.loads(hit_bytes(p, entry.info, self._shape)) for p in entry.live]
+
+    def truth_product_view(self, uuid: str) -> dict[str, Any]:
+        """The ``product`` object a lookup of this product returns; KeyError when removed or not visible."""
+        with self._lock:
+            product = self._default_visible(uuid)
+            view = product_view(product, self._store.info_of(product), self._shape)
+            return json.loads(dumps(view))
+
+    def truth_lookup(self, uuid: str) -> dict[str, Any]:
+        """The whole lookup response body for this product; KeyError when removed or not visible."""
+        with self._lock:
+            product = self._default_visible(uuid)
+            body = lookup_dict(product, self._store.info_of(product), self._shape)
+            return json.loads(dumps(body))
+
+    # ---- wire shape ---------------------------------------------------------------------------------------
+
+    @property
+    def wire_shape(self) -> WireShape:
+        return self._shape
+
+    def set_wire_shape(self, shape: str) -> None:
+        """``"v1"`` (documented) or ``"v2"`` (image objects; catalogKey, currency, inStock; lookup source)."""
+        if shape not in WIRE_SHAPES:
+            raise ValueError(f"unknown wire shape {shape!r}; expected one of {', '.join(WIRE_SHAPES)}")
+        with self._lock:
+            self._shape = shape
+
+    # ---- mutations ----------------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> str:
+        """The logical clock (ISO-8601): the updatedAt the last mutation call gave the products it touched."""
+        with self._lock:
+            return iso_timestamp(self._now()) or ""
+
+    def _now(self) -> int:
+        return CLOCK_START + self._tick * CLOCK_STEP_SECONDS
+
+    def _begin_mutation(self, name: str, catalog: str) -> tuple[int, random.Random]:
+        self._tick += 1
+        return self._now(), random.Random(f"{self._seed}:{self._tick}:{name}:{catalog}")
+
+    def _touch_catalog(self, catalog: str, now: int) -> None:
+        self._store.catalogs[catalog].last_indexed_at = now
+
+    def _add(self, name: str, catalog: str, count: int, stamp: Callable[[int], int | None]) -> list[str]:
+        """Add ``count`` new products; ``stamp(now)`` gives their updatedAt."""
+        with self._lock:
+            _check_count(count)
+            self._store.entry(catalog)
+            now, rng = self._begin_mutation(name, catalog)
+            added = self._store.add_new(catalog, count, rng, stamp(now))
+            self._touch_catalog(catalog, now)
+            return [p.uuid for p in added]
+
+    def add_products(self, catalog: str, count: int) -> list[str]:
+        """``count`` new products with updatedAt = the advanced clock."""
+        return self._add("add_products", catalog, count, lambda now: now)
+
+    def add_late_indexed(self, catalog: str, count: int) -> list[str]:
+        """New products whose updatedAt is one day older than every product ever in the sandbox."""
+        return self._add(
+            "add_late_indexed",
+            catalog,
+            count,
+            lambda now: self._store.oldest_updated_at() - LATE_INDEXED_MARGIN_SECONDS,
+        )
+
+    def add_null_updated_at(self, catalog: str, count: int) -> list[str]:
+        """New products with ``updatedAt: null``."""
+        return self._add("add_null_updated_at", catalog, count, lambda now: None)
+
+    def add_same_second(self, catalog: str, count: int) -> list[str]:
+        """New products that all share one updatedAt second: the catalog's newest existing updatedAt.
+
+        So they tie with each other and with the newest product already loaded (a high-water mark of
+        "updatedAt > last seen" would miss them).
+        """
+
+        def newest_or_now(now: int) -> int:
+            newest = self._store.newest_updated_at(catalog)
+            return now if newest is None else newest
+
+        return self._add("add_same_second", catalog, count, newest_or_now)
+
+    def _choose(self, name: str, catalog: str, count: int) -> tuple[int, random.Random, list[Product]]:
+        """Start mutation ``name`` on ``count`` existing products of ``catalog``, picked by its rng."""
+        _check_count(count)
+        live = self._store.entry(catalog).live
+        now, rng = self._begin_mutation(name, catalog)
+        return now, rng, rng.sample(live, min(count, len(live)))
+
+    def update_prices(self, catalog: str, count: int) -> list[str]:
+        """Reprice ``count`` products (currentPrice changes, originalPrice >= currentPrice kept);
+        their updatedAt becomes the advanced clock."""
+        with self._lock:
+            now, rng, chosen = self._choose("update_prices", catalog, count)
+            for product in chosen:
+                factor = rng.choice((0.8, 0.85, 0.9, 1.1, 1.15, 1.2))
+                new_price = round(product.current_price * factor, 2)
+                if new_price == product.current_price:
+                    new_price = round(product.current_price + 1.0, 2)
+                product.current_price = new_price
+                product.original_price = max(product.original_price, new_price)
+                product.updated_at = now
+                product.hit_cache = None
+            self._touch_catalog(catalog, now)
+            return [p.uuid for p in chosen]
+
+    def remove_products(self, catalog: str, count: int) -> list[str]:
+        """Remove ``count`` products: they vanish from search and lookup (404) until restored."""
+        with self._lock:
+            now, _, chosen = self._choose("remove_products", catalog, count)
+            for product in chosen:
+                self._store.remove(product)
+            self._touch_catalog(catalog, now)
+            return [p.uuid for p in chosen]
+
+    def restore_products(self, uuids: Iterable[str]) -> list[str]:
+        """Bring removed products back (updatedAt = the advanced clock); uuids not removed are skipped."""
+        with self._lock:
+            wanted = list(uuids)
+            now, _ = self._begin_mutation("restore_products", "*")
+            restored = []
+            for uuid in wanted:
+                product = self._store.find_removed(uuid)
+                if product is None:
+                    continue
+                product.updated_at = now
+                product.hit_cache = None
+                self._store.restore(product)
+                self._touch_catalog(product.catalog_key, now)
+                restored.append(uuid)
+            return restored
+
+    # ---- faults and counters ------------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int,
+        kind: str | int,
+        *,
+        endpoint: str | None = None,
+        retry_after: float | str | None = None,
+    ) -> None:
+        """The next ``count`` requests (to ``endpoint``: catalogs/search/lookup, or any) fail with ``kind``.
+
+        ``retry_after`` (429): seconds, or a string sent verbatim (an HTTP date); None sends no header.
+        """
+        with self._lock:
+            self._faults.fail_next(_check_count(count), kind, endpoint, retry_after)
+
+    def set_fault_rates(
+        self,
+        rate_429: float = 0.0,
+        rate_5xx: float = 0.0,
+        rate_drop: float = 0.0,
+        latency: float = 0.0,
+        retry_after: float | str | None = 1,
+        seed: int = 0,
+    ) -> None:
+        """Random faults on every request (seeded, so a run is repeatable), plus fixed ``latency`` seconds."""
+        with self._lock:
+            self._faults.set_rates(
+                rate_429=rate_429,
+                rate_5xx=rate_5xx,
+                rate_drop=rate_drop,
+                latency=latency,
+                retry_after=retry_after,
+                seed=seed,
+            )
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def request_counts(self) -> dict[str, int]:
+        """Requests received per endpoint ("catalogs", "search", "lookup"), faulted ones included."""
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def faults_injected(self) -> dict[str, int]:
+        """Faults served so far, per kind (since start or the last reset_counts)."""
+        with self._lock:
+            return dict(self._faults.injected)
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self._counts = dict.fromkeys(ENDPOINTS, 0)
+            self._faults.injected.clear()
+
+    # ---- request handling (called by the server) ----------------------------------------------------------
+
+    def begin_request(self, endpoint: str) -> tuple[Fault | None, float]:
+        """Count a request and draw its fault; returns (fault or None, latency seconds)."""
+        with self._lock:
+            self._counts[endpoint] += 1
+            return self._faults.draw(endpoint), self._faults.latency
+
+    def authorize(self, authorization: str | None) -> frozenset[str]:
+        """The catalogs the request's key may see; ApiError 401/403 otherwise."""
+        scheme, _, token = (authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "Authorization Bearer token required")
+        with self._lock:
+            record = self._keys.get(token)
+            if record is None or record.revoked:
+                raise ApiError(401, "Invalid API key")
+            if record.forbidden:
+                raise ApiError(403, "api_key_org_type_forbidden")
+            return record.grants
+
+    def catalogs_body(self, grants: frozenset[str]) -> bytes:
+        with self._lock:
+            return dumps(self._catalogs_payload(grants))
+
+    def search_body(self, grants: frozenset[str], raw: bytes) -> bytes:
+        request = parse_search_request(raw, ATTRIBUTE_KEYS)
+        with self._lock:
+            if request.catalog is None:
+                catalog_keys = [key for key in self._store.catalogs if key in grants]
+            elif request.catalog in grants:
+                catalog_keys = [request.catalog]
+            else:
+                raise ApiError(404, "catalog_not_found")
+            return self._store.search_page(request, catalog_keys, self._shape)
+
+    def lookup_body(self, grants: frozenset[str], raw: bytes) -> bytes:
+        url = parse_lookup_url(raw).strip()
+        with self._lock:
+            product = self._store.by_url.get(url) or self._store.by_url.get(url.rstrip("/"))
+            if product is None or product.catalog_key not in grants:
+                raise ApiError(404, "product_not_found")
+            return dumps(lookup_dict(product, self._store.info_of(product), self._shape))

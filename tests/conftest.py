@@ -1,0 +1,31 @@
+"""Shared fixtures: a real sandbox of the Octogen API on 127.0.0.1 for every test that needs one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from octogen_source.sandbox import Sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(catalogs=3, products=60, ungranted=1) as running:
+        yield running
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
+    started: list[Sandbox] = []
+
+    def start(**kwargs: Any) -> Sandbox:
+        running = Sandbox(**kwargs)
+        running.start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
