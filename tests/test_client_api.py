@@ -1,0 +1,471 @@
+"""OctogenClient against the sandbox over real HTTP: every method, the error model, keys, facets, limits."""
+
+from __future__ import annotations
+
+import math
+import socket
+import traceback
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from octogen_source.client import OctogenClient, RequestStats
+from octogen_source.errors import (
+    MissingAPIKeyError,
+    OctogenAPIError,
+    OctogenAuthenticationError,
+    OctogenConnectionError,
+    OctogenError,
+    OctogenForbiddenError,
+    OctogenNotFoundError,
+    OctogenValidationError,
+)
+from octogen_source.models import (
+    Facet,
+    MerchantCatalogSummary,
+    MerchantProductListItem,
+    MerchantProductListPage,
+    MerchantProductView,
+)
+from octogen_source.retries import RetryPolicy
+from octogen_source.sandbox import Sandbox
+
+
+def wire(model: BaseModel) -> dict[str, Any]:
+    """The record as the API sent it."""
+    return model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+
+
+FAST_RETRIES = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
+
+
+def make_client(sandbox: Sandbox, **options: Any) -> OctogenClient:
+    options.setdefault("api_key", sandbox.api_key)
+    options.setdefault("retry", FAST_RETRIES)
+    return OctogenClient(base_url=sandbox.base_url, **options)
+
+
+def by_uuid(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(records, key=lambda record: record["uuid"])
+
+
+def assert_key_hidden(error: BaseException, key: str) -> None:
+    rendered = [str(error), repr(error), "".join(traceback.format_exception(error))]
+    if isinstance(error, OctogenAPIError):
+        rendered += [str(error.detail), repr(error.detail), repr(error.response)]
+        if error.response is not None:
+            rendered.append(repr(error.response.request.headers))
+    assert "\n" not in str(error)
+    for text in rendered:
+        assert key not in text
+
+
+# ---- methods -----------------------------------------------------------------------------------------
+
+
+async def test_list_catalogs_returns_the_granted_catalogs(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        catalogs = await client.list_catalogs()
+
+    assert all(isinstance(catalog, MerchantCatalogSummary) for catalog in catalogs)
+    assert [wire(catalog) for catalog in catalogs] == sandbox.truth_catalogs()
+    assert [catalog.catalog for catalog in catalogs] == sandbox.granted_catalogs()
+    assert all(catalog.last_indexed_at is not None for catalog in catalogs)
+
+
+async def test_list_catalogs_is_empty_for_an_org_without_grants(sandbox: Sandbox) -> None:
+    async with make_client(sandbox, api_key=sandbox.add_key([])) as client:
+        assert await client.list_catalogs() == []
+
+
+async def test_search_products_returns_one_page(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    truth = {item["uuid"]: item for item in sandbox.truth_search_items(catalog)}
+
+    async with make_client(sandbox) as client:
+        page = await client.search_products(catalog=catalog, limit=10)
+        following = await client.search_products(catalog=catalog, limit=10, cursor=page.next_cursor)
+
+    assert isinstance(page, MerchantProductListPage)
+    assert len(page.items) == 10 and page.next_cursor is not None
+    assert all(isinstance(item, MerchantProductListItem) for item in page.items)
+    for item in [*page.items, *following.items]:
+        assert wire(item) == truth[item.uuid or ""]
+    assert {item.uuid for item in page.items}.isdisjoint(item.uuid for item in following.items)
+
+
+@pytest.mark.parametrize("shape", ["v1", "v2"])
+async def test_iter_products_returns_exactly_the_catalogs_truth(sandbox: Sandbox, shape: str) -> None:
+    sandbox.set_wire_shape(shape)
+    catalog = sandbox.granted_catalogs()[1]
+
+    async with make_client(sandbox) as client:
+        items = [item async for item in client.iter_products(catalog=catalog, limit=7)]
+
+    assert by_uuid([wire(item) for item in items]) == by_uuid(sandbox.truth_search_items(catalog))
+    assert sandbox.request_counts["search"] == math.ceil(60 / 7)
+    assert client.stats.by_operation == {"search_products": math.ceil(60 / 7)}
+
+
+async def test_iter_search_pages_walks_every_granted_catalog_without_a_catalog(sandbox: Sandbox) -> None:
+    truth = [item for catalog in sandbox.granted_catalogs() for item in sandbox.truth_search_items(catalog)]
+
+    async with make_client(sandbox) as client:
+        pages = [page async for page in client.iter_search_pages(limit=50)]
+
+    assert [len(page.items) for page in pages] == [50, 50, 20]
+    assert [page.next_cursor is None for page in pages] == [False, False, True]
+    records = [wire(item) for page in pages for item in page.items]
+    assert by_uuid(records) == by_uuid(truth)
+
+
+async def test_iter_search_pages_keeps_the_filters_on_every_page(sandbox: Sandbox) -> None:
+    # The sandbox binds each cursor to its filters (another filter set gets 422), so a walk that lost a
+    # filter after the first page would fail; the hits must also all match the filters.
+    catalog = sandbox.granted_catalogs()[0]
+    truth = sandbox.truth_search_items(catalog)
+    low, high = sorted(item["currentPrice"] for item in truth)[5], 400.0
+    expected = [item for item in truth if low <= item["currentPrice"] <= high]
+
+    async with make_client(sandbox) as client:
+        items = [
+            item
+            async for item in client.iter_products(catalog=catalog, price_min=low, price_max=high, limit=3)
+        ]
+
+    assert by_uuid([wire(item) for item in items]) == by_uuid(expected)
+    assert len(expected) > 10
+    assert sandbox.request_counts["search"] == math.ceil(len(expected) / 3)
+
+
+async def test_lookup_product_returns_the_full_view(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    hit = sandbox.truth_search_items(catalog)[0]
+
+    async with make_client(sandbox) as client:
+        lookup = await client.lookup_product(hit["productUrl"])
+
+    assert wire(lookup) == sandbox.truth_lookup(hit["uuid"])
+    assert lookup.catalog_key == catalog
+    assert isinstance(lookup.product, MerchantProductView)
+    assert lookup.product.uuid == hit["uuid"]
+    assert client.stats.by_operation == {"lookup_product": 1}
+
+
+async def test_v2_drift_parses_and_keeps_the_new_fields(sandbox: Sandbox) -> None:
+    sandbox.set_wire_shape("v2")
+    catalog = sandbox.granted_catalogs()[0]
+    hit = sandbox.truth_search_items(catalog)[0]
+
+    async with make_client(sandbox) as client:
+        page = await client.search_products(catalog=catalog, limit=100)
+        lookup = await client.lookup_product(hit["productUrl"])
+
+    first = next(item for item in page.items if item.uuid == hit["uuid"])
+    assert first.model_extra is not None and set(first.model_extra) == {"catalogKey", "currency", "inStock"}
+    assert wire(first) == hit
+    assert lookup.model_extra is not None and "source" in lookup.model_extra
+    assert wire(lookup) == sandbox.truth_lookup(hit["uuid"])
+
+
+# ---- facets and limits -------------------------------------------------------------------------------
+
+
+async def test_facets_are_coerced_from_facet_objects_and_dicts(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    truth = sandbox.truth_search_items(catalog)
+    brand = truth[0]["brand"]
+    expected = [item for item in truth if item["brand"].lower() == brand.lower()]
+
+    async with make_client(sandbox) as client:
+        with_objects = await client.search_products(
+            catalog=catalog, facets=[Facet(name="brand", values=[brand.lower()])], limit=100
+        )
+        with_dicts = await client.search_products(
+            catalog=catalog, facets=[{"name": "brand", "values": [brand.lower()]}], limit=100
+        )
+
+    assert by_uuid([wire(item) for item in with_objects.items]) == by_uuid(expected)
+    assert [item.uuid for item in with_dicts.items] == [item.uuid for item in with_objects.items]
+
+
+@pytest.mark.parametrize(
+    "facets",
+    [
+        [{"name": "brand"}],
+        [{"name": "brand", "values": "acme"}],
+        [{"name": "brand", "values": ["acme"], "op": "or"}],
+        ["brand"],
+        {"name": "brand", "values": ["acme"]},
+    ],
+)
+async def test_malformed_facets_are_refused_before_sending(sandbox: Sandbox, facets: Any) -> None:
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenValidationError) as raised:
+            await client.search_products(facets=facets)
+
+    assert raised.value.status_code == 422
+    assert raised.value.response is None
+    assert raised.value.detail and raised.value.detail[0]["loc"][:2] == ["body", "facets"]
+    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+
+
+@pytest.mark.parametrize("limit", [0, 101, -5, True, 2.5, "10"])
+async def test_limit_outside_1_to_100_is_refused_before_sending(sandbox: Sandbox, limit: Any) -> None:
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenValidationError) as raised:
+            await client.search_products(limit=limit)
+        with pytest.raises(OctogenValidationError):
+            client.iter_search_pages(limit=limit)
+        with pytest.raises(OctogenValidationError):
+            client.iter_products(limit=limit)
+
+    error = raised.value
+    assert error.status_code == 422 and error.response is None
+    assert error.detail == [
+        {
+            "loc": ["body", "limit"],
+            "msg": f"limit must be an integer from 1 to 100, got {limit!r}",
+            "type": "local_validation",
+            "input": limit,
+        }
+    ]
+    assert (
+        str(error)
+        == f"Octogen API request not sent: body.limit: limit must be an integer from 1 to 100, got {limit!r}"
+    )
+    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert client.stats.requests == 0
+
+
+@pytest.mark.parametrize("limit", [1, 100])
+async def test_limit_bounds_are_accepted(sandbox: Sandbox, limit: int) -> None:
+    async with make_client(sandbox) as client:
+        page = await client.search_products(limit=limit)  # 120 products in the granted catalogs
+    assert len(page.items) == limit
+
+
+# ---- keys ----------------------------------------------------------------------------------------------
+
+
+async def test_missing_key_raises_in_the_constructor_before_any_request(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OCTO_API_KEY", raising=False)
+    for api_key in (None, "", "   "):
+        with pytest.raises(MissingAPIKeyError, match="OCTO_API_KEY"):
+            OctogenClient(api_key=api_key, base_url=sandbox.base_url)
+    monkeypatch.setenv("OCTO_API_KEY", "")
+    with pytest.raises(MissingAPIKeyError):
+        OctogenClient(base_url=sandbox.base_url)
+    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+
+
+async def test_key_is_read_from_the_environment(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", sandbox.api_key)
+    async with OctogenClient(base_url=sandbox.base_url) as client:
+        assert len(await client.list_catalogs()) == 2
+
+
+async def test_the_key_argument_wins_over_the_environment(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revoked = sandbox.add_key()
+    sandbox.revoke_key(revoked)
+    monkeypatch.setenv("OCTO_API_KEY", revoked)
+    async with OctogenClient(api_key=sandbox.api_key, base_url=sandbox.base_url) as client:
+        assert len(await client.list_catalogs()) == 2
+
+    monkeypatch.setenv("OCTO_API_KEY", sandbox.api_key)
+    async with OctogenClient(api_key=revoked, base_url=sandbox.base_url, retry=FAST_RETRIES) as client:
+        with pytest.raises(OctogenAuthenticationError):
+            await client.list_catalogs()
+
+
+def test_an_unsendable_key_is_refused_without_echoing_it() -> None:
+    with pytest.raises(OctogenError) as raised:
+        OctogenClient(api_key="octo_live_caf\u00e9_secret")
+    assert "secret" not in str(raised.value)
+
+
+def test_the_client_repr_does_not_show_the_key(sandbox: Sandbox) -> None:
+    client = make_client(sandbox)
+    assert sandbox.api_key not in repr(client)
+    assert repr(client) == f"OctogenClient(base_url={sandbox.base_url!r})"
+
+
+# ---- errors --------------------------------------------------------------------------------------------
+
+
+async def test_revoked_key_is_an_authentication_error(sandbox: Sandbox) -> None:
+    key = sandbox.add_key()
+    sandbox.revoke_key(key)
+    async with make_client(sandbox, api_key=key) as client:
+        with pytest.raises(OctogenAuthenticationError) as raised:
+            await client.list_catalogs()
+
+    error = raised.value
+    assert error.status_code == 401
+    assert error.detail == "Invalid API key"
+    assert isinstance(error.response, httpx.Response) and error.response.status_code == 401
+    assert str(error) == "Octogen API 401 on GET /catalogs: Invalid API key"
+    assert sandbox.request_counts["catalogs"] == 1  # not retried
+    assert_key_hidden(error, key)
+
+
+async def test_forbidden_key_is_a_forbidden_error(sandbox: Sandbox) -> None:
+    key = sandbox.add_key(forbidden=True)
+    async with make_client(sandbox, api_key=key) as client:
+        with pytest.raises(OctogenForbiddenError) as raised:
+            await client.search_products(q="dress")
+
+    error = raised.value
+    assert (error.status_code, error.detail) == (403, "api_key_org_type_forbidden")
+    assert error.response is not None and error.response.status_code == 403
+    assert str(error) == "Octogen API 403 on POST /products/search: api_key_org_type_forbidden"
+    assert sandbox.request_counts["search"] == 1
+    assert_key_hidden(error, key)
+
+
+async def test_ungranted_catalog_is_not_found(sandbox: Sandbox) -> None:
+    ungranted = sandbox.all_catalogs()[-1]
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenNotFoundError) as raised:
+            await client.search_products(catalog=ungranted)
+
+    error = raised.value
+    assert (error.status_code, error.detail) == (404, "catalog_not_found")
+    assert error.response is not None and error.response.status_code == 404
+    assert str(error) == "Octogen API 404 on POST /products/search: catalog_not_found"
+    assert sandbox.request_counts["search"] == 1
+    assert_key_hidden(error, sandbox.api_key)
+
+
+async def test_unknown_product_url_is_not_found(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenNotFoundError) as raised:
+            await client.lookup_product("https://nowhere.example/p/1")
+
+    assert (raised.value.status_code, raised.value.detail) == (404, "product_not_found")
+    assert str(raised.value) == "Octogen API 404 on POST /products/lookup: product_not_found"
+
+
+async def test_api_validation_error_carries_the_validation_list(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenValidationError) as raised:
+            await client.search_products(facets=[Facet(name="no_such_facet", values=["x"])])
+
+    error = raised.value
+    assert error.status_code == 422
+    assert error.response is not None and error.response.status_code == 422
+    assert isinstance(error.detail, list) and error.detail[0]["loc"] == ["body", "facets", 0, "name"]
+    assert error.detail == error.response.json()["detail"]
+    assert str(error) == (
+        "Octogen API 422 on POST /products/search: body.facets.0.name: Value error, unknown facet name "
+        "'no_such_facet'"
+    )
+    assert sandbox.request_counts["search"] == 1
+
+
+async def test_a_cursor_sent_with_other_filters_is_refused(sandbox: Sandbox) -> None:
+    first, second = sandbox.granted_catalogs()
+    async with make_client(sandbox) as client:
+        page = await client.search_products(catalog=first, limit=5)
+        with pytest.raises(OctogenValidationError) as raised:
+            await client.search_products(catalog=second, limit=5, cursor=page.next_cursor)
+    assert raised.value.detail[0]["loc"] == ["body", "cursor"]
+
+
+async def test_other_statuses_raise_the_base_api_error_after_retries(sandbox: Sandbox) -> None:
+    sandbox.fail_next(5, "500", endpoint="catalogs")
+    async with make_client(sandbox, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)) as client:
+        with pytest.raises(OctogenAPIError) as raised:
+            await client.list_catalogs()
+
+    error = raised.value
+    assert type(error) is OctogenAPIError
+    assert (error.status_code, error.detail) == (500, "Internal Server Error")
+    assert error.response is not None and error.response.status_code == 500
+    assert str(error) == "Octogen API 500 on GET /catalogs: Internal Server Error"
+    assert sandbox.request_counts["catalogs"] == 2
+    assert_key_hidden(error, sandbox.api_key)
+
+
+async def test_unreachable_api_is_a_connection_error_without_status(unused_port: int) -> None:
+    key = "octo_live_0123456789abcdef0123456789abcdef_c2VjcmV0"
+    client = OctogenClient(api_key=key, base_url=f"http://127.0.0.1:{unused_port}/v1", retry=FAST_RETRIES)
+    async with client:
+        with pytest.raises(OctogenConnectionError) as raised:
+            await client.list_catalogs()
+
+    error = raised.value
+    assert not isinstance(error, OctogenAPIError)
+    assert not hasattr(error, "status_code")
+    assert str(error).startswith("Could not reach the Octogen API on GET /catalogs: ConnectError")
+    assert error.__context__ is None and error.__cause__ is None
+    assert client.stats.requests == 3 and client.stats.retries == 2
+    assert_key_hidden(error, key)
+
+
+# ---- connection pool ownership -------------------------------------------------------------------------
+
+
+async def test_async_with_and_aclose_close_the_clients_own_pool(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        await client.list_catalogs()
+    with pytest.raises(RuntimeError):
+        await client.list_catalogs()
+
+    other = make_client(sandbox)
+    await other.list_catalogs()
+    await other.aclose()
+    with pytest.raises(RuntimeError):
+        await other.list_catalogs()
+
+
+async def test_a_callers_http_client_is_used_and_left_open(sandbox: Sandbox) -> None:
+    async with httpx.AsyncClient() as http:
+        async with make_client(sandbox, http_client=http) as client:
+            catalogs = await client.list_catalogs()
+        await client.aclose()
+
+        assert len(catalogs) == 2
+        assert not http.is_closed
+        response = await http.get(
+            sandbox.base_url + "/catalogs", headers={"Authorization": f"Bearer {sandbox.api_key}"}
+        )
+        assert response.status_code == 200
+        # the client's Authorization header went per request, not onto the caller's client
+        assert "authorization" not in http.headers
+
+
+async def test_requests_are_counted_into_tracked_stats(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    mine, outer = RequestStats(), RequestStats()
+    async with make_client(sandbox) as client, make_client(sandbox) as other:
+        await client.list_catalogs()
+        with client.track(outer):
+            with client.track(mine) as returned:
+                assert returned is mine
+                pages = [page async for page in client.iter_search_pages(catalog=catalog, limit=20)]
+                await other.list_catalogs()  # another client: not counted into this client's trackers
+            await client.lookup_product(pages[0].items[0].product_url or "")
+        await client.list_catalogs()
+
+    assert mine == RequestStats(requests=3, retries=0, by_operation={"search_products": 3})
+    assert outer == RequestStats(
+        requests=4, retries=0, by_operation={"search_products": 3, "lookup_product": 1}
+    )
+    assert client.stats == RequestStats(
+        requests=6, retries=0, by_operation={"list_catalogs": 2, "search_products": 3, "lookup_product": 1}
+    )
+    assert other.stats.requests == 1
+
+
+@pytest.fixture
+def unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
