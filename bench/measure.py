@@ -1,0 +1,118 @@
+"""Runs one measurement in a worker process and accounts for the CPU it and the sandbox used.
+
+The machine is shared, so each measurement also records how much CPU other processes took meanwhile
+(``background_cpu``: busy CPU time of the whole machine minus the worker's and the sandbox's, as a share of
+all CPUs over the wall time). A high figure means the row is suspect and should be measured again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.sandbox_process import REPO_ROOT, SandboxProcess
+from bench.worker import RESULT_MARKER
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class MeasurementFailed(RuntimeError):
+    """A worker exited with an error; the message ends with its last lines of output."""
+
+
+def _machine_busy_seconds() -> float:
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (threads included)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass
+class Measurement:
+    name: str
+    figures: dict[str, Any]
+    """What the worker reported: seconds, products, peak_rss_bytes, ... (see bench.worker)."""
+    server_requests: dict[str, int]
+    """Requests that reached the sandbox, per endpoint."""
+    sandbox_cpu_seconds: float
+    background_cpu: float
+    load_before: tuple[float, float, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return float(self.figures["seconds"])
+
+    @property
+    def products(self) -> int:
+        return int(self.figures.get("products", 0))
+
+    @property
+    def requests(self) -> int:
+        return sum(self.server_requests.values())
+
+    @property
+    def peak_rss_bytes(self) -> int:
+        return int(self.figures["peak_rss_bytes"])
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            **self.figures,
+            "server_requests": self.server_requests,
+            "sandbox_cpu_seconds": round(self.sandbox_cpu_seconds, 3),
+            "background_cpu": round(self.background_cpu, 3),
+            "load_before": list(self.load_before),
+            **self.extra,
+        }
+
+
+def run_worker(name: str, sandbox: SandboxProcess, spec: dict[str, Any]) -> Measurement:
+    """Runs ``bench.worker`` with ``spec`` (base URL and catalogs filled in) against ``sandbox``."""
+    full_spec = {"base_url": sandbox.base_url, "catalogs": sandbox.catalogs, **spec}
+    sandbox.remote.reset_counts()
+    load_before = os.getloadavg()
+    sandbox_cpu, busy, wall = process_cpu_seconds(sandbox.pid), _machine_busy_seconds(), time.monotonic()
+    children_cpu = _children_cpu_seconds()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.worker", json.dumps(full_spec)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "OCTO_API_KEY": sandbox.api_key},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.monotonic() - wall
+    sandbox_cpu = process_cpu_seconds(sandbox.pid) - sandbox_cpu
+    worker_cpu = _children_cpu_seconds() - children_cpu
+    others = max(0.0, _machine_busy_seconds() - busy - sandbox_cpu - worker_cpu)
+    result_lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_MARKER)]
+    if completed.returncode != 0 or not result_lines:
+        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-25:])
+        raise MeasurementFailed(f"{name}: worker exited with {completed.returncode}\n{tail}")
+    figures = json.loads(result_lines[-1][len(RESULT_MARKER) :])
+    return Measurement(
+        name=name,
+        figures=figures,
+        server_requests=sandbox.remote.request_counts,
+        sandbox_cpu_seconds=sandbox_cpu,
+        background_cpu=others / (wall * (os.cpu_count() or 1)),
+        load_before=load_before,
+    )
+
+
+def _children_cpu_seconds() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system

@@ -1,0 +1,344 @@
+"""The benchmark, run by hand (never a timed test):
+
+    uv run python bench/run.py [--catalogs 3 --products 50000 --concurrency 4 --page-size 100 ...]
+    uv run python bench/run.py --quick      # 3 x 5,000 products, RSS at 2,000 and 20,000: a fast smoke
+    uv run python bench/run.py --soak       # faults injected at large scale: finishes, tables equal the truth
+
+Starts the sandbox in its own process and measures, each in a fresh worker process: the bare loop (plain
+httpx, same searches, same concurrency: the physical limit of one client), a full sync with details off and
+on, an incremental sync after 1% of the products changed, dlt's generic rest_api source on the same API, and
+the peak RSS of a full sync at two sizes. Prints the figures and the ratios next to their targets, and writes
+them to bench/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.machine import describe_machine, machine_info
+from bench.measure import Measurement, MeasurementFailed, run_worker
+from bench.report import Ratio, format_ratios, format_table, median_seconds, typical, write_results
+from bench.sandbox_process import SandboxProcess, sandbox_process
+from bench.soak import SoakSettings, run_soak
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PARTS = ("bare", "full", "details", "incremental", "peer", "rss")
+MIB = 2**20
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--catalogs", type=int, default=None, help="catalogs in the sandbox (default 3)")
+    parser.add_argument(
+        "--products", type=int, default=None, help="products per catalog (default 50,000; --quick 5,000)"
+    )
+    parser.add_argument("--concurrency", type=int, default=4, help="catalogs walked at once (default 4)")
+    parser.add_argument("--page-size", type=int, default=100, help="search page size (default 100)")
+    parser.add_argument(
+        "--lookups", type=int, default=None, help="concurrent detail lookups (source default)"
+    )
+    parser.add_argument(
+        "--file-format",
+        default=None,
+        help="dlt loader file format of the syncs (default: what the sync picks)",
+    )
+    parser.add_argument(
+        "--peer-file-format", default=None, help="loader file format of the peer (default: dlt's for DuckDB)"
+    )
+    parser.add_argument(
+        "--changed", type=float, default=0.01, help="share of products changed (default 0.01)"
+    )
+    parser.add_argument(
+        "--rss-sizes",
+        default=None,
+        help="total products of the two RSS runs, comma-separated (default 10000,200000; --quick 2000,20000)",
+    )
+    parser.add_argument("--rss-details", action="store_true", help="the RSS runs look details up too")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
+    parser.add_argument("--skip", default="", help=f"parts to leave out, comma-separated: {', '.join(PARTS)}")
+    parser.add_argument("--seed", type=int, default=0, help="sandbox data and fault seed (default 0)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a fast smoke")
+    parser.add_argument("--soak", action="store_true", help="run the soak (faults injected) instead")
+    parser.add_argument("--soak-retry-after", type=float, default=0.2, help="Retry-After of the 429s (s)")
+    parser.add_argument("--soak-latency", type=float, default=0.005, help="latency added to each request (s)")
+    parser.add_argument(
+        "--soak-max-attempts", type=int, default=10, help="RetryPolicy.max_attempts of the soak's syncs"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the DuckDB files and pipeline dirs")
+    return parser
+
+
+def _finish_arguments(args: argparse.Namespace) -> argparse.Namespace:
+    args.catalogs = args.catalogs or 3
+    args.products = args.products or (5_000 if args.quick else 50_000)
+    sizes = args.rss_sizes or ("2000,20000" if args.quick else "10000,200000")
+    args.rss_sizes = [int(size) for size in sizes.split(",")]
+    args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
+    unknown = args.skip - set(PARTS)
+    if unknown:
+        raise SystemExit(f"error: unknown part(s) to skip: {', '.join(sorted(unknown))}")
+    if args.repeat < 1 or args.catalogs < 1 or args.products < 1 or len(args.rss_sizes) != 2:
+        raise SystemExit(
+            "error: --repeat, --catalogs and --products must be >= 1; --rss-sizes needs two sizes"
+        )
+    return args
+
+
+class Bench:
+    """The measurements of one benchmark run, against one sandbox process."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.results: dict[str, list[Measurement]] = {}
+        self._serial = 0
+
+    def fresh_destination(self) -> dict[str, str]:
+        self._serial += 1
+        return {
+            "duckdb_path": str(self.workdir / f"sync_{self._serial}.duckdb"),
+            "pipelines_dir": str(self.workdir / f"pipelines_{self._serial}"),
+        }
+
+    def sync_spec(self, *, details: bool, destination: dict[str, str]) -> dict[str, Any]:
+        return {
+            "task": "sync",
+            "details": details,
+            "page_size": self.args.page_size,
+            "concurrency": self.args.concurrency,
+            "lookups": self.args.lookups,
+            "file_format": self.args.file_format,
+            **destination,
+        }
+
+    def measure(self, key: str, label: str, run: Callable[[], Measurement]) -> list[Measurement]:
+        runs = self.results.setdefault(key, [])
+        for attempt in range(self.args.repeat):
+            measurement = run()
+            runs.append(measurement)
+            suffix = f" [{attempt + 1}/{self.args.repeat}]" if self.args.repeat > 1 else ""
+            print(
+                f"  {label}{suffix}: {measurement.seconds:.2f} s, {measurement.products:,} products, "
+                f"{measurement.requests:,} requests, peak RSS {measurement.peak_rss_bytes / MIB:,.0f} MiB, "
+                f"other load {measurement.background_cpu:.0%}",
+                flush=True,
+            )
+        return runs
+
+    def run_main(self, sandbox: SandboxProcess) -> None:
+        args = self.args
+        walk = {"task": "bare", "page_size": args.page_size, "concurrency": args.concurrency}
+        # the sandbox renders each hit once and caches it: every measurement should see a warm sandbox
+        warm_up = run_worker("warm-up walk", sandbox, walk)
+        print(f"  warm-up walk (not counted): {warm_up.seconds:.2f} s", flush=True)
+        if "bare" not in args.skip:
+            self.measure("bare", "bare loop", lambda: run_worker("bare loop", sandbox, walk))
+        if "full" not in args.skip:
+            self.measure(
+                "full",
+                "full sync, details off",
+                lambda: run_worker(
+                    "full sync", sandbox, self.sync_spec(details=False, destination=self.fresh_destination())
+                ),
+            )
+        loaded: dict[str, str] = {}
+        if "details" not in args.skip or "incremental" not in args.skip:
+
+            def full_with_details() -> Measurement:
+                loaded.clear()
+                loaded.update(self.fresh_destination())
+                return run_worker(
+                    "full sync with details", sandbox, self.sync_spec(details=True, destination=loaded)
+                )
+
+            self.measure("details", "full sync, details on", full_with_details)
+        if "incremental" not in args.skip:
+            self.measure("incremental", "incremental sync", lambda: self.incremental(sandbox, loaded))
+        if "peer" not in args.skip:
+            self.measure(
+                "peer",
+                "peer (dlt rest_api)",
+                lambda: run_worker(
+                    "peer",
+                    sandbox,
+                    {
+                        "task": "peer",
+                        "page_size": args.page_size,
+                        "file_format": args.peer_file_format,
+                        **self.fresh_destination(),
+                    },
+                ),
+            )
+
+    def incremental(self, sandbox: SandboxProcess, loaded: dict[str, str]) -> Measurement:
+        """Reprices ``--changed`` of each catalog's products, then syncs the details-on destination again."""
+        per_catalog = max(1, round(self.args.products * self.args.changed))
+        changed = {
+            uuid
+            for catalog in sandbox.catalogs
+            for uuid in sandbox.remote.update_prices(catalog, per_catalog)
+        }
+        measurement = run_worker(
+            "incremental sync", sandbox, self.sync_spec(details=True, destination=loaded)
+        )
+        figures = measurement.figures
+        checks = {
+            "changed_in_sandbox": len(changed),
+            "changed_reported": figures["changed"],
+            "new_reported": figures["new"],
+            "lookups_reported": figures["lookups"],
+            "lookups_received": measurement.server_requests.get("lookup", 0),
+        }
+        ok = (
+            figures["lookups"] == figures["changed"] == len(changed)
+            and figures["new"] == 0
+            and checks["lookups_received"] == len(changed)
+        )
+        measurement.extra["check"] = {**checks, "lookups_equal_changed": ok}
+        print(
+            f"  check: {len(changed)} products changed, {figures['changed']} reported changed, "
+            f"{figures['lookups']} lookups reported, {checks['lookups_received']} received: "
+            f"{'OK' if ok else 'MISMATCH'}",
+            flush=True,
+        )
+        return measurement
+
+    def run_rss(self) -> None:
+        for total in self.args.rss_sizes:
+            per_catalog = math.ceil(total / self.args.catalogs)
+            key = f"rss_{total}"
+            with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
+                spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
+                measurement = run_worker(f"full sync of {total:,}", sandbox, spec)
+            self.results[key] = [measurement]
+            print(
+                f"  full sync of {measurement.products:,} products: peak RSS "
+                f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s)",
+                flush=True,
+            )
+
+    def ratios(self) -> list[Ratio]:
+        found = self.results
+        ratios: list[Ratio] = []
+
+        def seconds(key: str) -> float | None:
+            runs = found.get(key)
+            return median_seconds(runs) if runs else None
+
+        bare, full, details = seconds("bare"), seconds("full"), seconds("details")
+        incremental, peer = seconds("incremental"), seconds("peer")
+        if bare and full:
+            ratios.append(Ratio("full sync / bare loop", full / bare, 1.3))
+        if bare and details:
+            ratios.append(Ratio("full sync with details / bare loop", details / bare, None))
+        if bare and incremental:
+            ratios.append(Ratio("incremental / bare loop", incremental / bare, 1.1))
+        if full and peer:
+            ratios.append(Ratio("peer / ours (details off)", peer / full, 2.0, at_most=False))
+        small, large = (found.get(f"rss_{size}") for size in self.args.rss_sizes)
+        if small and large:
+            ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
+            ratios.append(
+                Ratio(f"RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})", ratio, 1.3)
+            )
+        return ratios
+
+    def table_rows(self) -> list[tuple[str, list[Measurement]]]:
+        labels = {
+            "bare": "bare loop (httpx + JSON)",
+            "full": "full sync, details off",
+            "details": "full sync, details on",
+            "incremental": f"incremental, {self.args.changed:.0%} changed",
+            "peer": "peer: dlt rest_api",
+        }
+        rows = [(label, self.results[key]) for key, label in labels.items() if key in self.results]
+        rows += [
+            (f"full sync for RSS, {size:,}", self.results[f"rss_{size}"])
+            for size in self.args.rss_sizes
+            if f"rss_{size}" in self.results
+        ]
+        return rows
+
+
+def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    bench = Bench(args, workdir)
+    total = args.catalogs * args.products
+    print(
+        f"sandbox: {args.catalogs} catalogs x {args.products:,} products = {total:,}; page size "
+        f"{args.page_size}, concurrency {args.concurrency}",
+        flush=True,
+    )
+    if set(PARTS) - {"rss"} - args.skip:
+        with sandbox_process(args.catalogs, args.products, seed=args.seed) as sandbox:
+            bench.run_main(sandbox)
+    if "rss" not in args.skip:
+        bench.run_rss()
+    ratios = bench.ratios()
+    print()
+    print(format_table(bench.table_rows()))
+    print()
+    print(format_ratios(ratios) if ratios else "(no ratios: parts skipped)")
+    return {
+        "measurements": {key: [run.as_json() for run in runs] for key, runs in bench.results.items()},
+        "ratios": [ratio.as_json() for ratio in ratios],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _finish_arguments(_parser().parse_args(argv))
+    stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
+    machine = machine_info()
+    print(f"machine: {describe_machine(machine)}", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="octogen-bench-"))
+    try:
+        if args.soak:
+            settings = SoakSettings(
+                catalogs=args.catalogs,
+                products=args.products,
+                page_size=args.page_size,
+                concurrency=args.concurrency,
+                changed=args.changed,
+                retry_after=args.soak_retry_after,
+                latency=args.soak_latency,
+                max_attempts=args.soak_max_attempts,
+                seed=args.seed,
+            )
+            outcome = run_soak(settings, workdir)
+        else:
+            outcome = run_benchmark(args, workdir)
+    except MeasurementFailed as failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"kept the DuckDB files and pipeline dirs in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    record = {
+        "started": stamp,
+        "mode": "soak" if args.soak else "quick" if args.quick else "benchmark",
+        "arguments": {
+            name: sorted(value) if isinstance(value, set) else value for name, value in vars(args).items()
+        },
+        "machine": machine,
+        "load_average_after": list(os.getloadavg()),
+        **outcome,
+    }
+    path = write_results(RESULTS_DIR, stamp, record)
+    print(f"\nresults written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0 if outcome.get("ok", True) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

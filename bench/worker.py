@@ -1,0 +1,128 @@
+"""One measurement in a fresh process: ``python -m bench.worker '<json spec>'``, the key in OCTO_API_KEY.
+
+Imports happen before the clock starts; the result (seconds, figures, peak RSS) is printed as one JSON line
+prefixed with ``RESULT_MARKER``. Tasks: ``bare`` (plain httpx walk), ``sync`` (run_sync), ``peer`` (dlt's
+generic rest_api source).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+RESULT_MARKER = "BENCH_RESULT "
+
+Spec = dict[str, Any]
+Figures = dict[str, Any]
+
+
+def _current_rss_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    # ru_maxrss is in KiB on Linux; children (none expected) counted too, in case dlt forks workers
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) * 1024
+
+
+def prepare_bare(spec: Spec, api_key: str) -> Callable[[], Figures]:
+    from bench.bare_loop import walk_all
+
+    def run() -> Figures:
+        totals = asyncio.run(
+            walk_all(
+                spec["base_url"],
+                api_key,
+                spec["catalogs"],
+                page_size=spec["page_size"],
+                concurrency=spec["concurrency"],
+            )
+        )
+        return {"products": totals.products, "client_requests": totals.requests}
+
+    return run
+
+
+def prepare_sync(spec: Spec, api_key: str) -> Callable[[], Figures]:
+    from octogen_source.retries import RetryPolicy
+    from octogen_source.sync import SyncOptions, run_sync
+
+    retry = RetryPolicy(**spec["retry"]) if spec.get("retry") else None
+    options = SyncOptions(
+        api_key=api_key,
+        base_url=spec["base_url"],
+        duckdb_path=spec["duckdb_path"],
+        pipelines_dir=spec["pipelines_dir"],
+        pipeline_name=spec.get("pipeline_name", "octogen_bench"),
+        details=spec["details"],
+        page_size=spec["page_size"],
+        max_concurrent_catalogs=spec["concurrency"],
+        max_concurrent_lookups=spec.get("lookups"),
+        loader_file_format=spec.get("file_format"),
+        retry=retry,
+    )
+
+    def run() -> Figures:
+        report = run_sync(options)
+        figures: Figures = {
+            name: report.total(name) for name in ("new", "changed", "removed", "lookups", "retries", "walked")
+        }
+        figures["products"] = figures.pop("walked")
+        figures["client_requests"] = report.requests
+        figures["report_seconds"] = report.seconds
+        figures["catalog_seconds"] = {r.catalog: round(r.seconds, 3) for r in report.catalogs}
+        return figures
+
+    return run
+
+
+def prepare_peer(spec: Spec, api_key: str) -> Callable[[], Figures]:
+    from bench.peer import run_peer
+
+    def run() -> Figures:
+        products = run_peer(
+            spec["base_url"],
+            api_key,
+            spec["catalogs"],
+            page_size=spec["page_size"],
+            duckdb_path=spec["duckdb_path"],
+            pipelines_dir=spec["pipelines_dir"],
+            file_format=spec.get("file_format"),
+        )
+        return {"products": products}
+
+    return run
+
+
+TASKS: dict[str, Callable[[Spec, str], Callable[[], Figures]]] = {
+    "bare": prepare_bare,
+    "sync": prepare_sync,
+    "peer": prepare_peer,
+}
+
+
+def main() -> int:
+    spec: Spec = json.loads(sys.argv[1])
+    run = TASKS[spec["task"]](spec, os.environ["OCTO_API_KEY"])
+    baseline = _current_rss_bytes()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    figures = run()
+    figures["seconds"] = time.perf_counter() - started
+    figures["client_cpu_seconds"] = time.process_time() - cpu_started
+    figures["baseline_rss_bytes"] = baseline
+    figures["peak_rss_bytes"] = _peak_rss_bytes()
+    print(RESULT_MARKER + json.dumps(figures), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

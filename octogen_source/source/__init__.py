@@ -1,0 +1,150 @@
+"""The dlt source of the Octogen Platform Catalog API.
+
+Tables (see :mod:`octogen_source.source.tables` for keys and columns):
+
+- ``catalogs``: one row per catalog granted to the key, merged on ``catalog``;
+- ``products``: one row per product (every search-hit field, nested data in child tables), merged on ``uuid``;
+  ``removed_at`` is set once a complete, unfiltered walk no longer lists the product (null while listed);
+- ``product_details``: the lookup record of each new or changed product, merged on ``uuid``;
+- ``price_history``: one row per observed product version (uuid, updated_at, prices), never duplicated.
+
+A product is new or changed when its uuid has no live row or its search hit differs from the loaded one
+(read back from the destination at the start of each catalog's walk), never by a global high-water mark.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import dlt
+from dlt.extract import DltResource
+
+from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL
+from octogen_source.errors import MissingAPIKeyError
+from octogen_source.retries import RetryPolicy
+from octogen_source.source.catalog_walk import UnknownCatalogError
+from octogen_source.source.report import CatalogReport, WalkObserver
+from octogen_source.source.settings import (
+    DEFAULT_MAX_CONCURRENT_CATALOGS,
+    DEFAULT_MAX_CONCURRENT_LOOKUPS,
+    DEFAULT_PAGE_SIZE,
+    InvalidSettingError,
+    SearchFilters,
+    SourceSettings,
+    coerce_facets,
+    parse_facet,
+)
+from octogen_source.source.tables import (
+    CATALOGS,
+    PRICE_HISTORY,
+    PRODUCT_DETAILS,
+    PRODUCTS,
+    catalog_walk,
+    catalogs_table,
+    price_history_table,
+    product_details_table,
+    products_table,
+)
+
+__all__ = [
+    "CATALOGS",
+    "PRICE_HISTORY",
+    "PRODUCTS",
+    "PRODUCT_DETAILS",
+    "CatalogReport",
+    "InvalidSettingError",
+    "UnknownCatalogError",
+    "WalkObserver",
+    "octogen_source",
+    "parse_facet",
+]
+
+
+@dlt.source(name="octogen", section="octogen")
+def octogen_source(
+    api_key: str | None = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    catalogs: Sequence[str] | None = None,
+    q: str | None = None,
+    facets: list[Any] | None = None,
+    price_min: float | None = None,
+    price_max: float | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    details: bool = True,
+    max_concurrent_lookups: int = DEFAULT_MAX_CONCURRENT_LOOKUPS,
+    max_concurrent_catalogs: int = DEFAULT_MAX_CONCURRENT_CATALOGS,
+    ignore_loaded_versions: bool = False,
+    retry_max_attempts: int | None = None,
+    retry_max_seconds: float | None = None,
+    observer: WalkObserver | None = None,
+    retry: RetryPolicy | None = None,
+) -> list[DltResource]:
+    """Octogen catalogs, products, product details and price history.
+
+    Args:
+        api_key: the Platform API key (``sources.octogen.api_key`` secret; falls back to ``OCTO_API_KEY``).
+        base_url: the API's base URL.
+        catalogs: catalog keys to sync; default every catalog granted to the key.
+        q, facets, price_min, price_max: search filters (a facet is a ``Facet``, ``{"name", "values"}``
+            or ``name=v1,v2``).
+            A filtered sync loads what it finds but never marks a product removed.
+        page_size: search page size (1..100).
+        details: look up the full record of each new or changed product (``product_details``).
+        max_concurrent_lookups: detail lookups in flight at once, across catalogs.
+        max_concurrent_catalogs: catalogs walked at once.
+        ignore_loaded_versions: treat every product as new (used by a full refresh that drops the tables).
+        retry_max_attempts, retry_max_seconds: bound the retries of one request (attempts in total, and
+            seconds from the first attempt); default the client's (6 attempts, 120 s).
+        observer: collects per-catalog figures (new, changed, removed, lookups, requests, ...).
+        retry: a whole retry policy (programmatic callers); the two bounds above apply on top of it.
+    """
+    key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
+    if not key:
+        raise MissingAPIKeyError(
+            f"no Octogen API key: set {API_KEY_ENV}, SOURCES__OCTOGEN__API_KEY or "
+            "[sources.octogen] api_key in .dlt/secrets.toml"
+        )
+    settings = SourceSettings(
+        api_key=key,
+        base_url=base_url,
+        catalogs=tuple(catalogs) if catalogs is not None else None,
+        filters=SearchFilters(
+            q=q or None,
+            facets=coerce_facets(facets),
+            price_min=price_min,
+            price_max=price_max,
+        ),
+        page_size=page_size,
+        details=details,
+        max_concurrent_lookups=max_concurrent_lookups,
+        max_concurrent_catalogs=max_concurrent_catalogs,
+        ignore_loaded_versions=ignore_loaded_versions,
+        retry=_retry_policy(retry, retry_max_attempts, retry_max_seconds),
+    )
+    if observer is None:
+        observer = WalkObserver()
+    observer.base_url = base_url
+    walk = catalog_walk(settings, observer)
+    tables = [catalogs_table(walk), products_table(walk), price_history_table(walk)]
+    if details:
+        tables.append(product_details_table(walk))
+    return tables
+
+
+def _retry_policy(
+    policy: RetryPolicy | None, max_attempts: int | None, max_seconds: float | None
+) -> RetryPolicy | None:
+    if max_attempts is None and max_seconds is None:
+        return policy
+    base = policy if policy is not None else RetryPolicy()
+    try:
+        return replace(
+            base,
+            max_attempts=base.max_attempts if max_attempts is None else max_attempts,
+            max_total_seconds=base.max_total_seconds if max_seconds is None else max_seconds,
+        )
+    except ValueError as error:
+        raise InvalidSettingError(str(error)) from None

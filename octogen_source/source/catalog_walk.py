@@ -1,0 +1,251 @@
+"""The walk: every granted catalog searched page by page, concurrently, turned into rows of the four tables.
+
+One walk per run, on one client (so a 429 pauses everything through the client's shared gate):
+
+1. list the catalogs (rows for ``catalogs``) and pick the ones to walk;
+2. per catalog, at most ``max_concurrent_catalogs`` at a time: read the loaded versions of its products from
+   the destination, then stream its pages. Each hit is compared with the loaded version by uuid (fingerprint
+   of the whole hit, updatedAt included): unchanged hits end there; new and changed ones become ``products``
+   and ``price_history`` rows and, with details on, are looked up (bounded, concurrently with the next page's
+   search). A lookup answering 404 means the product went away since the search: its row is marked removed.
+3. after a catalog's walk reached its last page with no filter, the live products it did not list are read
+   back from the destination and re-emitted with ``removed_at`` set (the merge keeps their last state).
+
+Memory holds the loaded-version index of the catalogs being walked and a few pages per catalog, never a
+catalog's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from octogen_source.client import OctogenClient
+from octogen_source.errors import OctogenError
+from octogen_source.models import MerchantCatalogSummary, MerchantProductListPage
+from octogen_source.source.details import DetailFetcher
+from octogen_source.source.known_versions import KnownVersions, Verdict
+from octogen_source.source.records import (
+    Row,
+    catalog_row,
+    detail_row,
+    hit_fingerprint,
+    price_row,
+    product_row,
+    removed_row,
+)
+from octogen_source.source.report import CatalogReport, WalkObserver
+from octogen_source.source.settings import SourceSettings
+
+PAGES_IN_FLIGHT = 2
+"""Pages of one catalog whose lookups may run while the next page is being searched."""
+REMOVAL_CHUNK = 500
+"""Removed products read back from the destination per query."""
+
+
+class UnknownCatalogError(OctogenError):
+    """A catalog asked for is not granted to the key (or does not exist)."""
+
+
+@dataclass(slots=True)
+class WalkBatch:
+    """Rows for the tables, handed from the walk to the table resources."""
+
+    catalogs: list[Row] = field(default_factory=list)
+    products: list[Row] = field(default_factory=list)
+    details: list[Row] = field(default_factory=list)
+    prices: list[Row] = field(default_factory=list)
+    high_water: datetime | None = None
+    """The newest updatedAt the walk of this batch's catalog has seen so far."""
+
+
+class LoadedState(Protocol):
+    """What the destination holds (blocking calls, run in a thread)."""
+
+    def known_versions(self, catalog: str) -> KnownVersions: ...
+
+    def stored_products(self, uuids: Sequence[str]) -> list[Row]: ...
+
+
+Emit = Callable[[WalkBatch], Awaitable[None]]
+
+
+def select_catalogs(granted: Iterable[MerchantCatalogSummary], wanted: Sequence[str] | None) -> list[str]:
+    """The catalogs to walk: ``wanted`` (checked against the grants, duplicates dropped) or all granted."""
+    granted_keys = [summary.catalog for summary in granted if summary.catalog]
+    if wanted is None:
+        return granted_keys
+    for catalog in wanted:
+        if catalog not in granted_keys:
+            available = ", ".join(granted_keys) or "no catalogs"
+            raise UnknownCatalogError(f"unknown catalog {catalog!r}: this API key is granted {available}")
+    return list(dict.fromkeys(wanted))
+
+
+@dataclass
+class _PagePlan:
+    """A page's new and changed products, before their lookups."""
+
+    report: CatalogReport
+    changes: list[tuple[Verdict, Row, str | None]]
+    high_water: datetime | None
+
+
+class CatalogWalk:
+    """One run's walk; iterate :meth:`batches` inside the event loop that will run it."""
+
+    def __init__(self, settings: SourceSettings, loaded: LoadedState, observer: WalkObserver) -> None:
+        self._settings = settings
+        self._loaded = loaded
+        self._observer = observer
+        self._observed_at = datetime.now(UTC)
+
+    async def batches(self) -> AsyncIterator[WalkBatch]:
+        settings = self._settings
+        async with OctogenClient(
+            api_key=settings.api_key,
+            base_url=settings.base_url,
+            retry=settings.retry,
+            max_connections=settings.max_connections,
+        ) as client:
+            with client.track(self._observer.overhead):
+                granted = await client.list_catalogs()
+            walked = select_catalogs(granted, settings.catalogs)
+            yield WalkBatch(catalogs=[catalog_row(s.model_dump(by_alias=True, mode="json")) for s in granted])
+            fetcher = DetailFetcher(client, settings.max_concurrent_lookups) if settings.details else None
+            async for batch in self._walk_catalogs(client, fetcher, walked):
+                yield batch
+
+    async def _walk_catalogs(
+        self, client: OctogenClient, fetcher: DetailFetcher | None, catalogs: list[str]
+    ) -> AsyncIterator[WalkBatch]:
+        """Walks ``catalogs`` concurrently (bounded) and yields their batches as they come."""
+        outbox: asyncio.Queue[WalkBatch | BaseException | None] = asyncio.Queue(
+            maxsize=2 * self._settings.max_concurrent_catalogs
+        )
+        slots = asyncio.Semaphore(self._settings.max_concurrent_catalogs)
+
+        async def walk(catalog: str) -> None:
+            try:
+                async with slots:
+                    await self._walk_catalog(client, fetcher, catalog, outbox.put)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                await outbox.put(error)
+            else:
+                await outbox.put(None)
+
+        tasks = [asyncio.ensure_future(walk(catalog)) for catalog in catalogs]
+        running = len(tasks)
+        try:
+            while running:
+                item = await outbox.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _walk_catalog(
+        self, client: OctogenClient, fetcher: DetailFetcher | None, catalog: str, emit: Emit
+    ) -> None:
+        settings = self._settings
+        report = self._observer.start(catalog)
+        with client.track(report.http):
+            if settings.ignore_loaded_versions:
+                known = KnownVersions()
+            else:
+                known = await asyncio.to_thread(self._loaded.known_versions, catalog)
+            in_flight: deque[asyncio.Future[WalkBatch]] = deque()
+            try:
+                pages = client.iter_search_pages(
+                    catalog=catalog, limit=settings.page_size, **settings.filters.as_search_arguments()
+                )
+                async for page in pages:
+                    plan = self._plan_page(page, known, report)
+                    in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher)))
+                    while len(in_flight) > PAGES_IN_FLIGHT:
+                        await emit(await in_flight.popleft())
+                while in_flight:
+                    await emit(await in_flight.popleft())
+            finally:
+                for pending in in_flight:
+                    pending.cancel()
+            report.complete = True
+            if not settings.filters.is_filtered and not settings.ignore_loaded_versions:
+                await self._mark_removed(known, report, emit)
+        report.finished = time.monotonic()
+        self._observer.progress(report)
+
+    def _plan_page(
+        self, page: MerchantProductListPage, known: KnownVersions, report: CatalogReport
+    ) -> _PagePlan:
+        changes: list[tuple[Verdict, Row, str | None]] = []
+        for item in page.items:
+            if item.uuid is None:
+                continue  # cannot be keyed, merged or compared; the API always sends one
+            report.walked += 1
+            report.see_updated_at(item.updated_at)
+            hit = item.model_dump(by_alias=True, mode="json")
+            fingerprint = hit_fingerprint(hit)
+            verdict = known.classify(item.uuid, fingerprint)
+            if verdict is Verdict.UNCHANGED:
+                report.unchanged += 1
+                continue
+            row = product_row(hit, catalog=report.catalog, fingerprint=fingerprint)
+            changes.append((verdict, row, item.product_url))
+        report.pages += 1
+        return _PagePlan(report, changes, report.high_water)
+
+    async def _complete_page(self, plan: _PagePlan, fetcher: DetailFetcher | None) -> WalkBatch:
+        """The page's rows: products, prices and (looked up) details; a product gone by its lookup is
+        marked removed."""
+        report = plan.report
+        batch = WalkBatch(high_water=plan.high_water)
+        to_look_up = [(row, url) for _, row, url in plan.changes if url] if fetcher is not None else []
+        gone: set[int] = set()
+        if fetcher is not None and to_look_up:
+            report.lookups += len(to_look_up)
+            outcomes = await fetcher.fetch([url for _, url in to_look_up])
+            for (row, _), outcome in zip(to_look_up, outcomes, strict=True):
+                if outcome.response is None:
+                    gone.add(id(row))
+                else:
+                    batch.details.append(
+                        detail_row(outcome.response, uuid=row["uuid"], catalog=report.catalog)
+                    )
+        for verdict, row, _ in plan.changes:
+            if id(row) in gone:
+                batch.products.append(removed_row(row, datetime.now(UTC)))
+                report.removed += 1
+                continue
+            batch.products.append(row)
+            batch.prices.append(price_row(row, self._observed_at))
+            if verdict is Verdict.NEW:
+                report.new += 1
+            else:
+                report.changed += 1
+        self._observer.progress(report)
+        return batch
+
+    async def _mark_removed(self, known: KnownVersions, report: CatalogReport, emit: Emit) -> None:
+        """Re-emits, with ``removed_at`` set, the live products a complete unfiltered walk did not list."""
+        unseen = known.unseen_live()
+        removed_at = datetime.now(UTC)
+        for start in range(0, len(unseen), REMOVAL_CHUNK):
+            chunk = unseen[start : start + REMOVAL_CHUNK]
+            rows = await asyncio.to_thread(self._loaded.stored_products, chunk)
+            if rows:
+                report.removed += len(rows)
+                await emit(WalkBatch(products=[removed_row(row, removed_at) for row in rows]))

@@ -1,0 +1,45 @@
+"""Reads of what the current pipeline's destination already holds, made from inside the extract step.
+
+Blocking calls (a warehouse query): the walk runs them in a worker thread so its event loop keeps serving
+the catalogs being walked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dlt
+from dlt.common.pipeline import SupportsPipeline
+
+from octogen_source.source.known_versions import PRODUCTS_TABLE, KnownVersions, read_known_versions
+from octogen_source.source.records import Row
+from octogen_source.source.stored_rows import read_records
+
+
+class DestinationState:
+    """The loaded ``products`` of the pipeline that is extracting the source.
+
+    Without a destination (``pipeline.extract`` alone) nothing is known: every product is new and nothing is
+    marked removed.
+    """
+
+    def __init__(self) -> None:
+        self._pipeline: SupportsPipeline = dlt.current.pipeline()
+        self._schema = dlt.current.source_schema()
+
+    @property
+    def _has_destination(self) -> bool:
+        return getattr(self._pipeline, "destination", None) is not None
+
+    def known_versions(self, catalog: str) -> KnownVersions:
+        if not self._has_destination:
+            return KnownVersions()
+        with self._pipeline.sql_client() as client:  # type: ignore[attr-defined]
+            return read_known_versions(client, catalog)
+
+    def stored_products(self, uuids: Sequence[str]) -> list[Row]:
+        """The loaded rows of these products, child tables (images, ...) attached."""
+        if not self._has_destination or not uuids:
+            return []
+        with self._pipeline.sql_client() as client:  # type: ignore[attr-defined]
+            return read_records(client, self._schema, PRODUCTS_TABLE, "uuid", uuids)

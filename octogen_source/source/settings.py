@@ -1,0 +1,113 @@
+"""What one run of the source is asked to do: which catalogs, which search filters, how much concurrency."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from octogen_source.errors import OctogenError
+from octogen_source.models import Facet
+from octogen_source.retries import RetryPolicy
+
+DEFAULT_PAGE_SIZE = 100
+DEFAULT_MAX_CONCURRENT_LOOKUPS = 16
+DEFAULT_MAX_CONCURRENT_CATALOGS = 4
+
+
+class InvalidSettingError(OctogenError):
+    """A setting of the source is out of range or malformed (checked before any request)."""
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """The search filters a walk sends with every page; a filtered walk never marks products removed."""
+
+    q: str | None = None
+    facets: tuple[Facet, ...] = ()
+    price_min: float | None = None
+    price_max: float | None = None
+
+    @property
+    def is_filtered(self) -> bool:
+        return bool(self.q) or bool(self.facets) or self.price_min is not None or self.price_max is not None
+
+    def as_search_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``OctogenClient.iter_search_pages``."""
+        return {
+            "q": self.q or None,
+            "facets": list(self.facets) or None,
+            "price_min": self.price_min,
+            "price_max": self.price_max,
+        }
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Everything the walk needs; the key is kept out of ``repr``."""
+
+    api_key: str = field(repr=False)
+    base_url: str
+    catalogs: tuple[str, ...] | None
+    """Catalog keys to walk; None walks every catalog granted to the key."""
+    filters: SearchFilters
+    page_size: int = DEFAULT_PAGE_SIZE
+    details: bool = True
+    max_concurrent_lookups: int = DEFAULT_MAX_CONCURRENT_LOOKUPS
+    max_concurrent_catalogs: int = DEFAULT_MAX_CONCURRENT_CATALOGS
+    ignore_loaded_versions: bool = False
+    """Treat every product as new (a full refresh that drops the tables)."""
+    retry: RetryPolicy | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.page_size <= 100:
+            raise InvalidSettingError(f"page_size must be between 1 and 100, got {self.page_size}")
+        if self.max_concurrent_lookups < 1:
+            raise InvalidSettingError(
+                f"max_concurrent_lookups must be at least 1, got {self.max_concurrent_lookups}"
+            )
+        if self.max_concurrent_catalogs < 1:
+            raise InvalidSettingError(
+                f"max_concurrent_catalogs must be at least 1, got {self.max_concurrent_catalogs}"
+            )
+        price_min, price_max = self.filters.price_min, self.filters.price_max
+        if price_min is not None and price_max is not None and price_min > price_max:
+            raise InvalidSettingError(f"price_min ({price_min}) is above price_max ({price_max})")
+
+    @property
+    def max_connections(self) -> int:
+        """HTTP connections the walk can use at once: one search per catalog walked plus the lookups."""
+        return self.max_concurrent_catalogs + (self.max_concurrent_lookups if self.details else 0)
+
+
+def parse_facet(text: str) -> Facet:
+    """``name=v1,v2`` -> Facet(name, [v1, v2]); values are lowercased (the API matches lowercase values)."""
+    name, sep, raw_values = text.partition("=")
+    values = [value.strip().lower() for value in raw_values.split(",") if value.strip()]
+    if not sep or not name.strip() or not values:
+        raise InvalidSettingError(f"facet {text!r} is not of the form name=value1,value2")
+    return Facet(name=name.strip(), values=values)
+
+
+def coerce_facets(facets: Iterable[Facet | Mapping[str, Any] | str] | None) -> tuple[Facet, ...]:
+    """Facets given as Facet objects, ``{"name", "values"}`` dicts (config) or ``name=v1,v2`` strings."""
+    if facets is None:
+        return ()
+    if isinstance(facets, str | Mapping):
+        facets = [facets]
+    coerced: list[Facet] = []
+    for facet in facets:
+        if isinstance(facet, Facet):
+            coerced.append(facet)
+        elif isinstance(facet, str):
+            coerced.append(parse_facet(facet))
+        elif isinstance(facet, Mapping) and isinstance(facet.get("name"), str):
+            values = facet.get("values")
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, Sequence) or not values:
+                raise InvalidSettingError(f"facet {facet.get('name')!r} needs a non-empty list of values")
+            coerced.append(Facet(name=facet["name"], values=[str(value).lower() for value in values]))
+        else:
+            raise InvalidSettingError(f"facet {facet!r} is neither name=value1,value2 nor {{name, values}}")
+    return tuple(coerced)

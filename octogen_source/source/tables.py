@@ -1,0 +1,153 @@
+"""The four tables: their keys, write dispositions and declared columns, each fed from the walk's batches.
+
+The walk (:mod:`catalog_walk`) is a hidden resource; each table is a transformer that takes its share of a
+batch. Columns not declared here arrive as the API sends them (dlt infers and evolves them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.extract import DltResource
+
+from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
+from octogen_source.source.destination_state import DestinationState
+from octogen_source.source.records import Row
+from octogen_source.source.report import WalkObserver
+from octogen_source.source.settings import SourceSettings
+
+CATALOGS = "catalogs"
+PRODUCTS = "products"
+PRODUCT_DETAILS = "product_details"
+PRICE_HISTORY = "price_history"
+
+_PRICES: TTableSchemaColumns = {
+    "current_price": {"data_type": "double"},
+    "original_price": {"data_type": "double"},
+}
+
+CATALOG_COLUMNS: TTableSchemaColumns = {
+    "catalog": {"data_type": "text", "nullable": False},
+    "product_count": {"data_type": "bigint"},
+    "last_indexed_at": {"data_type": "timestamp"},
+}
+PRODUCT_COLUMNS: TTableSchemaColumns = {
+    "uuid": {"data_type": "text", "nullable": False},
+    "catalog": {"data_type": "text"},
+    "updated_at": {"data_type": "timestamp"},
+    # declared so the column exists while every product is live (dlt creates no all-null column)
+    "removed_at": {"data_type": "timestamp"},
+    "hit_hash": {"data_type": "bigint"},
+    "rating": {"data_type": "double"},
+    **_PRICES,
+}
+PRODUCT_DETAIL_COLUMNS: TTableSchemaColumns = {
+    "uuid": {"data_type": "text", "nullable": False},
+    "catalog": {"data_type": "text"},
+    "updated_at": {"data_type": "timestamp"},
+    "rating": {"data_type": "double"},
+    **_PRICES,
+}
+PRICE_HISTORY_COLUMNS: TTableSchemaColumns = {
+    "observation_id": {"data_type": "text", "nullable": False},
+    "uuid": {"data_type": "text"},
+    "catalog": {"data_type": "text"},
+    "updated_at": {"data_type": "timestamp"},
+    "observed_at": {"data_type": "timestamp"},
+    **_PRICES,
+}
+
+
+UPDATED_AT: dlt.sources.incremental[datetime] = dlt.sources.incremental(
+    "updated_at", on_cursor_value_missing="include", allow_external_schedulers=False
+)
+"""The products' incremental (dlt copies it per run): a null updatedAt is kept, Airflow's data interval is not
+joined (it would become a filter)."""
+
+
+def catalog_walk(settings: SourceSettings, observer: WalkObserver) -> DltResource:
+    """The hidden resource every table is fed from (not loaded itself)."""
+
+    @dlt.resource(name="catalog_walk", selected=False)
+    async def walk() -> AsyncIterator[WalkBatch]:
+        async for batch in CatalogWalk(settings, DestinationState(), observer).batches():
+            yield batch
+
+    return walk()
+
+
+def catalogs_table(walk: DltResource) -> DltResource:
+    @dlt.transformer(
+        name=CATALOGS,
+        data_from=walk,
+        primary_key="catalog",
+        write_disposition="merge",
+        columns=CATALOG_COLUMNS,
+    )
+    def catalogs(batch: WalkBatch) -> Iterator[list[Row]]:
+        if batch.catalogs:
+            yield batch.catalogs
+
+    return catalogs
+
+
+def products_table(walk: DltResource) -> DltResource:
+    @dlt.transformer(
+        name=PRODUCTS, data_from=walk, primary_key="uuid", write_disposition="merge", columns=PRODUCT_COLUMNS
+    )
+    def products(
+        batch: WalkBatch, updated_at: dlt.sources.incremental[datetime] = UPDATED_AT
+    ) -> Iterator[list[Row]]:
+        # The walk already chose these rows by comparing each uuid with its loaded version; a high-water
+        # filter would drop late-indexed products and same-second ties. `advance` makes the incremental pass
+        # every row and only keep the newest updatedAt seen in the pipeline state.
+        updated_at.advance(None)  # type: ignore[arg-type]  # None: pass everything, keep the mark
+        if batch.products:
+            yield batch.products
+        if batch.high_water is not None:
+            previous = updated_at.last_value
+            updated_at.advance(batch.high_water if previous is None else max(previous, batch.high_water))
+
+    return products
+
+
+def product_details_table(walk: DltResource) -> DltResource:
+    @dlt.transformer(
+        name=PRODUCT_DETAILS,
+        data_from=walk,
+        primary_key="uuid",
+        write_disposition="merge",
+        columns=PRODUCT_DETAIL_COLUMNS,
+    )
+    def product_details(batch: WalkBatch) -> Iterator[list[Row]]:
+        if batch.details:
+            yield batch.details
+
+    return product_details
+
+
+def price_history_table(walk: DltResource) -> DltResource:
+    @dlt.transformer(
+        name=PRICE_HISTORY,
+        data_from=walk,
+        primary_key="observation_id",
+        write_disposition="merge",
+        columns=PRICE_HISTORY_COLUMNS,
+    )
+    def price_history(batch: WalkBatch) -> Iterator[list[Row]]:
+        if batch.prices:
+            yield batch.prices
+
+    # the first observation of a version is kept (its observed_at); later identical ones add nothing
+    price_history.apply_hints(write_disposition={"disposition": "merge", "strategy": "insert-only"})
+    return price_history
+
+
+def high_water_mark(resource_state: dict[str, Any]) -> datetime | None:
+    """The newest updatedAt any sync has seen, from the ``products`` resource state."""
+    value = resource_state.get("incremental", {}).get("updated_at", {}).get("last_value")
+    return value if isinstance(value, datetime) else None

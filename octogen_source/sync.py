@@ -1,0 +1,327 @@
+"""One sync run: the Octogen source into a destination, with a per-catalog report.
+
+``run_sync(options) -> SyncReport`` is the programmatic entry point (the CLI in ``pipelines/sync.py`` and the
+Airflow DAG call it). A failure of any kind raises :class:`SyncError` whose message is one readable line
+(never the key, never a traceback); the original exception is its ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination.exceptions import DestinationException
+from dlt.common.pipeline import LoadInfo
+from dlt.destinations.exceptions import DestinationConnectionError
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from octogen_source.errors import (
+    MissingAPIKeyError,
+    OctogenAPIError,
+    OctogenAuthenticationError,
+    OctogenConnectionError,
+    OctogenError,
+    OctogenForbiddenError,
+    OctogenValidationError,
+)
+from octogen_source.retries import RetryPolicy
+from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
+from octogen_source.source.resume import finish_pending_packages
+from octogen_source.source.tables import PRODUCTS, high_water_mark
+from octogen_source.warehouse import apply_destination_hints, destination_for
+
+DEFAULT_PIPELINE_NAME = "octogen_sync"
+DEFAULT_DATASET = "octogen"
+MAX_ERROR_LINE = 400
+
+
+class SyncError(OctogenError):
+    """A sync failed; the message is the one line to show."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to sync where; ``None`` leaves a setting to dlt's config (.dlt/config.toml, env) or default."""
+
+    destination: str = "duckdb"
+    duckdb_path: str | None = None
+    """DuckDB database file; default ``DESTINATION__DUCKDB__CREDENTIALS`` or ``<pipeline_name>.duckdb``."""
+    dataset: str = DEFAULT_DATASET
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    pipelines_dir: str | None = None
+    """Where dlt keeps the pipeline's working state; default ``DLT_DATA_DIR`` or ``~/.dlt``."""
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str | None = None
+    catalogs: tuple[str, ...] = ()
+    q: str | None = None
+    facets: tuple[str, ...] = ()
+    """``name=value1,value2`` each."""
+    price_min: float | None = None
+    price_max: float | None = None
+    details: bool = True
+    full_refresh: bool = False
+    """Drop the tables and the state and load everything again (price history starts over)."""
+    page_size: int | None = None
+    max_concurrent_lookups: int | None = None
+    max_concurrent_catalogs: int | None = None
+    retry: RetryPolicy | None = None
+    loader_file_format: str | None = None
+    progress: Callable[[CatalogReport], None] | None = None
+    """Called after each page of each catalog (the CLI's ``--progress``)."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync did."""
+
+    catalogs: list[CatalogReport]
+    destination: str
+    dataset: str
+    pipeline_name: str
+    seconds: float
+    load_ids: list[str]
+    high_water: datetime | None
+    """The newest updatedAt any sync of this pipeline has seen (the products' incremental state)."""
+    catalog_list_requests: int = 0
+    """Requests spent listing the catalogs (not attributed to one catalog)."""
+
+    def total(self, name: str) -> int:
+        return sum(getattr(report, name) for report in self.catalogs)
+
+    @property
+    def requests(self) -> int:
+        return self.total("requests") + self.catalog_list_requests
+
+
+def run_sync(options: SyncOptions) -> SyncReport:
+    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure."""
+    started = time.monotonic()
+    observer = WalkObserver(on_progress=options.progress)
+    try:
+        pipeline = _pipeline(options)
+        # a run killed during normalize or load left packages: finish them before extracting anew
+        finish_pending_packages(pipeline)
+        source = octogen_source(**_source_arguments(options, observer))
+        apply_destination_hints(source, options.destination)
+        run_arguments: dict[str, Any] = {"loader_file_format": options.loader_file_format}
+        if options.full_refresh:
+            run_arguments["refresh"] = "drop_sources"
+        info = pipeline.run(source, **run_arguments)
+    except Exception as error:
+        base_url = observer.base_url or options.base_url
+        raise SyncError(describe_failure(error, secret=options.api_key, base_url=base_url)) from error
+    resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
+    return SyncReport(
+        catalogs=list(observer.catalogs.values()),
+        destination=options.destination,
+        dataset=options.dataset,
+        pipeline_name=options.pipeline_name,
+        seconds=time.monotonic() - started,
+        load_ids=list(_load_ids(info)),
+        high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
+        catalog_list_requests=observer.overhead.requests,
+    )
+
+
+def _pipeline(options: SyncOptions) -> dlt.Pipeline:
+    if options.pipeline_name == options.dataset:
+        # DuckDB cannot tell the database from the schema when both have one name
+        raise SyncError(f"the pipeline name and the dataset must differ (both are {options.dataset!r})")
+    if options.duckdb_path is not None and Path(options.duckdb_path).stem == options.dataset:
+        raise SyncError(
+            f"the DuckDB file {options.duckdb_path!r} is named like the dataset {options.dataset!r}:"
+            " DuckDB cannot tell them apart; rename the file or pass another --dataset"
+        )
+    arguments: dict[str, Any] = {}
+    if options.pipelines_dir is not None:
+        arguments["pipelines_dir"] = options.pipelines_dir
+    return dlt.pipeline(
+        pipeline_name=options.pipeline_name,
+        destination=destination_for(options.destination, duckdb_path=options.duckdb_path),
+        dataset_name=options.dataset,
+        **arguments,
+    )
+
+
+def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str, Any]:
+    facets = [parse_facet(text) for text in options.facets]  # malformed facets fail before any request
+    arguments: dict[str, Any] = {
+        "catalogs": list(options.catalogs) or None,
+        "q": options.q,
+        "facets": facets or None,
+        "price_min": options.price_min,
+        "price_max": options.price_max,
+        "details": options.details,
+        "ignore_loaded_versions": options.full_refresh,
+        "observer": observer,
+        "retry": options.retry,
+    }
+    # left out when unset, so that dlt resolves them from its config providers
+    for name in ("api_key", "base_url", "page_size", "max_concurrent_lookups", "max_concurrent_catalogs"):
+        value = getattr(options, name)
+        if value is not None:
+            arguments[name] = value
+    return arguments
+
+
+def _load_ids(info: LoadInfo | None) -> Iterator[str]:
+    if info is not None:
+        yield from info.loads_ids
+
+
+# ---- failures -> one line ---------------------------------------------------------------------------------
+
+
+def describe_failure(error: BaseException, *, secret: str | None = None, base_url: str | None = None) -> str:
+    """One readable line for a failed sync: the root cause, never a traceback, never the key."""
+    cause = _root_cause(error)
+    line = _describe(cause, error, base_url)
+    line = " ".join(line.split())
+    for key in (secret, *_environment_keys()):
+        if key:
+            line = line.replace(key, "[redacted]")
+    return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
+
+
+def _environment_keys() -> Sequence[str]:
+    return [
+        value for name in ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY") if (value := os.environ.get(name))
+    ]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: dlt's step failures, causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if isinstance(current, PipelineStepFailed):
+            current = current.exception
+        else:
+            current = current.__cause__ or current.__context__
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The first Octogen error in the chain, else the first destination error, else the innermost error."""
+    chain = list(_chain(error))
+    for candidate in chain:
+        if isinstance(candidate, OctogenError):
+            return candidate
+    for candidate in chain:
+        if isinstance(candidate, DestinationException | ConfigFieldMissingException):
+            return candidate
+    return chain[-1]
+
+
+def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
+    if isinstance(cause, SyncError | MissingAPIKeyError):
+        return str(cause)
+    if isinstance(cause, OctogenAuthenticationError):
+        return f"the Octogen API rejected the API key (401 {_detail(cause)})"
+    if isinstance(cause, OctogenForbiddenError):
+        return f"the API key is not allowed to do this (403 {_detail(cause)})"
+    if isinstance(cause, OctogenValidationError):
+        return f"the Octogen API rejected the request: {_detail(cause)}"
+    if isinstance(cause, OctogenConnectionError) and base_url:
+        return f"cannot reach the Octogen API at {base_url}: " + str(cause).replace(
+            "Could not reach the Octogen API on ", ""
+        )
+    if isinstance(cause, OctogenError):
+        return str(cause)
+    step = error.step if isinstance(error, PipelineStepFailed) else None
+    where = f" during {step}" if step else ""
+    if isinstance(cause, ConfigFieldMissingException):
+        return (
+            f"missing configuration{where}: {cause.spec_name} needs {', '.join(cause.fields)}"
+            " (set it in .dlt/secrets.toml, .dlt/config.toml or the environment)"
+        )
+    if isinstance(cause, DestinationConnectionError):
+        reason = _first_line(cause.inner_exc)
+        return f"cannot connect to the destination (dataset {cause.dataset_name!r}): {reason}"
+    if isinstance(cause, DestinationException) or step == "load":
+        return f"the destination failed{where}: {_first_line(cause)}"
+    return f"{type(cause).__name__}{where}: {_first_line(cause)}"
+
+
+def _detail(error: OctogenAPIError) -> str:
+    detail = error.detail
+    if isinstance(detail, list):
+        return "; ".join(
+            ".".join(str(part) for part in problem.get("loc") or ()) + f": {problem.get('msg', '')}"
+            for problem in detail
+            if isinstance(problem, dict)
+        )
+    return str(detail) if detail is not None else str(error)
+
+
+_BLANK_LINES = re.compile(r"\n\s*\n")
+
+
+def _first_line(error: BaseException) -> str:
+    """The first paragraph of an error message (dlt's messages go on with advice over many lines)."""
+    text = str(error).strip() or type(error).__name__
+    return _BLANK_LINES.split(text, maxsplit=1)[0]
+
+
+# ---- the summary ------------------------------------------------------------------------------------------
+
+_SUMMARY_COLUMNS = ("new", "changed", "removed", "lookups", "requests", "retries", "seconds")
+
+
+def format_summary(report: SyncReport) -> str:
+    """The per-catalog table the CLI prints after a sync."""
+    rows = [
+        [r.catalog, *(str(getattr(r, name)) for name in _SUMMARY_COLUMNS[:-1]), f"{r.seconds:.1f}"]
+        for r in report.catalogs
+    ]
+    totals = [
+        "total",
+        *(str(report.total(name)) for name in ("new", "changed", "removed", "lookups")),
+        str(report.requests),
+        str(report.total("retries")),
+        f"{report.seconds:.1f}",
+    ]
+    header = ["catalog", *_SUMMARY_COLUMNS]
+    table = [header, *rows, totals]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
+        for row in table
+    ]
+    lines.insert(len(lines) - 1, "-" * len(lines[0]))
+    high_water = report.high_water.isoformat() if report.high_water else "none"
+    lines.append(
+        f"synced into {report.destination} dataset {report.dataset!r} (pipeline {report.pipeline_name!r});"
+        f" newest updatedAt seen: {high_water}"
+    )
+    return "\n".join(lines)
+
+
+def print_progress(stream: TextIO = sys.stderr) -> Callable[[CatalogReport], None]:
+    """A ``SyncOptions.progress`` callback: one line per catalog at most every second, and at its end."""
+    last_printed: dict[str, float] = {}
+
+    def show(report: CatalogReport) -> None:
+        now = time.monotonic()
+        done = report.finished is not None
+        if not done and now - last_printed.get(report.catalog, 0.0) < 1.0:
+            return
+        last_printed[report.catalog] = now
+        state = "done" if done else "walking"
+        stream.write(
+            f"{report.catalog}: {state}, {report.walked} products seen, {report.new} new, "
+            f"{report.changed} changed, {report.removed} removed, {report.lookups} lookups\n"
+        )
+        stream.flush()
+
+    return show

@@ -1,0 +1,124 @@
+"""Where a sync loads: the dlt destination for a name, and the per-destination table hints.
+
+``destination_for`` builds the dlt destination; credentials, project and location are resolved by dlt's own
+config providers (``.dlt/secrets.toml``, environment, Application Default Credentials), never passed here.
+``apply_destination_hints`` adds what only one warehouse understands: on BigQuery, day partitions on
+``updated_at`` and clustering on ``catalog`` (dlt's ``bigquery_adapter``), and parquet load files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dlt
+from dlt.common.destination import Destination
+from dlt.extract import DltResource, DltSource
+
+from octogen_source.errors import OctogenError
+
+SUPPORTED_DESTINATIONS: tuple[str, ...] = ("duckdb", "bigquery")
+
+
+@dataclass(frozen=True)
+class BigQueryTableLayout:
+    """How one table is laid out in BigQuery: the TIMESTAMP column of its day partitions, its cluster keys."""
+
+    partition_by_day: str
+    cluster_by: tuple[str, ...]
+    required: bool
+    """A required layout whose columns are not declared is a programming error, not something to skip."""
+
+
+BIGQUERY_TABLE_LAYOUTS: Mapping[str, BigQueryTableLayout] = {
+    "products": BigQueryTableLayout(partition_by_day="updated_at", cluster_by=("catalog",), required=True),
+    "price_history": BigQueryTableLayout(
+        partition_by_day="updated_at", cluster_by=("catalog",), required=False
+    ),
+}
+
+
+def destination_for(name: str, *, duckdb_path: str | None = None) -> Destination[Any, Any]:
+    """The dlt destination called ``name`` ("duckdb" or "bigquery").
+
+    ``duckdb_path`` is the database file; without it dlt decides (``DESTINATION__DUCKDB__CREDENTIALS`` or
+    ``<pipeline_name>.duckdb``). BigQuery reads its credentials the dlt way: a service account in
+    ``[destination.bigquery.credentials]`` of ``.dlt/secrets.toml`` (or
+    ``DESTINATION__BIGQUERY__CREDENTIALS__*``) or, when none is configured, Application Default Credentials;
+    ``DESTINATION__BIGQUERY__LOCATION`` sets the dataset location (dlt's default is "US").
+    """
+    if name == "duckdb":
+        if duckdb_path is None:
+            return dlt.destinations.duckdb()
+        return dlt.destinations.duckdb(credentials=duckdb_path)
+    if name == "bigquery":
+        if importlib.util.find_spec("google.cloud.bigquery") is None:
+            raise OctogenError(
+                "the bigquery destination needs Google's BigQuery client: pip install 'octogen-dlt[bigquery]'"
+            )
+        return dlt.destinations.bigquery()
+    raise OctogenError(
+        f"unknown destination {name!r}: supported destinations are {', '.join(SUPPORTED_DESTINATIONS)}"
+    )
+
+
+def apply_destination_hints(source: DltSource, destination_name: str) -> DltSource:
+    """Adds the table hints ``destination_name`` needs to ``source`` (in place) and returns it.
+
+    BigQuery: the tables of ``BIGQUERY_TABLE_LAYOUTS`` are created partitioned by day of their timestamp
+    column and clustered by catalog, and every table loads from parquet files when pyarrow is installed and
+    the resource declares no JSON column (BigQuery cannot load JSON columns from parquet). Partitioning and
+    clustering are set when dlt CREATEs a table: an existing table keeps its layout. DuckDB: nothing to add.
+    """
+    if destination_name not in SUPPORTED_DESTINATIONS:
+        raise OctogenError(
+            f"unknown destination {destination_name!r}: supported destinations are "
+            f"{', '.join(SUPPORTED_DESTINATIONS)}"
+        )
+    if destination_name != "bigquery":
+        return source
+
+    # imported here: the adapter module imports nothing from Google, but keep DuckDB-only runs lean
+    from dlt.destinations.adapters import bigquery_adapter
+
+    resources = source.resources
+    for table_name, layout in BIGQUERY_TABLE_LAYOUTS.items():
+        resource = resources.get(table_name)
+        if resource is None:
+            continue
+        wanted = (layout.partition_by_day, *layout.cluster_by)
+        declared = _declared_column_types(resource)
+        missing = [column for column in wanted if column not in declared]
+        if missing:
+            if layout.required:
+                raise OctogenError(
+                    f"resource {table_name!r} must declare the column(s) {', '.join(missing)} to be "
+                    "partitioned and clustered in BigQuery"
+                )
+            continue
+        if declared[layout.partition_by_day] != "timestamp":
+            raise OctogenError(
+                f"resource {table_name!r}: partition column {layout.partition_by_day!r} must be declared "
+                f"as timestamp, not {declared[layout.partition_by_day]!r}"
+            )
+        bigquery_adapter(resource, partition=layout.partition_by_day, cluster=list(layout.cluster_by))
+
+    if _pyarrow_available():
+        for resource in resources.values():
+            if "json" not in _declared_column_types(resource).values():
+                resource.apply_hints(file_format="parquet")
+    return source
+
+
+def _declared_column_types(resource: DltResource) -> dict[str, str | None]:
+    """Column name -> declared data type of the resource's static column hints (empty when dynamic)."""
+    columns = resource.columns
+    if not isinstance(columns, Mapping):
+        return {}
+    return {name: column.get("data_type") for name, column in columns.items()}
+
+
+def _pyarrow_available() -> bool:
+    return importlib.util.find_spec("pyarrow") is not None

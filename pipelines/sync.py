@@ -1,0 +1,162 @@
+"""Sync Octogen catalogs into DuckDB or BigQuery.
+
+    uv run python pipelines/sync.py --demo                 # a local sandbox into ./octogen_demo.duckdb
+    uv run python pipelines/sync.py                        # every granted catalog into <pipeline>.duckdb
+    uv run python pipelines/sync.py --destination bigquery --catalog northwind_apparel
+
+The key comes from OCTO_API_KEY, SOURCES__OCTOGEN__API_KEY or .dlt/secrets.toml. Exit status 0 on
+success; on failure one line on stderr and status 1 (2 for bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import NoReturn
+
+from octogen_source.source import InvalidSettingError, parse_facet
+from octogen_source.sync import (
+    DEFAULT_DATASET,
+    DEFAULT_PIPELINE_NAME,
+    SyncError,
+    SyncOptions,
+    format_summary,
+    print_progress,
+    run_sync,
+)
+from octogen_source.warehouse import SUPPORTED_DESTINATIONS
+
+DEMO_DATABASE = "octogen_demo.duckdb"
+DEMO_PIPELINE = "octogen_demo"
+DEMO_QUERY = """\
+SELECT catalog, title, brand, current_price, original_price,
+       ROUND(100 * (1 - current_price / original_price)) AS discount_pct
+FROM octogen.products
+WHERE removed_at IS NULL AND original_price > current_price
+ORDER BY discount_pct DESC, current_price DESC, title
+LIMIT 5"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="pipelines/sync.py",
+        description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
+    )
+    parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
+    parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
+    parser.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
+    parser.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
+    parser.add_argument(
+        "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
+    )
+    parser.add_argument("--price-min", type=float)
+    parser.add_argument("--price-max", type=float)
+    parser.add_argument("--no-details", action="store_true", help="skip the detail lookups")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET)
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="drop the tables and load everything again"
+    )
+    parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
+    return parser
+
+
+def options_from(arguments: argparse.Namespace) -> SyncOptions:
+    for facet in arguments.facet:
+        parse_facet(facet)  # a malformed facet fails here, before the pipeline starts
+    return SyncOptions(
+        destination=arguments.destination,
+        dataset=arguments.dataset,
+        pipeline_name=arguments.pipeline_name,
+        catalogs=tuple(arguments.catalog),
+        q=arguments.q,
+        facets=tuple(arguments.facet),
+        price_min=arguments.price_min,
+        price_max=arguments.price_max,
+        details=not arguments.no_details,
+        full_refresh=arguments.full_refresh,
+        progress=print_progress() if arguments.progress else None,
+    )
+
+
+def run_demo(options: SyncOptions) -> None:
+    """Starts the sandbox on a free port, syncs it into ./octogen_demo.duckdb, shows a query."""
+    import duckdb
+
+    from octogen_source.sandbox import Sandbox
+
+    with Sandbox(catalogs=3, products=150, ungranted=0) as sandbox:
+        print(f"sandbox running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
+        report = run_sync(
+            replace(
+                options,
+                api_key=sandbox.api_key,
+                base_url=sandbox.base_url,
+                duckdb_path=DEMO_DATABASE,
+                pipeline_name=DEMO_PIPELINE,
+                destination="duckdb",
+            )
+        )
+    print(format_summary(report))
+    print("\nThe biggest discounts:\n" + DEMO_QUERY.replace("octogen.", f"{options.dataset}.") + "\n")
+    with duckdb.connect(DEMO_DATABASE, read_only=True) as connection:
+        cursor = connection.execute(DEMO_QUERY.replace("octogen.", f"{options.dataset}."))
+        header = [column[0] for column in cursor.description or ()]
+        print(_table([header, *([str(value) for value in row] for row in cursor.fetchall())]))
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)
+
+
+def configure_logging(progress: bool) -> None:
+    """Quiet by default (the summary or the one error line is the output); with --progress dlt's warnings
+    and the client's retries are shown too. ``RUNTIME__LOG_LEVEL`` still wins for dlt."""
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if progress else "ERROR")
+    logger = logging.getLogger("octogen_source")
+    logger.setLevel(logging.INFO if progress else logging.CRITICAL)
+    if progress and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        arguments = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a bad argument (already reported on one line)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    configure_logging(arguments.progress)
+    try:
+        options = options_from(arguments)
+    except InvalidSettingError as error:
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        return 2
+    try:
+        if arguments.demo:
+            run_demo(options)
+        else:
+            print(format_summary(run_sync(options)))
+    except SyncError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

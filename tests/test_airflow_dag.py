@@ -1,0 +1,293 @@
+"""pipelines/octogen_dag.py in real Airflow 3: parsed by Airflow's own DagBag and run with ``dag.test()`` (a
+real DAG run on a SQLite metadata database, tasks executed by Airflow's task runner) against the sandbox over
+HTTP into a DuckDB file.
+
+Needs Airflow, which the default environment does not have: tests/test_airflow_environment.py runs this file
+inside ``.airflow-venv`` (``uv sync --group airflow``). Nothing is mocked: the connection and variables reach
+the tasks through Airflow's own environment-variable secrets backend (AIRFLOW_CONN_* / AIRFLOW_VAR_*).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from octogen_source.sandbox import Sandbox
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("airflow") is None,
+    reason="needs Airflow: tests/test_airflow_environment.py runs this file in .airflow-venv",
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DAG_FILE = REPO / "pipelines" / "octogen_dag.py"
+# the search-hit fields every products row carries (snake_case columns of the wire's camelCase keys)
+HIT_COLUMNS = {
+    "uuid": "uuid",
+    "productUrl": "product_url",
+    "title": "title",
+    "brand": "brand",
+    "currentPrice": "current_price",
+    "originalPrice": "original_price",
+    "imageUrl": "image_url",
+    "rating": "rating",
+    "isActive": "is_active",
+    "updatedAt": "updated_at",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway AIRFLOW_HOME with a SQLite metadata DB, set before Airflow is first imported; the DAG
+    folder holds only a link to the DAG file (``dag.test()`` registers the DAGs of that folder)."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    dags = home / "dags"
+    dags.mkdir()
+    (dags / DAG_FILE.name).symlink_to(DAG_FILE)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AIRFLOW_HOME", str(home))
+        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+        from airflow.utils import db
+
+        db.initdb()
+        yield home
+
+
+def load_dags() -> dict[str, Any]:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAG_FILE), safe_mode=False)
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+def test_dagbag_parses_both_dags_with_their_tasks_schedules_and_retries() -> None:
+    dags = load_dags()
+    assert set(dags) == {"octogen_sync", "octogen_bigquery_autosubscribe"}
+
+    sync = dags["octogen_sync"]
+    assert {task.task_id for task in sync.tasks} == {"resolve_catalogs", "sync_catalog"}
+    assert sync.get_task("resolve_catalogs").downstream_task_ids == {"sync_catalog"}
+    assert sync.get_task("sync_catalog").upstream_task_ids == {"resolve_catalogs"}
+    assert (sync.schedule, sync.max_active_runs, sync.catchup) == ("@hourly", 1, False)
+    per_catalog = sync.get_task("sync_catalog")
+    assert type(per_catalog).__name__ == "DecoratedMappedOperator"  # one task instance per catalog
+    assert per_catalog.retries == 3 and per_catalog.retry_exponential_backoff
+    assert (per_catalog.retry_delay.total_seconds(), per_catalog.max_retry_delay.total_seconds()) == (
+        120,
+        1800,
+    )
+    assert per_catalog.execution_timeout.total_seconds() == 7200
+    assert per_catalog.max_active_tis_per_dagrun == 4
+
+    autosubscribe = dags["octogen_bigquery_autosubscribe"]
+    assert [task.task_id for task in autosubscribe.tasks] == ["autosubscribe"]
+    assert (autosubscribe.schedule, autosubscribe.max_active_runs, autosubscribe.catchup) == (
+        "*/10 * * * *",
+        1,
+        False,
+    )
+    assert autosubscribe.is_paused_upon_creation is True
+    assert autosubscribe.get_task("autosubscribe").execution_timeout.total_seconds() == 600
+
+
+def test_helpers_parse_catalog_lists_and_name_one_pipeline_per_catalog() -> None:
+    dag_module = _dag_module()
+    assert dag_module.parse_catalogs(" a, b ,,a ") == ["a", "b"]
+    assert dag_module.parse_catalogs('["x", "y"]') == ["x", "y"]
+    assert dag_module.parse_catalogs("") == []
+    assert dag_module.pipeline_name_for("Northwind-Apparel") == "octogen_northwind_apparel"
+    assert dag_module.autosubscribe_argv("p", "serviceAccount:r@p.iam.gserviceaccount.com", ["c1"]) == [
+        "--project",
+        "p",
+        "--principal",
+        "serviceAccount:r@p.iam.gserviceaccount.com",
+        "--apply",
+        "--catalog",
+        "c1",
+    ]
+
+
+def _dag_module() -> Any:
+    spec = importlib.util.spec_from_file_location("octogen_dag_under_test", DAG_FILE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def configure_sync(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, catalog: str, database: Path) -> None:
+    connection = {"conn_type": "http", "host": sandbox.base_url, "password": sandbox.api_key}
+    monkeypatch.setenv("AIRFLOW_CONN_OCTOGEN_API", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_CATALOGS", catalog)
+    monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_DESTINATION", "duckdb")
+    monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_DUCKDB_PATH", str(database))
+
+
+def run_sync_dag() -> tuple[str, dict[str, Any] | None, dict[str, str]]:
+    """One real run of octogen_sync: its state, the sync_catalog XCom and every task instance's state."""
+    dag = load_dags()["octogen_sync"]
+    run = dag.test()
+    instances = run.get_task_instances()
+    states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in instances}
+    mapped = [ti for ti in instances if ti.task_id == "sync_catalog" and ti.map_index == 0]
+    summary = mapped[0].xcom_pull(task_ids="sync_catalog", map_indexes=0) if mapped else None
+    return str(run.state), summary, states
+
+
+def loaded_products(database: Path) -> dict[str, dict[str, Any]]:
+    """The products table (search-hit columns, catalog, removed_at, images from its child table) by uuid."""
+    columns = ", ".join(["catalog", "removed_at", *HIT_COLUMNS.values()])
+    with duckdb.connect(str(database), read_only=True) as connection:
+        rows = connection.execute(f"SELECT _dlt_id, {columns} FROM octogen.products").fetchall()
+        images = connection.execute(
+            "SELECT _dlt_parent_id, value FROM octogen.products__images"
+            " ORDER BY _dlt_parent_id, _dlt_list_idx"
+        ).fetchall()
+    images_of: dict[str, list[str]] = {}
+    for parent, url in images:
+        images_of.setdefault(parent, []).append(url)
+    names = ["catalog", "removed_at", *HIT_COLUMNS.values()]
+    table = {}
+    for dlt_id, *values in rows:
+        row = dict(zip(names, values, strict=True))
+        row["images"] = images_of.get(dlt_id, [])
+        table[row["uuid"]] = row
+    return table
+
+
+def expected_products(sandbox: Sandbox, catalog: str) -> dict[str, dict[str, Any]]:
+    expected = {}
+    for item in sandbox.truth_search_items(catalog):
+        row: dict[str, Any] = {column: item[key] for key, column in HIT_COLUMNS.items()}
+        if row["updated_at"] is not None:
+            row["updated_at"] = datetime.fromisoformat(row["updated_at"])
+        row.update(catalog=catalog, removed_at=None, images=list(item["images"]))
+        expected[row["uuid"]] = row
+    return expected
+
+
+@pytest.mark.timeout(
+    150, method="thread"
+)  # a task gone up_for_retry would make dag.test() wait out the retry delay
+def test_sync_dag_loads_a_catalog_and_a_fresh_worker_loads_only_what_changed(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    database = tmp_path / "warehouse.duckdb"
+    configure_sync(monkeypatch, sandbox, catalog, database)
+    # every task's throwaway pipeline directory is made here: proof that none survives a run
+    worker_tmp = tmp_path / "worker_tmp"
+    worker_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(worker_tmp))
+    truth = sandbox.truth_search_items(catalog)
+
+    state, summary, states = run_sync_dag()
+
+    assert (state, states) == ("success", {"resolve_catalogs[-1]": "success", "sync_catalog[0]": "success"})
+    assert summary is not None
+    assert {key: summary[key] for key in ("catalog", "new", "changed", "removed", "lookups")} == {
+        "catalog": catalog,
+        "new": len(truth),
+        "changed": 0,
+        "removed": 0,
+        "lookups": len(truth),
+    }
+    assert summary["requests"] >= 1 + len(truth) and summary["retries"] == 0
+    assert loaded_products(database) == expected_products(sandbox, catalog)
+    assert list(worker_tmp.iterdir()) == []
+
+    repriced = sandbox.update_prices(catalog, 4)
+    removed = sandbox.remove_products(catalog, 2)
+
+    state, summary, _ = run_sync_dag()
+
+    # the second run had no local pipeline state: what it knew came back from the DuckDB file
+    assert state == "success" and summary is not None
+    assert {key: summary[key] for key in ("new", "changed", "removed", "lookups")} == {
+        "new": 0,
+        "changed": len(set(repriced) - set(removed)),
+        "removed": len(removed),
+        "lookups": len(set(repriced) - set(removed)),
+    }
+    products = loaded_products(database)
+    live = {uuid: row for uuid, row in products.items() if row["removed_at"] is None}
+    assert live == expected_products(sandbox, catalog)
+    assert {uuid for uuid, row in products.items() if row["removed_at"] is not None} == set(removed)
+    assert list(worker_tmp.iterdir()) == []
+
+
+@pytest.mark.timeout(
+    90, method="thread"
+)  # up_for_retry instead of failed would make dag.test() wait out the retry delay
+def test_rejected_key_fails_the_catalog_task_without_retrying_and_never_logs_the_key(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    configure_sync(monkeypatch, sandbox, catalog, tmp_path / "warehouse.duckdb")
+    sandbox.revoke_key(sandbox.api_key)
+
+    state, summary, states = run_sync_dag()
+
+    # failed, not up_for_retry: a retry cannot fix a revoked key
+    assert (state, summary, states["sync_catalog[0]"]) == ("failed", None, "failed")
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err  # dag.test() runs the tasks in this process, logging to stdout
+    assert f"{catalog}: the Octogen API rejected the API key" in logs
+    assert sandbox.api_key not in logs
+
+
+PROJECT = "acme-analytics"
+PRINCIPAL = "serviceAccount:reader@acme-analytics.iam.gserviceaccount.com"
+
+
+def run_autosubscribe_dag(*, retries: int | None = None) -> tuple[str, str]:
+    """One real run of octogen_bigquery_autosubscribe: the run's and its task's state."""
+    dag = load_dags()["octogen_bigquery_autosubscribe"]
+    if retries is not None:
+        dag.get_task("autosubscribe").retries = retries
+    run = dag.test()
+    (instance,) = run.get_task_instances()
+    return str(run.state), str(instance.state)
+
+
+@pytest.mark.timeout(120, method="thread")
+def test_autosubscribe_dag_subscribes_what_awaits_and_fails_when_the_pass_fails(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # the BigQuery helper's fakes: an MCP control plane over HTTP, Analytics Hub over gRPC, both on 127.0.0.1
+    from tests.fake_analyticshub import FakeAnalyticsHub
+    from tests.fake_control_plane import FakeControlPlane, listing_resource_name
+
+    with FakeControlPlane() as control_plane, FakeAnalyticsHub() as hub:
+        control_plane.add_listing("shoes")
+        reader = control_plane.add_subscriber(PROJECT, PRINCIPAL)
+        control_plane.set_cell(reader, "shoes", "awaiting_subscription")
+        connection = {"conn_type": "generic", "host": control_plane.url, "password": control_plane.token}
+        monkeypatch.setenv("AIRFLOW_CONN_OCTOGEN_MCP", json.dumps(connection))
+        monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_BQ_PROJECT", PROJECT)
+        monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_BQ_PRINCIPAL", PRINCIPAL)
+        monkeypatch.setenv("OCTOGEN_ANALYTICSHUB_ENDPOINT", hub.address)  # Google's client, insecure channel
+
+        assert run_autosubscribe_dag() == ("success", "success")
+        assert control_plane.cell_status(reader, "shoes") == "active"
+        assert [subscription.listing for subscription in hub.subscriptions(PROJECT, "us")] == [
+            listing_resource_name("shoes")
+        ]
+
+        # the control plane now rejects the token: the pass exits 1 and the task fails (retries off here,
+        # or dag.test() would wait out the retry delay; the DAG's own retries are checked above)
+        control_plane.set_tokens("another-token")
+        assert run_autosubscribe_dag(retries=0) == ("failed", "failed")
+        logs = "".join(capfd.readouterr())
+        assert "octogen-bq-autosubscribe failed (exit 1)" in logs
+        assert control_plane.token not in logs

@@ -1,0 +1,145 @@
+"""Removals: only a complete, unfiltered walk marks products removed; they keep their last state; a product
+that comes back is live again; a product gone between search and lookup is removed, not a failed run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from octogen_source.client import OctogenClient
+from octogen_source.models import MerchantProductUrlLookupResponse
+from octogen_source.sandbox import Sandbox
+from octogen_source.source import CatalogReport
+from octogen_source.sync import SyncError
+from tests.test_sync_tables import (
+    ExpectedTables,
+    SyncTarget,
+    as_stored,
+    assert_tables_match,
+    read_table,
+    totals,
+)
+
+PRODUCTS_PER_CATALOG = 40
+
+
+@pytest.fixture
+def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
+    return SyncTarget(
+        sandbox_factory(catalogs=4, products=PRODUCTS_PER_CATALOG, ungranted=1, seed=5), tmp_path
+    )
+
+
+def removed_uuids(target: SyncTarget) -> set[str]:
+    products = read_table(target.database, "products", "uuid")
+    return {uuid for uuid, row in products.items() if row.get("removed_at") is not None}
+
+
+def test_removed_products_keep_their_last_state_and_come_back(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first, second, _ = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox)
+    target.sync()
+    expected.observe()
+
+    gone = sandbox.remove_products(first, 3) + sandbox.remove_products(second, 2)
+    report = target.sync()
+    assert totals(report) == {"new": 0, "changed": 0, "removed": 5, "lookups": 0}
+    assert sandbox.request_counts["lookup"] == 0
+    expected.observe()
+    assert expected.removed == set(gone)
+    # the whole last row, images (a child table) included, is still there
+    assert_tables_match(target.database, expected)
+
+    # a second complete walk does not mark them again
+    assert totals(target.sync())["removed"] == 0
+
+    sandbox.restore_products(gone[:2])
+    report = target.sync()
+    assert totals(report) == {"new": 2, "changed": 0, "removed": 0, "lookups": 2}
+    expected.observe()
+    assert removed_uuids(target) == set(gone[2:])
+    assert_tables_match(target.database, expected)
+
+
+def test_a_filtered_walk_marks_nothing_removed(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first = sandbox.granted_catalogs()[0]
+    target.sync(details=False)
+    gone = sandbox.remove_products(first, 4)
+    changed = sandbox.update_prices(first, 40)  # every remaining product of the catalog
+
+    # price_min=0 lists every product, yet it is a filtered walk: it loads what changed, removes nothing
+    loaded = 0
+    for filters in ({"q": "linen"}, {"facets": ("gender=women",)}, {"price_min": 0.0}):
+        report = target.sync(details=False, **filters)
+        assert report.total("removed") == 0
+        assert removed_uuids(target) == set()
+        loaded += report.total("changed")
+    assert loaded == len(set(changed) - set(gone))
+
+    report = target.sync(details=False)
+    assert totals(report) == {"new": 0, "changed": 0, "removed": 4, "lookups": 0}
+    assert removed_uuids(target) == set(gone)
+
+
+def test_an_interrupted_walk_marks_nothing_removed(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    target.sync(details=False)
+    before = read_table(target.database, "products", "uuid")
+    sandbox.remove_products(sandbox.granted_catalogs()[1], 3)
+
+    def fail_after_the_first_page(report: CatalogReport) -> None:
+        if report.pages == 1:
+            sandbox.fail_next(100, "500", endpoint="search")
+
+    with pytest.raises(SyncError, match="500"):
+        target.sync(
+            details=False, page_size=10, max_concurrent_catalogs=1, progress=fail_after_the_first_page
+        )
+    sandbox.clear_faults()
+    assert read_table(target.database, "products", "uuid") == before
+
+    assert target.sync(details=False).total("removed") == 3
+
+
+def test_a_product_gone_before_its_lookup_is_removed_not_a_failure(
+    target: SyncTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sandbox cannot remove a product between one search and its lookups on its own; this wraps the real
+    # lookup so that its first call removes a product of the same catalog on the server (over the sandbox's
+    # own controls) before any lookup request is sent. Everything else is the real client and server.
+    sandbox = target.sandbox
+    removed: list[str] = []
+    last_hits: dict[str, dict[str, Any]] = {}
+    real_lookup = OctogenClient.lookup_product
+
+    async def lookup_after_a_removal(self: OctogenClient, url: str) -> MerchantProductUrlLookupResponse:
+        if not removed:
+            for catalog in sandbox.granted_catalogs():
+                hits = {hit["uuid"]: hit for hit in sandbox.truth_search_items(catalog)}
+                if any(hit["productUrl"] == url for hit in hits.values()):
+                    removed.extend(sandbox.remove_products(catalog, 1))
+                    last_hits[removed[0]] = {**hits[removed[0]], "catalog": catalog}
+        return await real_lookup(self, url)
+
+    catalogs_listed = {summary["catalog"]: as_stored(summary) for summary in sandbox.truth_catalogs()}
+    monkeypatch.setattr(OctogenClient, "lookup_product", lookup_after_a_removal)
+    report = target.sync()
+    monkeypatch.undo()
+
+    live = 3 * PRODUCTS_PER_CATALOG - 1
+    assert totals(report) == {"new": live, "changed": 0, "removed": 1, "lookups": live + 1}
+    assert removed_uuids(target) == set(removed)
+    details = read_table(target.database, "product_details", "uuid")
+    assert removed[0] not in details and len(details) == live
+    expected = ExpectedTables(sandbox)
+    expected.observe()
+    # the removed product's row keeps what the search said; it got no details and no price observation
+    expected.products[removed[0]] = as_stored(last_hits[removed[0]])
+    expected.removed = set(removed)
+    expected.catalogs = catalogs_listed  # the catalogs were listed before the removal
+    assert_tables_match(target.database, expected)

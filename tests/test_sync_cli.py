@@ -1,0 +1,179 @@
+"""``pipelines/sync.py``: every bad input ends with one readable line and a non-zero exit, no traceback; the
+demo syncs a sandbox and shows a query. Most cases call ``main()`` in-process (same code path as the script);
+one test runs the real script to check the exit status and the whole output of a process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from octogen_source.sandbox import Sandbox
+from pipelines.sync import main
+
+SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
+KEY_VARIABLES = ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY", "SOURCES__OCTOGEN__BASE_URL")
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -> Iterator[Sandbox]:
+    """A clean environment pointing at the sandbox, run from tmp_path; the CLI's logging setup undone."""
+    for name in KEY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("SOURCES__OCTOGEN__RETRY_MAX_ATTEMPTS", "1")
+    logger = logging.getLogger("octogen_source")
+    level, handlers = logger.level, list(logger.handlers)
+    yield sandbox
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str], status: int = 1) -> str:
+    assert main(argv) == status
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_missing_key(cli_env: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "no Octogen API key" in one_error_line(capsys, [])
+    assert cli_env.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+
+
+def test_rejected_and_forbidden_keys(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    revoked = cli_env.add_key()
+    cli_env.revoke_key(revoked)
+    monkeypatch.setenv("OCTO_API_KEY", revoked)
+    line = one_error_line(capsys, [])
+    assert line == "error: the Octogen API rejected the API key (401 Invalid API key)"
+    assert revoked not in line
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.add_key(forbidden=True))
+    assert "403 api_key_org_type_forbidden" in one_error_line(capsys, [])
+
+
+def test_unknown_and_ungranted_catalogs(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    granted = ", ".join(cli_env.granted_catalogs())
+    line = one_error_line(capsys, ["--catalog", "no_such_catalog"])
+    assert line == f"error: unknown catalog 'no_such_catalog': this API key is granted {granted}"
+    ungranted = next(c for c in cli_env.all_catalogs() if c not in cli_env.granted_catalogs())
+    assert f"unknown catalog {ungranted!r}" in one_error_line(capsys, ["--catalog", ungranted])
+    assert cli_env.request_counts["search"] == 0
+
+
+def test_unreachable_host(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", url)
+    assert one_error_line(capsys, []).startswith(
+        f"error: cannot reach the Octogen API at {url}: GET /catalogs"
+    )
+
+
+def test_server_garbage(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    cli_env.fail_next(1, "garbage", endpoint="search")
+    line = one_error_line(capsys, ["--no-details"])
+    assert "POST /products/search: invalid JSON response" in line
+
+
+def test_bad_filters(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    line = one_error_line(capsys, ["--facet", "no_such_facet=x"])
+    assert line.startswith("error: the Octogen API rejected the request: body.facets.0.name")
+    assert "no_such_facet" in line
+    assert "name=value1,value2" in one_error_line(capsys, ["--facet", "brand"], status=2)
+    assert "price_min (5.0) is above price_max (1.0)" in one_error_line(
+        capsys, ["--price-min", "5", "--price-max", "1"]
+    )
+    assert "invalid choice: 'nope'" in one_error_line(capsys, ["--destination", "nope"], status=2)
+    assert "unrecognized arguments" in one_error_line(capsys, ["--no-such-flag"], status=2)
+
+
+def test_destination_failures(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "missing" / "octogen.duckdb"))
+    line = one_error_line(capsys, [])
+    assert line.startswith("error: cannot connect to the destination (dataset 'octogen'): IO Error")
+    assert "missing/octogen.duckdb" in line
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS")
+    # no Google credentials anywhere (the file ADC would read does not exist)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no_such_credentials.json"))
+    line = one_error_line(capsys, ["--destination", "bigquery", "--no-details"])
+    assert line.startswith("error: missing configuration") and "BigQuery" in line
+
+
+def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    revoked = sandbox.add_key()
+    sandbox.revoke_key(revoked)
+    env = {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
+    env.update(DLT_DATA_DIR=str(tmp_path / "dlt"), SOURCES__OCTOGEN__BASE_URL=sandbox.base_url)
+    missing = subprocess.Popen(
+        [sys.executable, str(SCRIPT)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    rejected = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--progress"],
+        cwd=tmp_path,
+        env={**env, "OCTO_API_KEY": revoked},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for process, expected in (
+        (missing, "error: no Octogen API key"),
+        (rejected, "error: the Octogen API rejected the API key (401 Invalid API key)"),
+    ):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 1
+        assert out == ""
+        assert err.splitlines() == [err.strip()] and err.startswith(expected), err
+        assert revoked not in err
+
+
+def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["--demo"]) == 0
+    out, err = capsys.readouterr()
+    assert "northwind_apparel" in out and "total" in out
+    assert "The biggest discounts:" in out and "discount_pct" in out
+    assert err == ""
+    with duckdb.connect(str(tmp_path / "octogen_demo.duckdb"), read_only=True) as connection:
+        live = connection.execute("SELECT count(*) FROM octogen.products WHERE removed_at IS NULL").fetchone()
+        details = connection.execute("SELECT count(*) FROM octogen.product_details").fetchone()
+    assert live == details == (450,)

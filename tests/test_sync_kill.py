@@ -1,0 +1,126 @@
+"""A sync SIGKILLed during extract or during load, followed by a normal sync, leaves every table equal to the
+API's truth: nothing lost, nothing duplicated. The killed sync runs in a subprocess against the sandbox."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dlt
+import pytest
+
+from octogen_source.sandbox import Sandbox
+from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+
+# The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
+# committed the first finished load job of the package: the tables are then part-way loaded (a test hook in
+# this script only; the product code is untouched).
+SYNC_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+
+    if os.environ.get("KILL_DURING_LOAD"):
+        from dlt.load.load import Load
+
+        complete_jobs = Load.complete_jobs
+
+        def complete_jobs_then_die(self, load_id, jobs, schema):
+            remaining, finished, error = complete_jobs(self, load_id, jobs, schema)
+            if finished:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return remaining, finished, error
+
+        Load.complete_jobs = complete_jobs_then_die
+
+    from octogen_source.sync import SyncOptions, run_sync
+
+    database, pipelines_dir, base_url = sys.argv[1:4]
+    run_sync(SyncOptions(base_url=base_url, duckdb_path=database, pipelines_dir=pipelines_dir))
+    print("sync finished")
+    """
+)
+
+
+@pytest.fixture
+def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
+    return SyncTarget(sandbox_factory(catalogs=4, products=40, ungranted=1, seed=17), tmp_path)
+
+
+def start_sync(target: SyncTarget, **env: str) -> subprocess.Popen[str]:
+    script = target.root / "sync_to_kill.py"
+    script.write_text(SYNC_SCRIPT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(target.database),
+            str(target.pipelines_dir),
+            target.sandbox.base_url,
+        ],
+        cwd=target.root,
+        env={**os.environ, "OCTO_API_KEY": target.sandbox.api_key, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def mutate(target: SyncTarget) -> int:
+    """Changes in every catalog; returns how many products a sync must look up."""
+    first, second, third = target.sandbox.granted_catalogs()
+    changed = target.sandbox.update_prices(first, 10) + target.sandbox.add_products(second, 5)
+    target.sandbox.remove_products(third, 2)
+    return len(changed)
+
+
+def test_killed_during_extract_then_resumed(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    expected = ExpectedTables(sandbox)
+    target.sync()
+    expected.observe()
+    to_look_up = mutate(target)
+
+    sandbox.reset_counts()
+    sandbox.set_fault_rates(latency=0.2)  # keeps the lookups of the killed sync in flight
+    sync = start_sync(target)
+    deadline = time.monotonic() + 60
+    while sandbox.request_counts["lookup"] < 3:
+        assert sync.poll() is None, sync.communicate()
+        assert time.monotonic() < deadline, "the sync never started its lookups"
+        time.sleep(0.01)
+    sync.send_signal(signal.SIGKILL)
+    assert sync.wait(timeout=30) == -signal.SIGKILL
+    sandbox.clear_faults()
+
+    report = target.sync()
+    # the killed extract loaded nothing: the normal sync finds every change again
+    assert totals(report) == {"new": 5, "changed": 10, "removed": 2, "lookups": to_look_up}
+    expected.observe()
+    assert_tables_match(target.database, expected)
+
+
+def test_killed_during_load_then_resumed(target: SyncTarget) -> None:
+    expected = ExpectedTables(target.sandbox)
+    target.sync()
+    expected.observe()
+    mutate(target)
+
+    sync = start_sync(target, KILL_DURING_LOAD="1")
+    stdout, stderr = sync.communicate(timeout=120)
+    assert sync.returncode == -signal.SIGKILL, stderr
+    assert "sync finished" not in stdout
+    pipeline = dlt.attach("octogen_sync", pipelines_dir=str(target.pipelines_dir))
+    assert pipeline.list_normalized_load_packages(), "the kill did not leave a package part-way loaded"
+
+    report = target.sync()
+    # the killed sync's package was finished first; its changes were all in it
+    assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
+    expected.observe()
+    assert_tables_match(target.database, expected)
+    assert target.sync().total("lookups") == 0

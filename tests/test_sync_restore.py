@@ -1,0 +1,56 @@
+"""Ephemeral workers: with the local pipeline directory gone, a sync restores its state from the destination
+and loads only what changed; a full refresh starts the tables over."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from octogen_source.sandbox import Sandbox
+from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
+
+
+@pytest.fixture
+def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
+    return SyncTarget(sandbox_factory(catalogs=3, products=30, ungranted=1, seed=13), tmp_path)
+
+
+def test_a_fresh_worker_loads_only_what_changed(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first, second = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox)
+    first_report = target.sync()
+    expected.observe()
+
+    sandbox.update_prices(first, 4)
+    sandbox.add_products(second, 1)
+    gone = sandbox.remove_products(second, 2)
+    shutil.rmtree(target.pipelines_dir)
+
+    report = target.sync()
+    assert totals(report) == {"new": 1, "changed": 4, "removed": 2, "lookups": 5}
+    assert sandbox.request_counts["lookup"] == 5
+    assert report.high_water is not None and first_report.high_water is not None
+    assert report.high_water > first_report.high_water  # the state came back from the destination
+    expected.observe()
+    assert expected.removed == set(gone)
+    assert_tables_match(target.database, expected)  # read_table fails on any duplicate key
+
+
+def test_full_refresh_drops_and_reloads_everything(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first = sandbox.granted_catalogs()[0]
+    target.sync(details=False)
+    sandbox.remove_products(first, 3)
+    sandbox.update_prices(first, 2)
+    target.sync(details=False)
+    assert len(read_rows(target.database, "price_history")) == 62
+
+    report = target.sync(details=False, full_refresh=True)
+    assert totals(report) == {"new": 57, "changed": 0, "removed": 0, "lookups": 0}
+    expected = ExpectedTables(sandbox, details=False)
+    expected.observe()  # a fresh start: no removed rows, one price observation per live product
+    assert_tables_match(target.database, expected)

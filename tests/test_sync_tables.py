@@ -1,0 +1,304 @@
+"""Test support for the sync tests: read whole tables back from DuckDB and build the expected tables from the
+sandbox's truth; plus the tests of that support itself.
+
+The reader is written independently of ``octogen_source.source.stored_rows`` (plain DuckDB SQL over the
+information schema), so the tests do not check the production reassembly with itself.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from octogen_source.retries import RetryPolicy
+from octogen_source.sandbox import Sandbox
+from octogen_source.sync import SyncOptions, SyncReport, run_sync
+
+DATASET = "octogen"
+FAST_RETRY = RetryPolicy(max_attempts=3, max_total_seconds=5.0, initial_backoff=0.01, max_backoff=0.05)
+_NAMING = NamingConvention()
+
+Record = dict[str, Any]
+
+
+# ---- syncing in tests -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SyncTarget:
+    """Where a test syncs: a DuckDB file and a pipelines dir in tmp_path."""
+
+    sandbox: Sandbox
+    root: Path
+    pipeline_name: str = "octogen_sync"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "sync.duckdb"
+
+    @property
+    def pipelines_dir(self) -> Path:
+        return self.root / "pipelines"
+
+    def options(self, **overrides: Any) -> SyncOptions:
+        settings: dict[str, Any] = {
+            "api_key": self.sandbox.api_key,
+            "base_url": self.sandbox.base_url,
+            "duckdb_path": str(self.database),
+            "pipelines_dir": str(self.pipelines_dir),
+            "pipeline_name": self.pipeline_name,
+            "retry": FAST_RETRY,
+        }
+        settings.update(overrides)
+        return SyncOptions(**settings)
+
+    def sync(self, **overrides: Any) -> SyncReport:
+        self.sandbox.reset_counts()
+        return run_sync(self.options(**overrides))
+
+
+def totals(report: SyncReport) -> dict[str, int]:
+    return {name: report.total(name) for name in ("new", "changed", "removed", "lookups")}
+
+
+# ---- reading tables back ----------------------------------------------------------------------------------
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC)
+        if value.microsecond == 0:
+            return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.isoformat()
+    return value
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, table: str) -> Iterator[Record]:
+    cursor = connection.execute(f'SELECT * FROM "{DATASET}"."{table}"')
+    names = [column[0] for column in cursor.description or ()]
+    for values in cursor.fetchall():
+        yield dict(zip(names, values, strict=True))
+
+
+def _data(row: Record) -> Record:
+    return {
+        name: _iso(value) for name, value in row.items() if not name.startswith("_dlt_") and value is not None
+    }
+
+
+def table_names(database: Path) -> set[str]:
+    with duckdb.connect(str(database)) as connection:
+        found = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [DATASET]
+        ).fetchall()
+    return {name for (name,) in found}
+
+
+def read_rows(database: Path, table: str) -> list[Record]:
+    """The root rows of ``table`` as they are (nulls and _dlt_ columns dropped), no children."""
+    with duckdb.connect(str(database)) as connection:
+        return [_data(row) for row in _rows(connection, table)]
+
+
+def read_table(database: Path, table: str, key: str) -> dict[Any, Record]:
+    """``table`` as records keyed by ``key``: root columns plus every child table put back as lists.
+
+    Fails on a duplicate key: a table keyed by ``key`` must hold each key once.
+    """
+    with duckdb.connect(str(database)) as connection:
+        existing = {
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [DATASET]
+            ).fetchall()
+        }
+        if table not in existing:
+            return {}
+        records: dict[Any, Record] = {}
+        nodes: dict[str, Record] = {}
+        for row in _rows(connection, table):
+            record = _data(row)
+            assert row[key] not in records, f"duplicate {key} {row[key]!r} in {table}"
+            records[row[key]] = record
+            nodes[row["_dlt_id"]] = record
+        children = sorted(
+            (name for name in existing if name.startswith(table + "__")), key=lambda name: name.count("__")
+        )
+        for child in children:
+            # the parent is the longest table name the child's name extends: an object flattened into its
+            # parent gives a child ``parent__object__list`` whose field is ``object__list``
+            parent_table = max((name for name in existing if child.startswith(name + "__")), key=len)
+            field_name = child[len(parent_table) + 2 :]
+            rows = sorted(_rows(connection, child), key=lambda r: (r["_dlt_parent_id"], r["_dlt_list_idx"]))
+            for row in rows:
+                parent = nodes.get(row["_dlt_parent_id"])
+                assert parent is not None, f"orphan row in {child}"
+                data = _data(row)
+                if data and set(data) <= {"value"}:
+                    element: Any = data["value"]
+                else:
+                    element = data
+                    nodes[row["_dlt_id"]] = data
+                parent.setdefault(field_name, []).append(element)
+        return records
+
+
+# ---- the expected shape of a wire record in the destination ----------------------------------------------
+
+
+def as_stored(record: Record) -> Record:
+    """A wire record as dlt stores it: snake_case names, objects flattened with ``__``, lists kept as lists of
+    stored elements, nulls and empty lists absent."""
+    stored: Record = {}
+
+    def put(name: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                put(f"{name}__{_NAMING.normalize_identifier(key)}", inner)
+        elif isinstance(value, list):
+            elements = [
+                as_stored(item) if isinstance(item, dict) else item for item in value if item is not None
+            ]
+            if elements:
+                stored[name] = elements
+        else:
+            stored[name] = value
+
+    for key, value in record.items():
+        put(_NAMING.normalize_identifier(key), value)
+    return stored
+
+
+def expected_detail(lookup: Record) -> Record:
+    """The product_details record of a lookup response: the product plus the lookup's own fields."""
+    row = dict(lookup["product"])
+    for key, value in lookup.items():
+        if key not in ("product", "catalogKey"):
+            row[key] = value
+    row["catalog"] = lookup["catalogKey"]
+    return as_stored(row)
+
+
+def price_key(uuid: str, updated_at: Any, current: Any, original: Any) -> tuple[Any, ...]:
+    return (uuid, _iso(updated_at), current, original)
+
+
+@dataclass
+class ExpectedTables:
+    """What the tables must hold after the syncs so far, built from the sandbox's truth after each sync.
+
+    A product the API stopped listing keeps its last row (``removed_at`` set) and its last details; the price
+    history holds every (uuid, updatedAt, prices) seen at a sync.
+    """
+
+    sandbox: Sandbox
+    details: bool = True
+    products: dict[str, Record] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+    product_details: dict[str, Record] = field(default_factory=dict)
+    prices: set[tuple[Any, ...]] = field(default_factory=set)
+    catalogs: dict[str, Record] = field(default_factory=dict)
+
+    def live_hits(self) -> dict[str, tuple[str, Record]]:
+        return {
+            hit["uuid"]: (catalog, hit)
+            for catalog in self.sandbox.granted_catalogs()
+            for hit in self.sandbox.truth_search_items(catalog)
+        }
+
+    def observe(self) -> None:
+        """Record the truth as a complete sync sees it now."""
+        live = self.live_hits()
+        for uuid, (catalog, hit) in live.items():
+            self.products[uuid] = {**as_stored(hit), "catalog": catalog}
+            self.prices.add(price_key(uuid, hit["updatedAt"], hit["currentPrice"], hit["originalPrice"]))
+            if self.details:
+                self.product_details[uuid] = expected_detail(self.sandbox.truth_lookup(uuid))
+        self.removed = set(self.products) - set(live)
+        self.catalogs = {summary["catalog"]: as_stored(summary) for summary in self.sandbox.truth_catalogs()}
+
+
+def assert_tables_match(database: Path, expected: ExpectedTables) -> None:
+    """Every table equals its expectation, row for row and field for field."""
+    products = read_table(database, "products", "uuid")
+    assert set(products) == set(expected.products)
+    for uuid, record in products.items():
+        assert isinstance(record.pop("hit_hash"), int)
+        removed_at = record.pop("removed_at", None)
+        assert (removed_at is not None) == (uuid in expected.removed), f"removed_at of {uuid}: {removed_at}"
+        assert record == expected.products[uuid], f"products row {uuid}"
+
+    details = read_table(database, "product_details", "uuid")
+    assert set(details) == set(expected.product_details)
+    for uuid, record in details.items():
+        assert record == expected.product_details[uuid], f"product_details row {uuid}"
+
+    history = read_rows(database, "price_history") if "price_history" in table_names(database) else []
+    observed = Counter(
+        price_key(row["uuid"], row.get("updated_at"), row.get("current_price"), row.get("original_price"))
+        for row in history
+    )
+    assert set(observed) == expected.prices
+    assert max(observed.values(), default=1) == 1, "duplicate price_history rows"
+    assert len({row["observation_id"] for row in history}) == len(history)
+
+    assert read_table(database, "catalogs", "catalog") == expected.catalogs
+
+
+# ---- tests of the support itself --------------------------------------------------------------------------
+
+
+def test_as_stored_flattens_objects_and_keeps_lists() -> None:
+    wire = {
+        "productUrl": "u",
+        "brand": None,
+        "identifiers": {"productId": "p", "gtin": None},
+        "images": [{"url": "a", "width": 1}, {"url": "b"}],
+        "tags": ["x", "y"],
+        "videos": [],
+    }
+    assert as_stored(wire) == {
+        "product_url": "u",
+        "identifiers__product_id": "p",
+        "images": [{"url": "a", "width": 1}, {"url": "b"}],
+        "tags": ["x", "y"],
+    }
+
+
+@pytest.fixture
+def loaded_database(tmp_path: Path) -> Path:
+    import dlt
+
+    pipeline = dlt.pipeline(
+        "support_check",
+        destination=dlt.destinations.duckdb(str(tmp_path / "support.duckdb")),
+        dataset_name=DATASET,
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    pipeline.run(
+        [
+            {"id": 1, "tags": ["b", "a"], "images": [{"url": "x", "sizes": [1, 2]}], "meta": {"k": "v"}},
+            {"id": 2, "tags": [], "images": None},
+        ],
+        table_name="things",
+        primary_key="id",
+        write_disposition="merge",
+    )
+    return tmp_path / "support.duckdb"
+
+
+def test_read_table_reassembles_child_tables(loaded_database: Path) -> None:
+    assert read_table(loaded_database, "things", "id") == {
+        1: {"id": 1, "tags": ["b", "a"], "images": [{"url": "x", "sizes": [1, 2]}], "meta__k": "v"},
+        2: {"id": 2},
+    }
