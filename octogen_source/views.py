@@ -103,7 +103,7 @@ def products_current_query(tables: Mapping[str, Collection[str]]) -> exp.Select:
     else:
         available[_DETAIL] = set()
 
-    list_expressions: dict[str, str] = {}
+    computed: dict[str, str] = {}
     for view_column, (child_table, element) in _LIST_COLUMNS.items():
         child_columns = set(tables.get(child_table, ()))
         if available[_DETAIL] and {element, "_dlt_parent_id", "_dlt_list_idx"} <= child_columns:
@@ -116,17 +116,17 @@ def products_current_query(tables: Mapping[str, Collection[str]]) -> exp.Select:
                 f" WHERE child.{element} IS NOT NULL GROUP BY parent.uuid)"
             )
             joins.append(f"LEFT JOIN {cte} ON {cte}.uuid = {_PRODUCT}.uuid")
-            list_expressions[view_column] = f"{cte}.{view_column}"
+            computed[view_column] = f"{cte}.{view_column}"
 
     previous = _previous_price_relation(tables)
     if previous is not None:
         ctes.append(previous)
         joins.append(f"LEFT JOIN previous_prices ON previous_prices.uuid = {_PRODUCT}.uuid")
-        list_expressions["previous_price"] = "previous_prices.previous_price"
+        computed["previous_price"] = "previous_prices.previous_price"
 
     select_items = []
     for column in VIEW_COLUMNS:
-        value = list_expressions.get(column.name) or _coalesce(
+        value = computed.get(column.name) or _coalesce(
             [f"{alias}.{name}" for alias, name in column.sources if name in available[alias]]
         )
         select_items.append(f"{value or f'CAST(NULL AS {column.sql_type})'} AS {column.name}")

@@ -109,9 +109,10 @@ def run_demo(options: SyncOptions) -> None:
             )
         )
     print(format_summary(report))
-    print("\nThe biggest discounts:\n" + DEMO_QUERY.replace("octogen.", f"{options.dataset}.") + "\n")
+    query = DEMO_QUERY.replace("octogen.", f"{options.dataset}.")
+    print(f"\nThe biggest discounts:\n{query}\n")
     with duckdb.connect(DEMO_DATABASE, read_only=True) as connection:
-        cursor = connection.execute(DEMO_QUERY.replace("octogen.", f"{options.dataset}."))
+        cursor = connection.execute(query)
         header = [column[0] for column in cursor.description or ()]
         print(_table([header, *([str(value) for value in row] for row in cursor.fetchall())]))
 

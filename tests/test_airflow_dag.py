@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -53,6 +54,9 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     dags.mkdir()
     (dags / DAG_FILE.name).symlink_to(DAG_FILE)
     with pytest.MonkeyPatch.context() as env:
+        # the DAG reads OCTOGEN_* and AIRFLOW_VAR_* / AIRFLOW_CONN_*: only what each test sets counts
+        for name in [name for name in os.environ if name.startswith(("OCTOGEN_", "AIRFLOW"))]:
+            env.delenv(name)
         env.setenv("AIRFLOW_HOME", str(home))
         env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
         env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
@@ -125,23 +129,30 @@ def _dag_module() -> Any:
     return module
 
 
-def configure_sync(monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, catalog: str, database: Path) -> None:
+def configure_sync(
+    monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, database: Path, catalogs: str | None = None
+) -> None:
     connection = {"conn_type": "http", "host": sandbox.base_url, "password": sandbox.api_key}
     monkeypatch.setenv("AIRFLOW_CONN_OCTOGEN_API", json.dumps(connection))
-    monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_CATALOGS", catalog)
+    if catalogs is not None:
+        monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_CATALOGS", catalogs)
     monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_DESTINATION", "duckdb")
     monkeypatch.setenv("AIRFLOW_VAR_OCTOGEN_DUCKDB_PATH", str(database))
 
 
-def run_sync_dag() -> tuple[str, dict[str, Any] | None, dict[str, str]]:
-    """One real run of octogen_sync: its state, the sync_catalog XCom and every task instance's state."""
+def run_sync_dag() -> tuple[str, dict[str, dict[str, Any]], dict[str, str]]:
+    """One real run of octogen_sync: its state, each catalog's summary (XCom) and every task's state."""
     dag = load_dags()["octogen_sync"]
     run = dag.test()
     instances = run.get_task_instances()
     states = {f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in instances}
-    mapped = [ti for ti in instances if ti.task_id == "sync_catalog" and ti.map_index == 0]
-    summary = mapped[0].xcom_pull(task_ids="sync_catalog", map_indexes=0) if mapped else None
-    return str(run.state), summary, states
+    summaries = {}
+    for ti in instances:
+        if ti.task_id == "sync_catalog":
+            summary = ti.xcom_pull(task_ids="sync_catalog", map_indexes=ti.map_index)
+            if summary is not None:
+                summaries[summary["catalog"]] = summary
+    return str(run.state), summaries, states
 
 
 def loaded_products(database: Path) -> dict[str, dict[str, Any]]:
@@ -165,81 +176,78 @@ def loaded_products(database: Path) -> dict[str, dict[str, Any]]:
     return table
 
 
-def expected_products(sandbox: Sandbox, catalog: str) -> dict[str, dict[str, Any]]:
+def expected_products(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
     expected = {}
-    for item in sandbox.truth_search_items(catalog):
-        row: dict[str, Any] = {column: item[key] for key, column in HIT_COLUMNS.items()}
-        if row["updated_at"] is not None:
-            row["updated_at"] = datetime.fromisoformat(row["updated_at"])
-        row.update(catalog=catalog, removed_at=None, images=list(item["images"]))
-        expected[row["uuid"]] = row
+    for catalog in sandbox.granted_catalogs():
+        for item in sandbox.truth_search_items(catalog):
+            row: dict[str, Any] = {column: item[key] for key, column in HIT_COLUMNS.items()}
+            if row["updated_at"] is not None:
+                row["updated_at"] = datetime.fromisoformat(row["updated_at"])
+            row.update(catalog=catalog, removed_at=None, images=list(item["images"]))
+            expected[row["uuid"]] = row
     return expected
 
 
-@pytest.mark.timeout(
-    150, method="thread"
-)  # a task gone up_for_retry would make dag.test() wait out the retry delay
-def test_sync_dag_loads_a_catalog_and_a_fresh_worker_loads_only_what_changed(
+def figures(summaries: dict[str, dict[str, Any]]) -> dict[str, tuple[int, ...]]:
+    """catalog -> (new, changed, removed, lookups)"""
+    names = ("new", "changed", "removed", "lookups")
+    return {catalog: tuple(summary[name] for name in names) for catalog, summary in summaries.items()}
+
+
+# a task gone up_for_retry would make dag.test() wait out the retry delay: fail instead
+@pytest.mark.timeout(150, method="thread")
+def test_sync_dag_loads_every_granted_catalog_and_a_fresh_worker_loads_only_what_changed(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    catalog = sandbox.granted_catalogs()[0]
     database = tmp_path / "warehouse.duckdb"
-    configure_sync(monkeypatch, sandbox, catalog, database)
+    configure_sync(monkeypatch, sandbox, database)  # no octogen_catalogs: every catalog granted to the key
     # every task's throwaway pipeline directory is made here: proof that none survives a run
     worker_tmp = tmp_path / "worker_tmp"
     worker_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(worker_tmp))
-    truth = sandbox.truth_search_items(catalog)
+    first, second = sandbox.granted_catalogs()
+    sizes = {catalog: len(sandbox.truth_search_items(catalog)) for catalog in (first, second)}
 
-    state, summary, states = run_sync_dag()
+    state, summaries, states = run_sync_dag()
 
-    assert (state, states) == ("success", {"resolve_catalogs[-1]": "success", "sync_catalog[0]": "success"})
-    assert summary is not None
-    assert {key: summary[key] for key in ("catalog", "new", "changed", "removed", "lookups")} == {
-        "catalog": catalog,
-        "new": len(truth),
-        "changed": 0,
-        "removed": 0,
-        "lookups": len(truth),
-    }
-    assert summary["requests"] >= 1 + len(truth) and summary["retries"] == 0
-    assert loaded_products(database) == expected_products(sandbox, catalog)
+    assert (state, states) == (
+        "success",
+        {"resolve_catalogs[-1]": "success", "sync_catalog[0]": "success", "sync_catalog[1]": "success"},
+    )
+    assert figures(summaries) == {catalog: (size, 0, 0, size) for catalog, size in sizes.items()}
+    assert all(summary["retries"] == 0 and summary["requests"] > 1 for summary in summaries.values())
+    assert loaded_products(database) == expected_products(sandbox)
     assert list(worker_tmp.iterdir()) == []
 
-    repriced = sandbox.update_prices(catalog, 4)
-    removed = sandbox.remove_products(catalog, 2)
+    repriced = sandbox.update_prices(first, 4)
+    removed = sandbox.remove_products(second, 2)
+    added = sandbox.add_products(second, 3)
 
-    state, summary, _ = run_sync_dag()
+    state, summaries, _ = run_sync_dag()
 
-    # the second run had no local pipeline state: what it knew came back from the DuckDB file
-    assert state == "success" and summary is not None
-    assert {key: summary[key] for key in ("new", "changed", "removed", "lookups")} == {
-        "new": 0,
-        "changed": len(set(repriced) - set(removed)),
-        "removed": len(removed),
-        "lookups": len(set(repriced) - set(removed)),
-    }
+    # the second run had no local pipeline state: what each task knew came back from the DuckDB file
+    assert state == "success"
+    assert figures(summaries) == {first: (0, len(repriced), 0, len(repriced)), second: (len(added), 0, 2, 3)}
     products = loaded_products(database)
-    live = {uuid: row for uuid, row in products.items() if row["removed_at"] is None}
-    assert live == expected_products(sandbox, catalog)
+    assert {uuid: row for uuid, row in products.items() if row["removed_at"] is None} == expected_products(
+        sandbox
+    )
     assert {uuid for uuid, row in products.items() if row["removed_at"] is not None} == set(removed)
     assert list(worker_tmp.iterdir()) == []
 
 
-@pytest.mark.timeout(
-    90, method="thread"
-)  # up_for_retry instead of failed would make dag.test() wait out the retry delay
+# failed, not up_for_retry: otherwise dag.test() would wait out the retry delay
+@pytest.mark.timeout(90, method="thread")
 def test_rejected_key_fails_the_catalog_task_without_retrying_and_never_logs_the_key(
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     catalog = sandbox.granted_catalogs()[0]
-    configure_sync(monkeypatch, sandbox, catalog, tmp_path / "warehouse.duckdb")
+    configure_sync(monkeypatch, sandbox, tmp_path / "warehouse.duckdb", catalogs=catalog)
     sandbox.revoke_key(sandbox.api_key)
 
-    state, summary, states = run_sync_dag()
+    state, summaries, states = run_sync_dag()
 
-    # failed, not up_for_retry: a retry cannot fix a revoked key
-    assert (state, summary, states["sync_catalog[0]"]) == ("failed", None, "failed")
+    assert (state, summaries, states["sync_catalog[0]"]) == ("failed", {}, "failed")
     captured = capfd.readouterr()
     logs = captured.out + captured.err  # dag.test() runs the tasks in this process, logging to stdout
     assert f"{catalog}: the Octogen API rejected the API key" in logs

@@ -81,6 +81,6 @@ def test_airflow_dag_tests_pass_in_the_airflow_environment(tmp_path: Path) -> No
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None
     counts = {name: int(suite.get(name, "0")) for name in ("tests", "failures", "errors", "skipped")}
-    assert counts["tests"] >= 4 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, (
+    assert counts["tests"] >= 5 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, (
         f"{counts}\n{output}"
     )

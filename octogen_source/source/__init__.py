@@ -42,11 +42,11 @@ from octogen_source.source.tables import (
     PRICE_HISTORY,
     PRODUCT_DETAILS,
     PRODUCTS,
-    catalog_walk,
     catalogs_table,
     price_history_table,
     product_details_table,
     products_table,
+    walk_resource,
 )
 
 __all__ = [
@@ -127,7 +127,7 @@ def octogen_source(
     if observer is None:
         observer = WalkObserver()
     observer.base_url = base_url
-    walk = catalog_walk(settings, observer)
+    walk = walk_resource(settings, observer)
     tables = [catalogs_table(walk), products_table(walk), price_history_table(walk)]
     if details:
         tables.append(product_details_table(walk))

@@ -46,6 +46,9 @@ PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
 REMOVAL_CHUNK = 500
 """Removed products read back from the destination per query."""
+BATCH_ROWS = 2_000
+"""Rows (all tables together) gathered before a batch is handed to dlt. Each hand-over costs dlt a few
+milliseconds per table resource (it binds config and the incremental anew), so pages are grouped."""
 
 
 class UnknownCatalogError(OctogenError):
@@ -63,6 +66,18 @@ class WalkBatch:
     high_water: datetime | None = None
     """The newest updatedAt the walk of this batch's catalog has seen so far."""
 
+    @property
+    def rows(self) -> int:
+        return len(self.catalogs) + len(self.products) + len(self.details) + len(self.prices)
+
+    def extend(self, other: WalkBatch) -> None:
+        self.catalogs += other.catalogs
+        self.products += other.products
+        self.details += other.details
+        self.prices += other.prices
+        if other.high_water is not None and (self.high_water is None or other.high_water > self.high_water):
+            self.high_water = other.high_water
+
 
 class LoadedState(Protocol):
     """What the destination holds (blocking calls, run in a thread)."""
@@ -73,6 +88,24 @@ class LoadedState(Protocol):
 
 
 Emit = Callable[[WalkBatch], Awaitable[None]]
+
+
+class _BatchBuffer:
+    """Groups a catalog's batches into batches of about :data:`BATCH_ROWS` rows."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self._batch = WalkBatch()
+
+    async def add(self, batch: WalkBatch) -> None:
+        self._batch.extend(batch)
+        if self._batch.rows >= BATCH_ROWS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if self._batch.rows or self._batch.high_water is not None:
+            batch, self._batch = self._batch, WalkBatch()
+            await self._emit(batch)
 
 
 def select_catalogs(granted: Iterable[MerchantCatalogSummary], wanted: Sequence[str] | None) -> list[str]:
@@ -87,12 +120,23 @@ def select_catalogs(granted: Iterable[MerchantCatalogSummary], wanted: Sequence[
     return list(dict.fromkeys(wanted))
 
 
+@dataclass(slots=True)
+class _Change:
+    """A new or changed product of a page."""
+
+    verdict: Verdict
+    row: Row
+    product_url: str | None
+    gone: bool = False
+    """Its lookup answered 404: removed since the search."""
+
+
 @dataclass
 class _PagePlan:
     """A page's new and changed products, before their lookups."""
 
     report: CatalogReport
-    changes: list[tuple[Verdict, Row, str | None]]
+    changes: list[_Change]
     high_water: datetime | None
 
 
@@ -162,6 +206,7 @@ class CatalogWalk:
     ) -> None:
         settings = self._settings
         report = self._observer.start(catalog)
+        buffer = _BatchBuffer(emit)
         with client.track(report.http):
             if settings.ignore_loaded_versions:
                 known = KnownVersions()
@@ -176,22 +221,23 @@ class CatalogWalk:
                     plan = self._plan_page(page, known, report)
                     in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher)))
                     while len(in_flight) > PAGES_IN_FLIGHT:
-                        await emit(await in_flight.popleft())
+                        await buffer.add(await in_flight.popleft())
                 while in_flight:
-                    await emit(await in_flight.popleft())
+                    await buffer.add(await in_flight.popleft())
             finally:
                 for pending in in_flight:
                     pending.cancel()
             report.complete = True
             if not settings.filters.is_filtered and not settings.ignore_loaded_versions:
-                await self._mark_removed(known, report, emit)
+                await self._mark_removed(known, report, buffer.add)
+            await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
 
     def _plan_page(
         self, page: MerchantProductListPage, known: KnownVersions, report: CatalogReport
     ) -> _PagePlan:
-        changes: list[tuple[Verdict, Row, str | None]] = []
+        changes: list[_Change] = []
         for item in page.items:
             if item.uuid is None:
                 continue  # cannot be keyed, merged or compared; the API always sends one
@@ -204,7 +250,7 @@ class CatalogWalk:
                 report.unchanged += 1
                 continue
             row = product_row(hit, catalog=report.catalog, fingerprint=fingerprint)
-            changes.append((verdict, row, item.product_url))
+            changes.append(_Change(verdict, row, item.product_url))
         report.pages += 1
         return _PagePlan(report, changes, report.high_water)
 
@@ -213,26 +259,25 @@ class CatalogWalk:
         marked removed."""
         report = plan.report
         batch = WalkBatch(high_water=plan.high_water)
-        to_look_up = [(row, url) for _, row, url in plan.changes if url] if fetcher is not None else []
-        gone: set[int] = set()
-        if fetcher is not None and to_look_up:
-            report.lookups += len(to_look_up)
-            outcomes = await fetcher.fetch([url for _, url in to_look_up])
-            for (row, _), outcome in zip(to_look_up, outcomes, strict=True):
+        if fetcher is not None:
+            looked_up = [change for change in plan.changes if change.product_url]
+            report.lookups += len(looked_up)
+            outcomes = await fetcher.fetch([change.product_url for change in looked_up if change.product_url])
+            for change, outcome in zip(looked_up, outcomes, strict=True):
                 if outcome.response is None:
-                    gone.add(id(row))
+                    change.gone = True
                 else:
                     batch.details.append(
-                        detail_row(outcome.response, uuid=row["uuid"], catalog=report.catalog)
+                        detail_row(outcome.response, uuid=change.row["uuid"], catalog=report.catalog)
                     )
-        for verdict, row, _ in plan.changes:
-            if id(row) in gone:
-                batch.products.append(removed_row(row, datetime.now(UTC)))
+        for change in plan.changes:
+            if change.gone:
+                batch.products.append(removed_row(change.row, datetime.now(UTC)))
                 report.removed += 1
                 continue
-            batch.products.append(row)
-            batch.prices.append(price_row(row, self._observed_at))
-            if verdict is Verdict.NEW:
+            batch.products.append(change.row)
+            batch.prices.append(price_row(change.row, self._observed_at))
+            if change.verdict is Verdict.NEW:
                 report.new += 1
             else:
                 report.changed += 1

@@ -18,10 +18,6 @@ class LookupOutcome:
     product_url: str
     response: dict[str, Any] | None
 
-    @property
-    def gone(self) -> bool:
-        return self.response is None
-
 
 class DetailFetcher:
     """Looks products up through one client; at most ``max_concurrent`` lookups in flight across callers."""

@@ -69,7 +69,7 @@ UPDATED_AT: dlt.sources.incremental[datetime] = dlt.sources.incremental(
 joined (it would become a filter)."""
 
 
-def catalog_walk(settings: SourceSettings, observer: WalkObserver) -> DltResource:
+def walk_resource(settings: SourceSettings, observer: WalkObserver) -> DltResource:
     """The hidden resource every table is fed from (not loaded itself)."""
 
     @dlt.resource(name="catalog_walk", selected=False)
