@@ -246,6 +246,9 @@ class Bench:
             ratios.append(Ratio("incremental / bare loop", incremental / bare, 1.1))
         if full and peer:
             ratios.append(Ratio("peer / ours (details off)", peer / full, 2.0, at_most=False))
+        if incremental and peer:
+            # the peer has no incremental mode: every run of it reads and merges everything again
+            ratios.append(Ratio("peer / our incremental", peer / incremental, None))
         small, large = (found.get(f"rss_{size}") for size in self.args.rss_sizes)
         if small and large:
             ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
@@ -313,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
                 latency=args.soak_latency,
                 max_attempts=args.soak_max_attempts,
                 seed=args.seed,
+                file_format=args.file_format,
+                lookups=args.lookups,
             )
             outcome = run_soak(settings, workdir)
         else:

@@ -33,6 +33,8 @@ class SoakSettings:
     latency: float
     max_attempts: int
     seed: int
+    file_format: str | None = None
+    lookups: int | None = None
 
 
 def _sync_under_faults(
@@ -90,6 +92,8 @@ def run_soak(settings: SoakSettings, workdir: Path) -> dict[str, Any]:
         "page_size": settings.page_size,
         "concurrency": settings.concurrency,
         "retry": {"max_attempts": settings.max_attempts},
+        "file_format": settings.file_format,
+        "lookups": settings.lookups,
         **destination,
     }
     database = Path(destination["duckdb_path"])

@@ -39,13 +39,16 @@ from octogen_source.retries import RetryPolicy
 
 if TYPE_CHECKING:
     from octogen_source.source import octogen_source
-    from octogen_source.sync import SyncOptions, SyncReport, run_sync
+    from octogen_source.sync import SyncError, SyncOptions, SyncReport, run_sync
+    from octogen_source.views import create_analyst_views
 
 _LAZY = {
     "octogen_source": "octogen_source.source",
     "SyncOptions": "octogen_source.sync",
     "SyncReport": "octogen_source.sync",
     "run_sync": "octogen_source.sync",
+    "SyncError": "octogen_source.sync",
+    "create_analyst_views": "octogen_source.views",
 }
 
 
@@ -84,8 +87,10 @@ __all__ = [
     "ProductVariant",
     "RequestStats",
     "RetryPolicy",
+    "SyncError",
     "SyncOptions",
     "SyncReport",
+    "create_analyst_views",
     "octogen_source",
     "run_sync",
 ]

@@ -38,6 +38,7 @@ from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
+from octogen_source.views import create_analyst_views
 from octogen_source.warehouse import apply_destination_hints, destination_for
 
 DEFAULT_PIPELINE_NAME = "octogen_sync"
@@ -70,7 +71,8 @@ class SyncOptions:
     price_max: float | None = None
     details: bool = True
     full_refresh: bool = False
-    """Drop the tables and the state and load everything again (price history starts over)."""
+    """Backfill: walk the selected catalogs again and re-load and look up every product as if all had
+    changed. Nothing is dropped: other catalogs, price history and removals stay as they are."""
     page_size: int | None = None
     max_concurrent_lookups: int | None = None
     max_concurrent_catalogs: int | None = None
@@ -114,9 +116,8 @@ def run_sync(options: SyncOptions) -> SyncReport:
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
         run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
-        if options.full_refresh:
-            run_arguments["refresh"] = "drop_sources"
         info = pipeline.run(source, **run_arguments)
+        create_analyst_views(pipeline)
     except Exception as error:
         base_url = observer.base_url or options.base_url
         raise SyncError(describe_failure(error, secret=options.api_key, base_url=base_url)) from error
@@ -172,7 +173,7 @@ def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str,
         "price_min": options.price_min,
         "price_max": options.price_max,
         "details": options.details,
-        "ignore_loaded_versions": options.full_refresh,
+        "refetch_all": options.full_refresh,
         "observer": observer,
         "retry": options.retry,
     }
@@ -194,7 +195,7 @@ def _load_ids(info: LoadInfo | None) -> Iterator[str]:
 
 def describe_failure(error: BaseException, *, secret: str | None = None, base_url: str | None = None) -> str:
     """One readable line for a failed sync: the root cause, never a traceback, never the key."""
-    cause = _root_cause(error)
+    cause = root_cause(error)
     line = _describe(cause, error, base_url)
     line = " ".join(line.split())
     for key in (secret, *_environment_keys()):
@@ -222,7 +223,7 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
             current = current.__cause__ or current.__context__
 
 
-def _root_cause(error: BaseException) -> BaseException:
+def root_cause(error: BaseException) -> BaseException:
     """The first Octogen error in the chain, else the first destination error, else the innermost error."""
     chain = list(_chain(error))
     for candidate in chain:

@@ -151,7 +151,7 @@ def retry_can_help(error: BaseException) -> bool:
     from octogen_source.errors import OctogenAPIError, OctogenConnectionError, OctogenError
 
     # sync's own classifier of a failure's cause (private today; the lead is asked to make it public)
-    from octogen_source.sync import _root_cause as root_cause
+    from octogen_source.sync import root_cause
 
     cause = root_cause(error)
     if isinstance(cause, OctogenAPIError):

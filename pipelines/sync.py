@@ -34,9 +34,9 @@ DEMO_DATABASE = "octogen_demo.duckdb"
 DEMO_PIPELINE = "octogen_demo"
 DEMO_QUERY = """\
 SELECT catalog, title, brand, current_price, original_price,
-       ROUND(100 * (1 - current_price / original_price)) AS discount_pct
-FROM octogen.products
-WHERE removed_at IS NULL AND original_price > current_price
+       ROUND(100 * (1 - current_price / original_price)) AS discount_pct, in_stock, sizes
+FROM octogen.products_current
+WHERE original_price > current_price
 ORDER BY discount_pct DESC, current_price DESC, title
 LIMIT 5"""
 
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", default=DEFAULT_DATASET)
     parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--full-refresh", action="store_true", help="drop the tables and load everything again"
+        "--full-refresh",
+        action="store_true",
+        help="backfill: re-load and look up every product of the selected catalogs (nothing is dropped)",
     )
     parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
     return parser
@@ -156,6 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly instead of a traceback at interpreter exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return 0
 
 

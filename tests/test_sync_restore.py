@@ -1,5 +1,5 @@
 """Ephemeral workers: with the local pipeline directory gone, a sync restores its state from the destination
-and loads only what changed; a full refresh starts the tables over."""
+and loads only what changed; a full refresh backfills the selected catalogs without touching the others."""
 
 from __future__ import annotations
 
@@ -40,17 +40,33 @@ def test_a_fresh_worker_loads_only_what_changed(target: SyncTarget) -> None:
     assert_tables_match(target.database, expected)  # read_table fails on any duplicate key
 
 
-def test_full_refresh_drops_and_reloads_everything(target: SyncTarget) -> None:
+def test_full_refresh_of_one_catalog_reloads_it_and_leaves_the_others_alone(target: SyncTarget) -> None:
     sandbox = target.sandbox
-    first = sandbox.granted_catalogs()[0]
-    target.sync(details=False)
-    sandbox.remove_products(first, 3)
+    first, second = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox)
+    target.sync()
+    expected.observe()
+    gone = sandbox.remove_products(first, 3)
     sandbox.update_prices(first, 2)
-    target.sync(details=False)
-    assert len(read_rows(target.database, "price_history")) == 62
+    target.sync()
+    expected.observe()
 
-    report = target.sync(details=False, full_refresh=True)
-    assert totals(report) == {"new": 57, "changed": 0, "removed": 0, "lookups": 0}
-    expected = ExpectedTables(sandbox, details=False)
-    expected.observe()  # a fresh start: no removed rows, one price observation per live product
+    def rows_of_the_other_catalog() -> list[dict[str, object]]:
+        rows = [row for row in read_rows(target.database, "products") if row["catalog"] == second]
+        return sorted(rows, key=lambda row: str(row["uuid"]))
+
+    other_catalog_before = rows_of_the_other_catalog()
+    history_before = len(read_rows(target.database, "price_history"))
+    assert history_before == 62
+    sandbox.reset_counts()
+
+    report = target.sync(catalogs=[first], full_refresh=True)
+
+    # every live product of the backfilled catalog is loaded and looked up again; nothing else is touched
+    assert totals(report) == {"new": 0, "changed": 27, "removed": 0, "lookups": 27}
+    assert sandbox.request_counts["lookup"] == 27
+    assert rows_of_the_other_catalog() == other_catalog_before  # same rows, same _dlt_load_id
+    assert len(read_rows(target.database, "price_history")) == history_before
+    expected.observe()
+    assert expected.removed == set(gone)
     assert_tables_match(target.database, expected)

@@ -76,7 +76,7 @@ def octogen_source(
     details: bool = True,
     max_concurrent_lookups: int = DEFAULT_MAX_CONCURRENT_LOOKUPS,
     max_concurrent_catalogs: int = DEFAULT_MAX_CONCURRENT_CATALOGS,
-    ignore_loaded_versions: bool = False,
+    refetch_all: bool = False,
     retry_max_attempts: int | None = None,
     retry_max_seconds: float | None = None,
     observer: WalkObserver | None = None,
@@ -95,7 +95,8 @@ def octogen_source(
         details: look up the full record of each new or changed product (``product_details``).
         max_concurrent_lookups: detail lookups in flight at once, across catalogs.
         max_concurrent_catalogs: catalogs walked at once.
-        ignore_loaded_versions: treat every product as new (used by a full refresh that drops the tables).
+        refetch_all: emit and look up every listed product again, as if all had changed (a backfill of the
+            selected catalogs; nothing is dropped, other catalogs are untouched, removals are still marked).
         retry_max_attempts, retry_max_seconds: bound the retries of one request (attempts in total, and
             seconds from the first attempt); default the client's (6 attempts, 120 s).
         observer: collects per-catalog figures (new, changed, removed, lookups, requests, ...).
@@ -121,7 +122,7 @@ def octogen_source(
         details=details,
         max_concurrent_lookups=max_concurrent_lookups,
         max_concurrent_catalogs=max_concurrent_catalogs,
-        ignore_loaded_versions=ignore_loaded_versions,
+        refetch_all=refetch_all,
         retry=_retry_policy(retry, retry_max_attempts, retry_max_seconds),
     )
     if observer is None:

@@ -208,10 +208,7 @@ class CatalogWalk:
         report = self._observer.start(catalog)
         buffer = _BatchBuffer(emit)
         with client.track(report.http):
-            if settings.ignore_loaded_versions:
-                known = KnownVersions()
-            else:
-                known = await asyncio.to_thread(self._loaded.known_versions, catalog)
+            known = await asyncio.to_thread(self._loaded.known_versions, catalog)
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
                 pages = client.iter_search_pages(
@@ -228,7 +225,7 @@ class CatalogWalk:
                 for pending in in_flight:
                     pending.cancel()
             report.complete = True
-            if not settings.filters.is_filtered and not settings.ignore_loaded_versions:
+            if not settings.filters.is_filtered:
                 await self._mark_removed(known, report, buffer.add)
             await buffer.flush()
         report.finished = time.monotonic()
@@ -246,6 +243,8 @@ class CatalogWalk:
             hit = item.model_dump(by_alias=True, mode="json")
             fingerprint = hit_fingerprint(hit)
             verdict = known.classify(item.uuid, fingerprint)
+            if verdict is Verdict.UNCHANGED and self._settings.refetch_all:
+                verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
                 continue

@@ -55,8 +55,9 @@ class SourceSettings:
     details: bool = True
     max_concurrent_lookups: int = DEFAULT_MAX_CONCURRENT_LOOKUPS
     max_concurrent_catalogs: int = DEFAULT_MAX_CONCURRENT_CATALOGS
-    ignore_loaded_versions: bool = False
-    """Treat every product as new (a full refresh that drops the tables)."""
+    refetch_all: bool = False
+    """Emit and look up every listed product as if it had changed (a backfill); what is loaded is still read,
+    so removals are marked and other catalogs are left alone."""
     retry: RetryPolicy | None = None
 
     def __post_init__(self) -> None:
