@@ -16,8 +16,8 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import NoReturn
 
+from octogen_source.cli import OneLineArgumentParser
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.sync import (
     DEFAULT_DATASET,
@@ -41,16 +41,10 @@ ORDER BY discount_pct DESC, current_price DESC, title
 LIMIT 5"""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one line (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineArgumentParser(
         prog="pipelines/sync.py",
+        prog_in_errors=False,
         description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
     )
     parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")

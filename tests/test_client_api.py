@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import BaseModel
 
 from octogen_source.client import OctogenClient, RequestStats
 from octogen_source.errors import (
@@ -31,12 +30,7 @@ from octogen_source.models import (
 )
 from octogen_source.retries import RetryPolicy
 from octogen_source.sandbox import Sandbox
-
-
-def wire(model: BaseModel) -> dict[str, Any]:
-    """The record as the API sent it."""
-    return model.model_dump(by_alias=True, mode="json", exclude_unset=True)
-
+from tests.client_helpers import wire
 
 FAST_RETRIES = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
 

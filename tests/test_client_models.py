@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from octogen_source import models
 from octogen_source.models import (
@@ -28,11 +28,7 @@ from octogen_source.models import (
     parse_catalog_list,
 )
 from octogen_source.sandbox import SandboxState
-
-
-def wire(model: BaseModel) -> dict[str, Any]:
-    """The record as the API sent it."""
-    return model.model_dump(by_alias=True, mode="json", exclude_unset=True)
+from tests.client_helpers import wire
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from octogen_source.client import OctogenClient, RequestStats
 from octogen_source.errors import (
@@ -21,12 +20,7 @@ from octogen_source.errors import (
 )
 from octogen_source.retries import RetryPolicy, retry_after_seconds
 from octogen_source.sandbox import Sandbox
-
-
-def wire(model: BaseModel) -> dict[str, Any]:
-    """The record as the API sent it."""
-    return model.model_dump(by_alias=True, mode="json", exclude_unset=True)
-
+from tests.client_helpers import wire
 
 FAST_RETRIES = RetryPolicy(max_attempts=4, initial_backoff=0.01, max_backoff=0.02)
 

@@ -15,7 +15,6 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from typing import NoReturn
 
 from octogen_source.bigquery.autosubscribe import (
     AutosubscribeOptions,
@@ -35,6 +34,7 @@ from octogen_source.bigquery.control_plane import (
     resolve_access_token,
     resolve_control_plane_url,
 )
+from octogen_source.cli import OneLineArgumentParser
 from octogen_source.errors import OctogenError
 
 PROG = "octogen-bq-autosubscribe"
@@ -44,13 +44,8 @@ _PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _NO_SPACES = re.compile(r"\S+")
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description="One idempotent autosubscribe pass over Octogen's control plane: register the reader "
         "if missing, subscribe every catalog awaiting subscription, refresh its status. Dry-run unless "

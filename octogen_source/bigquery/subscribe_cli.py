@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
 from octogen_source.bigquery.listing import SubscriptionTarget, resolve_target
 from octogen_source.bigquery.subscribe import (
@@ -20,19 +20,15 @@ from octogen_source.bigquery.subscribe import (
     find_subscription,
     subscribe_to_listing,
 )
+from octogen_source.cli import OneLineArgumentParser
 from octogen_source.errors import OctogenBigQueryAccessPendingError, OctogenBigQueryError
 
 PROG = "octogen-bq-subscribe"
 EXIT_OK, EXIT_ERROR, EXIT_BAD_ARGUMENTS, EXIT_ACCESS_PENDING = 0, 1, 2, 3
 
 
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_ARGUMENTS, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _ArgumentParser(
+    parser = OneLineArgumentParser(
         prog=PROG,
         description="Subscribe a GCP project to an Octogen BigQuery Analytics Hub listing (zero-copy "
         "linked dataset). Dry-run unless --apply. Uses Google Application Default Credentials, "
