@@ -1,11 +1,19 @@
-"""The physical limit for one client: the search walk with plain httpx, decoding the JSON, nothing else."""
+"""The physical limit for one client: the search walk with plain httpx, decoding the JSON, nothing else.
+
+With ``lookups`` > 0 it also looks up every product it finds (at most ``lookups`` at a time, the pages of one
+catalog looked up while its next pages are searched): the limit for a sync with details on.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
+
+PAGES_IN_FLIGHT = 2
 
 
 @dataclass
@@ -14,39 +22,62 @@ class WalkTotals:
     requests: int = 0
 
 
-async def _walk_catalog(client: httpx.AsyncClient, catalog: str, page_size: int, totals: WalkTotals) -> None:
-    cursor: str | None = None
-    while True:
-        body: dict[str, object] = {"catalog": catalog, "limit": page_size}
-        if cursor is not None:
-            body["cursor"] = cursor
-        response = await client.post("/products/search", json=body)
+class _Walker:
+    def __init__(self, client: httpx.AsyncClient, page_size: int, lookups: int) -> None:
+        self._client = client
+        self._page_size = page_size
+        self._lookup_slots = asyncio.Semaphore(max(lookups, 1))
+        self._look_up = lookups > 0
+        self.totals = WalkTotals()
+
+    async def _post(self, path: str, body: dict[str, Any]) -> Any:
+        response = await self._client.post(path, json=body)
         response.raise_for_status()
-        page = response.json()
-        totals.requests += 1
-        totals.products += len(page["items"])
-        cursor = page.get("nextCursor")
-        if cursor is None:
-            return
+        self.totals.requests += 1
+        return response.json()
+
+    async def _lookup(self, url: str) -> None:
+        async with self._lookup_slots:
+            await self._post("products/lookup", {"url": url})
+
+    async def walk_catalog(self, catalog: str) -> None:
+        cursor: str | None = None
+        in_flight: deque[asyncio.Future[list[None]]] = deque()
+        while True:
+            body: dict[str, Any] = {"catalog": catalog, "limit": self._page_size}
+            if cursor is not None:
+                body["cursor"] = cursor
+            page = await self._post("products/search", body)
+            self.totals.products += len(page["items"])
+            if self._look_up:
+                lookups = [self._lookup(item["productUrl"]) for item in page["items"]]
+                in_flight.append(asyncio.gather(*lookups))
+                while len(in_flight) > PAGES_IN_FLIGHT:
+                    await in_flight.popleft()
+            cursor = page.get("nextCursor")
+            if cursor is None:
+                break
+        while in_flight:
+            await in_flight.popleft()
 
 
 async def walk_all(
-    base_url: str, api_key: str, catalogs: list[str], *, page_size: int, concurrency: int
+    base_url: str, api_key: str, catalogs: list[str], *, page_size: int, concurrency: int, lookups: int = 0
 ) -> WalkTotals:
-    """Walks every catalog to its end, at most `concurrency` catalogs at a time."""
-    totals = WalkTotals()
+    """Walks every catalog to its end, at most ``concurrency`` catalogs at a time."""
     gate = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=max(concurrency, 1), max_keepalive_connections=max(concurrency, 1))
+    connections = concurrency + lookups
     async with httpx.AsyncClient(
         base_url=base_url.rstrip("/") + "/",
         headers={"Authorization": f"Bearer {api_key}"},
-        limits=limits,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         timeout=60.0,
     ) as client:
+        walker = _Walker(client, page_size, lookups)
 
         async def bounded(catalog: str) -> None:
             async with gate:
-                await _walk_catalog(client, catalog, page_size, totals)
+                await walker.walk_catalog(catalog)
 
         await asyncio.gather(*(bounded(catalog) for catalog in catalogs))
-    return totals
+    return walker.totals

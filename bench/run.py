@@ -31,9 +31,10 @@ from bench.measure import Measurement, MeasurementFailed, run_worker
 from bench.report import Ratio, format_ratios, format_table, median_seconds, typical, write_results
 from bench.sandbox_process import SandboxProcess, sandbox_process
 from bench.soak import SoakSettings, run_soak
+from octogen_source.source.settings import DEFAULT_MAX_CONCURRENT_LOOKUPS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PARTS = ("bare", "full", "details", "incremental", "peer", "rss")
+PARTS = ("bare", "full", "bare-details", "details", "incremental", "peer", "rss")
 MIB = 2**20
 
 
@@ -144,25 +145,27 @@ class Bench:
         print(f"  warm-up walk (not counted): {warm_up.seconds:.2f} s", flush=True)
         if "bare" not in args.skip:
             self.measure("bare", "bare loop", lambda: run_worker("bare loop", sandbox, walk))
-        if "full" not in args.skip:
-            self.measure(
-                "full",
-                "full sync, details off",
-                lambda: run_worker(
-                    "full sync", sandbox, self.sync_spec(details=False, destination=self.fresh_destination())
-                ),
-            )
+        # the destination the incremental sync runs against: the last full sync's (details on if measured)
         loaded: dict[str, str] = {}
-        if "details" not in args.skip or "incremental" not in args.skip:
 
-            def full_with_details() -> Measurement:
-                loaded.clear()
-                loaded.update(self.fresh_destination())
-                return run_worker(
-                    "full sync with details", sandbox, self.sync_spec(details=True, destination=loaded)
-                )
+        def full_sync(details: bool) -> Measurement:
+            loaded.clear()
+            loaded.update(self.fresh_destination())
+            label = "full sync with details" if details else "full sync"
+            return run_worker(label, sandbox, self.sync_spec(details=details, destination=loaded))
 
-            self.measure("details", "full sync, details on", full_with_details)
+        if "full" not in args.skip or ("details" in args.skip and "incremental" not in args.skip):
+            self.measure("full", "full sync, details off", lambda: full_sync(False))
+        if "bare-details" not in args.skip:
+            lookups = args.lookups or DEFAULT_MAX_CONCURRENT_LOOKUPS
+            walk_and_look_up = {**walk, "lookups": lookups}
+            self.measure(
+                "bare-details",
+                "bare loop with lookups",
+                lambda: run_worker("bare loop with lookups", sandbox, walk_and_look_up),
+            )
+        if "details" not in args.skip:
+            self.measure("details", "full sync, details on", lambda: full_sync(True))
         if "incremental" not in args.skip:
             self.measure("incremental", "incremental sync", lambda: self.incremental(sandbox, loaded))
         if "peer" not in args.skip:
@@ -182,7 +185,8 @@ class Bench:
             )
 
     def incremental(self, sandbox: SandboxProcess, loaded: dict[str, str]) -> Measurement:
-        """Reprices ``--changed`` of each catalog's products, then syncs the details-on destination again."""
+        """Reprices ``--changed`` of each catalog's products, then syncs the last full sync's destination
+        again, details on."""
         per_catalog = max(1, round(self.args.products * self.args.changed))
         changed = {
             uuid
@@ -237,11 +241,14 @@ class Bench:
             return median_seconds(runs) if runs else None
 
         bare, full, details = seconds("bare"), seconds("full"), seconds("details")
+        bare_details = seconds("bare-details")
         incremental, peer = seconds("incremental"), seconds("peer")
         if bare and full:
             ratios.append(Ratio("full sync / bare loop", full / bare, 1.3))
-        if bare and details:
-            ratios.append(Ratio("full sync with details / bare loop", details / bare, None))
+        if bare_details and details:
+            ratios.append(
+                Ratio("full sync with details / bare loop with lookups", details / bare_details, None)
+            )
         if bare and incremental:
             ratios.append(Ratio("incremental / bare loop", incremental / bare, 1.1))
         if full and peer:
@@ -260,6 +267,7 @@ class Bench:
     def table_rows(self) -> list[tuple[str, list[Measurement]]]:
         labels = {
             "bare": "bare loop (httpx + JSON)",
+            "bare-details": "bare loop + every lookup",
             "full": "full sync, details off",
             "details": "full sync, details on",
             "incremental": f"incremental, {self.args.changed:.0%} changed",

@@ -45,6 +45,7 @@ def prepare_bare(spec: Spec, api_key: str) -> Callable[[], Figures]:
                 spec["catalogs"],
                 page_size=spec["page_size"],
                 concurrency=spec["concurrency"],
+                lookups=spec.get("lookups") or 0,
             )
         )
         return {"products": totals.products, "client_requests": totals.requests}
