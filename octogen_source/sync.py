@@ -96,6 +96,8 @@ class SyncReport:
     """The newest updatedAt any sync of this pipeline has seen (the products' incremental state)."""
     catalog_list_requests: int = 0
     """Requests spent listing the catalogs (not attributed to one catalog)."""
+    catalog_list_retries: int = 0
+    """Retried requests among those."""
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.catalogs)
@@ -103,6 +105,10 @@ class SyncReport:
     @property
     def requests(self) -> int:
         return self.total("requests") + self.catalog_list_requests
+
+    @property
+    def retries(self) -> int:
+        return self.total("retries") + self.catalog_list_retries
 
 
 def run_sync(options: SyncOptions) -> SyncReport:
@@ -131,6 +137,7 @@ def run_sync(options: SyncOptions) -> SyncReport:
         load_ids=list(_load_ids(info)),
         high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
         catalog_list_requests=observer.overhead.requests,
+        catalog_list_retries=observer.overhead.retries,
     )
 
 
@@ -300,7 +307,7 @@ def format_summary(report: SyncReport) -> str:
         "total",
         *(str(report.total(name)) for name in ("new", "changed", "removed", "lookups")),
         str(report.requests),
-        str(report.total("retries")),
+        str(report.retries),
         f"{report.seconds:.1f}",
     ]
     header = ["catalog", *_SUMMARY_COLUMNS]
