@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Self, TypeVar
@@ -27,7 +27,9 @@ from octogen_source.models import (
     MerchantProductListItem,
     MerchantProductListPage,
     MerchantProductUrlLookupResponse,
+    WireSearchPage,
     parse_catalog_list,
+    parse_wire_search_page,
 )
 from octogen_source.retries import RateLimitGate, RetryPolicy, build_retrying
 
@@ -38,6 +40,7 @@ API_KEY_ENV: Final = "OCTO_API_KEY"
 MAX_LIMIT: Final = 100
 
 _Parsed = TypeVar("_Parsed")
+_Page = TypeVar("_Page", MerchantProductListPage, WireSearchPage)
 
 
 @dataclass
@@ -171,7 +174,23 @@ class OctogenClient:
 
         The filters are checked here, at the call, before any page is requested.
         """
-        return self._walk_pages(_search_body(catalog, q, facets, price_min, price_max, limit))
+        return self._walk_pages(_search_body(catalog, q, facets, price_min, price_max, limit), self._search)
+
+    def iter_wire_search_pages(
+        self,
+        *,
+        catalog: str | None = None,
+        q: str | None = None,
+        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
+        price_min: float | None = None,
+        price_max: float | None = None,
+        limit: int = 50,
+    ) -> AsyncIterator[WireSearchPage]:
+        """:meth:`iter_search_pages` for bulk consumers: each page as the API sent it (hits as plain dicts
+        with wire names), only its shape checked. Same retries, errors and end-of-walk checks."""
+        return self._walk_pages(
+            _search_body(catalog, q, facets, price_min, price_max, limit), self._search_wire
+        )
 
     def iter_products(
         self,
@@ -200,20 +219,23 @@ class OctogenClient:
             MerchantProductUrlLookupResponse.model_validate_json,
         )
 
-    async def _walk_pages(self, body: dict[str, Any]) -> AsyncIterator[MerchantProductListPage]:
+    async def _walk_pages(
+        self, body: dict[str, Any], search: Callable[[dict[str, Any]], Awaitable[_Page]]
+    ) -> AsyncIterator[_Page]:
         while True:
-            page = await self._search(body)
+            page = await search(body)
             yield page
-            if page.next_cursor is None:
+            next_cursor = page["nextCursor"] if isinstance(page, dict) else page.next_cursor
+            if next_cursor is None:
                 return
-            if page.next_cursor == body.get("cursor"):
+            if next_cursor == body.get("cursor"):
                 raise OctogenAPIError(
                     "Octogen API 200 on POST /products/search: the API sent back the cursor it was given;"
                     " stopping a walk that would never end",
                     status_code=200,
                     detail="repeated cursor",
                 )
-            body = {**body, "cursor": page.next_cursor}
+            body = {**body, "cursor": next_cursor}
 
     async def _search(self, body: dict[str, Any]) -> MerchantProductListPage:
         return await self._call(
@@ -223,6 +245,9 @@ class OctogenClient:
             body,
             MerchantProductListPage.model_validate_json,
         )
+
+    async def _search_wire(self, body: dict[str, Any]) -> WireSearchPage:
+        return await self._call("search_products", "POST", "/products/search", body, parse_wire_search_page)
 
     async def _call(
         self,

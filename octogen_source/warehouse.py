@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -52,7 +53,8 @@ def destination_for(name: str, *, duckdb_path: str | None = None) -> Destination
     if name == "duckdb":
         if duckdb_path is None:
             return dlt.destinations.duckdb()
-        return dlt.destinations.duckdb(credentials=duckdb_path)
+        # absolute: dlt resolves a relative path against the directory of the pipeline's first run
+        return dlt.destinations.duckdb(credentials=str(Path(duckdb_path).resolve()))
     if name == "bigquery":
         if importlib.util.find_spec("google.cloud.bigquery") is None:
             raise OctogenError(

@@ -156,22 +156,14 @@ def run_sync_dag() -> tuple[str, dict[str, dict[str, Any]], dict[str, str]]:
 
 
 def loaded_products(database: Path) -> dict[str, dict[str, Any]]:
-    """The products table (search-hit columns, catalog, removed_at, images from its child table) by uuid."""
-    columns = ", ".join(["catalog", "removed_at", *HIT_COLUMNS.values()])
+    """The products table (search-hit columns, catalog, removed_at, images decoded from JSON) by uuid."""
+    names = ["catalog", "removed_at", "images", *HIT_COLUMNS.values()]
     with duckdb.connect(str(database), read_only=True) as connection:
-        rows = connection.execute(f"SELECT _dlt_id, {columns} FROM octogen.products").fetchall()
-        images = connection.execute(
-            "SELECT _dlt_parent_id, value FROM octogen.products__images"
-            " ORDER BY _dlt_parent_id, _dlt_list_idx"
-        ).fetchall()
-    images_of: dict[str, list[str]] = {}
-    for parent, url in images:
-        images_of.setdefault(parent, []).append(url)
-    names = ["catalog", "removed_at", *HIT_COLUMNS.values()]
+        rows = connection.execute(f"SELECT {', '.join(names)} FROM octogen.products").fetchall()
     table = {}
-    for dlt_id, *values in rows:
+    for values in rows:
         row = dict(zip(names, values, strict=True))
-        row["images"] = images_of.get(dlt_id, [])
+        row["images"] = json.loads(row["images"]) if row["images"] is not None else []
         table[row["uuid"]] = row
     return table
 

@@ -18,6 +18,7 @@ from tests.test_sync_tables import (
     ExpectedTables,
     SyncTarget,
     as_stored,
+    as_stored_hit,
     assert_tables_match,
     read_table,
     totals,
@@ -51,7 +52,7 @@ def test_removed_products_keep_their_last_state_and_come_back(target: SyncTarget
     assert sandbox.request_counts["lookup"] == 0
     expected.observe()
     assert expected.removed == set(gone)
-    # the whole last row, images (a child table) included, is still there
+    # the whole last row, images included, is still there
     assert_tables_match(target.database, expected)
 
     # a second complete walk does not mark them again
@@ -139,7 +140,7 @@ def test_a_product_gone_before_its_lookup_is_removed_not_a_failure(
     expected = ExpectedTables(sandbox)
     expected.observe()
     # the removed product's row keeps what the search said; it got no details and no price observation
-    expected.products[removed[0]] = as_stored(last_hits[removed[0]])
+    expected.products[removed[0]] = as_stored_hit(last_hits[removed[0]])
     expected.removed = set(removed)
     expected.catalogs = catalogs_listed  # the catalogs were listed before the removal
     assert_tables_match(target.database, expected)

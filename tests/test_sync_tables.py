@@ -7,6 +7,7 @@ information schema), so the tests do not check the production reassembly with it
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -179,6 +180,22 @@ def as_stored(record: Record) -> Record:
     return stored
 
 
+def as_stored_hit(hit: Record) -> Record:
+    """A search hit as ``products`` stores it: snake_case names, nulls absent, nested values kept whole
+    (stored as JSON text; :func:`assert_tables_match` decodes them)."""
+    return {_NAMING.normalize_identifier(key): value for key, value in hit.items() if value is not None}
+
+
+def decode_nested(record: Record, expected: Record) -> Record:
+    """``record`` with the JSON text of each column whose expected value is a list or an object decoded."""
+    return {
+        name: json.loads(value)
+        if isinstance(expected.get(name), (list, dict)) and isinstance(value, str)
+        else value
+        for name, value in record.items()
+    }
+
+
 def expected_detail(lookup: Record) -> Record:
     """The product_details record of a lookup response: the product plus the lookup's own fields."""
     row = dict(lookup["product"])
@@ -220,7 +237,7 @@ class ExpectedTables:
         """Record the truth as a complete sync sees it now."""
         live = self.live_hits()
         for uuid, (catalog, hit) in live.items():
-            self.products[uuid] = {**as_stored(hit), "catalog": catalog}
+            self.products[uuid] = {**as_stored_hit(hit), "catalog": catalog}
             self.prices.add(price_key(uuid, hit["updatedAt"], hit["currentPrice"], hit["originalPrice"]))
             if self.details:
                 self.product_details[uuid] = expected_detail(self.sandbox.truth_lookup(uuid))
@@ -236,7 +253,9 @@ def assert_tables_match(database: Path, expected: ExpectedTables) -> None:
         assert isinstance(record.pop("hit_hash"), int)
         removed_at = record.pop("removed_at", None)
         assert (removed_at is not None) == (uuid in expected.removed), f"removed_at of {uuid}: {removed_at}"
-        assert record == expected.products[uuid], f"products row {uuid}"
+        assert decode_nested(record, expected.products[uuid]) == expected.products[uuid], (
+            f"products row {uuid}"
+        )
 
     details = read_table(database, "product_details", "uuid")
     assert set(details) == set(expected.product_details)

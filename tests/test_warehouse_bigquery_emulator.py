@@ -256,8 +256,8 @@ def test_what_dlt_sent_to_bigquery(syncs: BigQuerySyncs) -> None:
     formats = {(job.destination.table_id, job.source_format) for job in loads}
     assert {table for table, source_format in formats if source_format == "PARQUET"} >= {
         "products",
-        "products__images",
         "product_details",
+        "product_details__colors",
         "price_history",
         "catalogs",
     }

@@ -27,7 +27,7 @@ from typing import Protocol
 
 from octogen_source.client import OctogenClient
 from octogen_source.errors import OctogenError
-from octogen_source.models import MerchantCatalogSummary, MerchantProductListPage
+from octogen_source.models import MerchantCatalogSummary, WireSearchPage
 from octogen_source.source.details import DetailFetcher
 from octogen_source.source.known_versions import KnownVersions, Verdict
 from octogen_source.source.records import (
@@ -38,6 +38,7 @@ from octogen_source.source.records import (
     price_row,
     product_row,
     removed_row,
+    wire_timestamp,
 )
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import SourceSettings
@@ -46,7 +47,7 @@ PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
 REMOVAL_CHUNK = 500
 """Removed products read back from the destination per query."""
-BATCH_ROWS = 2_000
+BATCH_ROWS = 10_000
 """Rows (all tables together) gathered before a batch is handed to dlt. Each hand-over costs dlt a few
 milliseconds per table resource (it binds config and the incremental anew), so pages are grouped."""
 
@@ -211,7 +212,7 @@ class CatalogWalk:
             known = await asyncio.to_thread(self._loaded.known_versions, catalog)
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
-                pages = client.iter_search_pages(
+                pages = client.iter_wire_search_pages(
                     catalog=catalog, limit=settings.page_size, **settings.filters.as_search_arguments()
                 )
                 async for page in pages:
@@ -231,25 +232,24 @@ class CatalogWalk:
         report.finished = time.monotonic()
         self._observer.progress(report)
 
-    def _plan_page(
-        self, page: MerchantProductListPage, known: KnownVersions, report: CatalogReport
-    ) -> _PagePlan:
+    def _plan_page(self, page: WireSearchPage, known: KnownVersions, report: CatalogReport) -> _PagePlan:
         changes: list[_Change] = []
-        for item in page.items:
-            if item.uuid is None:
+        for hit in page["items"]:
+            uuid = hit.get("uuid")
+            if not isinstance(uuid, str):
                 continue  # cannot be keyed, merged or compared; the API always sends one
             report.walked += 1
-            report.see_updated_at(item.updated_at)
-            hit = item.model_dump(by_alias=True, mode="json")
+            report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
             fingerprint = hit_fingerprint(hit)
-            verdict = known.classify(item.uuid, fingerprint)
+            verdict = known.classify(uuid, fingerprint)
             if verdict is Verdict.UNCHANGED and self._settings.refetch_all:
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
                 continue
             row = product_row(hit, catalog=report.catalog, fingerprint=fingerprint)
-            changes.append(_Change(verdict, row, item.product_url))
+            product_url = hit.get("productUrl")
+            changes.append(_Change(verdict, row, product_url if isinstance(product_url, str) else None))
         report.pages += 1
         return _PagePlan(report, changes, report.high_water)
 

@@ -1,19 +1,23 @@
 """The four tables: their keys, write dispositions and declared columns, each fed from the walk's batches.
 
 The walk (:mod:`catalog_walk`) is a hidden resource; each table is a transformer that takes its share of a
-batch. Columns not declared here arrive as the API sends them (dlt infers and evolves them).
+batch. Columns not declared here arrive as the API sends them (dlt infers and evolves them). ``products``
+and ``price_history`` (flat rows, one per product) are handed to dlt as arrow tables: written as parquet at
+extract, they skip dlt's per-row Python normalizer (see :mod:`arrow_rows`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import dlt
+import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 from dlt.extract import DltResource
 
+from octogen_source.source.arrow_rows import ArrowRows
 from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
 from octogen_source.source.destination_state import DestinationState
 from octogen_source.source.records import Row
@@ -38,6 +42,13 @@ CATALOG_COLUMNS: TTableSchemaColumns = {
 PRODUCT_COLUMNS: TTableSchemaColumns = {
     "uuid": {"data_type": "text", "nullable": False},
     "catalog": {"data_type": "text"},
+    "product_url": {"data_type": "text"},
+    "title": {"data_type": "text"},
+    "brand": {"data_type": "text"},
+    "image_url": {"data_type": "text"},
+    # the list as the API sent it (URL strings or image objects), as JSON text
+    "images": {"data_type": "text"},
+    "is_active": {"data_type": "bool"},
     "updated_at": {"data_type": "timestamp"},
     # declared so the column exists while every product is live (dlt creates no all-null column)
     "removed_at": {"data_type": "timestamp"},
@@ -69,6 +80,21 @@ UPDATED_AT: dlt.sources.incremental[datetime] = dlt.sources.incremental(
 joined (it would become a filter)."""
 
 
+Rows: TypeAlias = list[Row] | pa.Table
+
+
+def _arrow_rows(table: str, declared: TTableSchemaColumns) -> ArrowRows:
+    """The converter of one table's rows, knowing the columns the schema already has."""
+    known = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
+    return ArrowRows(declared, known)
+
+
+def _as_arrow(converter: ArrowRows, rows: list[Row]) -> Rows:
+    """``rows`` as an arrow table, or as they are when a value does not fit its column (dlt normalizes)."""
+    table = converter.table(rows)
+    return rows if table is None else table
+
+
 def walk_resource(settings: SourceSettings, observer: WalkObserver) -> DltResource:
     """The hidden resource every table is fed from (not loaded itself)."""
 
@@ -96,18 +122,22 @@ def catalogs_table(walk: DltResource) -> DltResource:
 
 
 def products_table(walk: DltResource) -> DltResource:
+    converter: list[ArrowRows] = []  # made at the first batch, inside the extract step (it reads the schema)
+
     @dlt.transformer(
         name=PRODUCTS, data_from=walk, primary_key="uuid", write_disposition="merge", columns=PRODUCT_COLUMNS
     )
     def products(
         batch: WalkBatch, updated_at: dlt.sources.incremental[datetime] = UPDATED_AT
-    ) -> Iterator[list[Row]]:
+    ) -> Iterator[Rows]:
         # The walk already chose these rows by comparing each uuid with its loaded version; a high-water
         # filter would drop late-indexed products and same-second ties. `advance` makes the incremental pass
         # every row and only keep the newest updatedAt seen in the pipeline state.
         updated_at.advance(None)  # type: ignore[arg-type]  # None: pass everything, keep the mark
         if batch.products:
-            yield batch.products
+            if not converter:
+                converter.append(_arrow_rows(PRODUCTS, PRODUCT_COLUMNS))
+            yield _as_arrow(converter[0], batch.products)
         if batch.high_water is not None:
             previous = updated_at.last_value
             updated_at.advance(batch.high_water if previous is None else max(previous, batch.high_water))
@@ -131,6 +161,8 @@ def product_details_table(walk: DltResource) -> DltResource:
 
 
 def price_history_table(walk: DltResource) -> DltResource:
+    converter: list[ArrowRows] = []
+
     @dlt.transformer(
         name=PRICE_HISTORY,
         data_from=walk,
@@ -138,9 +170,11 @@ def price_history_table(walk: DltResource) -> DltResource:
         write_disposition="merge",
         columns=PRICE_HISTORY_COLUMNS,
     )
-    def price_history(batch: WalkBatch) -> Iterator[list[Row]]:
+    def price_history(batch: WalkBatch) -> Iterator[Rows]:
         if batch.prices:
-            yield batch.prices
+            if not converter:
+                converter.append(_arrow_rows(PRICE_HISTORY, PRICE_HISTORY_COLUMNS))
+            yield _as_arrow(converter[0], batch.prices)
 
     # the first observation of a version is kept (its observed_at); later identical ones add nothing
     price_history.apply_hints(write_disposition={"disposition": "merge", "strategy": "insert-only"})

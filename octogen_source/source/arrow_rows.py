@@ -1,0 +1,125 @@
+"""Flat rows -> arrow tables, so dlt writes parquet at extract and its Python normalizer has nothing to do.
+
+Every column keeps one arrow type for the whole run: declared (the tables' column hints), taken from the
+schema (columns loaded before), or inferred from the first batch that holds it (text, bigint, double, bool,
+timestamp). A batch with a value that does not fit its column's type (a drifted field) is given back as
+``None``: the caller hands that batch to dlt as dict rows, and dlt's normalizer does what it always does
+(a variant column such as ``rating__v_text``). Nested values never reach here: rows are flat (see
+:mod:`octogen_source.source.records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from dlt.common.schema.typing import TTableSchemaColumns
+
+from octogen_source.source.records import Row
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "text": pa.string(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "bool": pa.bool_(),
+    "timestamp": TIMESTAMP,
+}
+"""The dlt data types a column may have on the arrow path; a column of any other type sends its batches
+through dlt's normalizer."""
+
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError, TypeError)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) is float or type(value) is int
+
+
+_FITS: dict[str, Callable[[Any], bool]] = {
+    "bigint": _is_int,
+    "double": _is_number,
+}
+"""Checks pyarrow does not make itself: it truncates 1.5 into an int64 and turns True into 1.0."""
+
+
+def _inferred_type(values: Sequence[Any]) -> str | None:
+    """The data type of a new column from its values (None values ignored): None when they disagree."""
+    kinds = {type(value) for value in values if value is not None}
+    if not kinds:
+        return None
+    if kinds == {str}:
+        return "text"
+    if kinds == {bool}:
+        return "bool"
+    if kinds == {int}:
+        return "bigint"
+    if kinds <= {int, float}:
+        return "double"
+    if kinds <= {datetime}:
+        return "timestamp"
+    return None
+
+
+class ArrowRows:
+    """Turns the flat rows of one table into arrow tables with stable column types."""
+
+    def __init__(self, declared: TTableSchemaColumns, known: Mapping[str, Any] | None = None) -> None:
+        """``declared``: the table's column hints; ``known``: its columns in the schema so far."""
+        self._types: dict[str, str | None] = {}
+        self._not_null: set[str] = set()
+        for name, column in {**(known or {}), **declared}.items():
+            data_type = column.get("data_type")
+            if data_type is not None:
+                self._types[name] = data_type if data_type in ARROW_TYPES else None
+            if column.get("nullable") is False:
+                self._not_null.add(name)
+
+    def table(self, rows: Sequence[Row]) -> pa.Table | None:
+        """``rows`` as one arrow table, or None when a value does not fit its column's type."""
+        names = list(dict.fromkeys(name for row in rows for name in row))
+        arrays: list[pa.Array] = []
+        fields: list[pa.Field] = []
+        decided: dict[str, str] = {}
+        for name in names:
+            values = [row.get(name) for row in rows]
+            data_type = self._types[name] if name in self._types else _inferred_type(values)
+            if data_type is None:
+                if all(value is None for value in values):
+                    continue  # nothing to say about it in this batch (dlt creates no all-null column)
+                return None
+            array = _array(values, data_type)
+            if array is None:
+                return None
+            decided[name] = data_type
+            arrays.append(array)
+            fields.append(pa.field(name, array.type, nullable=name not in self._not_null))
+        self._types.update(decided)
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _array(values: list[Any], data_type: str) -> pa.Array | None:
+    fits = _FITS.get(data_type)
+    if fits is not None and not all(fits(value) for value in values if value is not None):
+        return None
+    try:
+        if data_type == "timestamp":
+            return _timestamps(values)
+        return pa.array(values, type=ARROW_TYPES[data_type])
+    except _CONVERSION_ERRORS:
+        return None
+
+
+def _timestamps(values: list[Any]) -> pa.Array:
+    """ISO-8601 strings (as the API sends them) and datetimes (as the destination gives them back)."""
+    if any(isinstance(value, datetime) for value in values):
+        return pa.array(
+            [datetime.fromisoformat(value) if isinstance(value, str) else value for value in values],
+            type=TIMESTAMP,
+        )
+    return pa.array(values, type=pa.string()).cast(TIMESTAMP)
