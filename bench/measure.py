@@ -89,7 +89,7 @@ def run_worker(name: str, sandbox: SandboxProcess, spec: dict[str, Any]) -> Meas
     completed = subprocess.run(
         [sys.executable, "-m", "bench.worker", json.dumps(full_spec)],
         cwd=REPO_ROOT,
-        env={**os.environ, "OCTO_API_KEY": sandbox.api_key},
+        env=worker_environment(sandbox.api_key),
         capture_output=True,
         text=True,
         check=False,
@@ -116,3 +116,11 @@ def run_worker(name: str, sandbox: SandboxProcess, spec: dict[str, Any]) -> Meas
 def _children_cpu_seconds() -> float:
     usage = os.times()
     return usage.children_user + usage.children_system
+
+
+def worker_environment(api_key: str) -> dict[str, str]:
+    """The environment of a worker: the key, and bytecode caching on (with PYTHONDONTWRITEBYTECODE set,
+    every worker would compile the modules it imports lazily, on the clock)."""
+    environment = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    environment["OCTO_API_KEY"] = api_key
+    return environment

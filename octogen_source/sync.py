@@ -141,17 +141,7 @@ def run_sync(options: SyncOptions) -> SyncReport:
     )
 
 
-ARROW_ROW_COLUMNS = (
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID",
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID",
-)
-"""dlt settings giving the rows handed over as arrow tables (products, price_history) the ``_dlt_id`` and
-``_dlt_load_id`` columns dict rows get (the resume de-duplication keys on ``_dlt_id``)."""
-
-
 def _pipeline(options: SyncOptions) -> dlt.Pipeline:
-    for name in ARROW_ROW_COLUMNS:
-        os.environ.setdefault(name, "true")
     if options.pipeline_name == options.dataset:
         # DuckDB cannot tell the database from the schema when both have one name
         raise SyncError(f"the pipeline name and the dataset must differ (both are {options.dataset!r})")

@@ -1,11 +1,11 @@
-"""Flat rows -> arrow tables, so dlt writes parquet at extract and its Python normalizer has nothing to do.
+"""Rows -> arrow tables, so dlt writes parquet at extract and its Python normalizer has nothing to do.
 
 Every column keeps one arrow type for the whole run: declared (the tables' column hints), taken from the
 schema (columns loaded before), or inferred from the first batch that holds it (text, bigint, double, bool,
 timestamp). A batch with a value that does not fit its column's type (a drifted field) is given back as
-``None``: the caller hands that batch to dlt as dict rows, and dlt's normalizer does what it always does
-(a variant column such as ``rating__v_text``). Nested values never reach here: rows are flat (see
-:mod:`octogen_source.source.records`).
+``None``: the caller hands that batch to dlt as dict rows (``records.flat_columns``), and dlt's normalizer
+does what it always does (a variant column such as ``rating__v_text``). A nested value (a list, an
+object) is stored as its JSON text.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 
-from octogen_source.source.records import Row
+from octogen_source.source.records import Row, column_name, json_text
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 ARROW_TYPES: dict[str, pa.DataType] = {
@@ -81,13 +81,16 @@ class ArrowRows:
                 self._not_null.add(name)
 
     def table(self, rows: Sequence[Row]) -> pa.Table | None:
-        """``rows`` as one arrow table, or None when a value does not fit its column's type."""
-        names = list(dict.fromkeys(name for row in rows for name in row))
+        """``rows`` as one arrow table, or None when a value does not fit its column's type.
+
+        Row keys may be wire names (``updatedAt``) or column names (``updated_at``, rows read back from the
+        destination): each key is named once per batch, and a list or object value becomes its JSON text.
+        """
         arrays: list[pa.Array] = []
         fields: list[pa.Field] = []
         decided: dict[str, str] = {}
-        for name in names:
-            values = [row.get(name) for row in rows]
+        for name, keys in _columns_of(rows).items():
+            values = _column_values(rows, keys)
             data_type = self._types[name] if name in self._types else _inferred_type(values)
             if data_type is None:
                 if all(value is None for value in values):
@@ -101,6 +104,27 @@ class ArrowRows:
             fields.append(pa.field(name, array.type, nullable=name not in self._not_null))
         self._types.update(decided)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _columns_of(rows: Sequence[Row]) -> dict[str, list[str]]:
+    """column name -> the row keys that name it (the first row's keys first, in its order)."""
+    first = list(rows[0]) if rows else []
+    keys = first + sorted(set().union(*rows).difference(first))
+    columns: dict[str, list[str]] = {}
+    for key in keys:
+        columns.setdefault(column_name(key), []).append(key)
+    return columns
+
+
+def _column_values(rows: Sequence[Row], keys: list[str]) -> list[Any]:
+    if len(keys) == 1:
+        key = keys[0]
+        values = [row.get(key) for row in rows]
+    else:
+        values = [next((row[key] for key in keys if row.get(key) is not None), None) for row in rows]
+    if any(type(value) is list or type(value) is dict for value in values):
+        values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
+    return values
 
 
 def _array(values: list[Any], data_type: str) -> pa.Array | None:

@@ -275,7 +275,7 @@ class CatalogWalk:
                 report.removed += 1
                 continue
             batch.products.append(change.row)
-            batch.prices.append(price_row(change.row, self._observed_at))
+            batch.prices.append(price_row(change.row, report.catalog, self._observed_at))
             if change.verdict is Verdict.NEW:
                 report.new += 1
             else:

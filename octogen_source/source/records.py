@@ -64,7 +64,8 @@ def json_text(value: Any) -> str:
 
 
 def flat_columns(record: Mapping[str, Any]) -> Row:
-    """:func:`to_columns`, with every nested value (list or object) turned into its JSON text."""
+    """:func:`to_columns`, with every nested value (list or object) turned into its JSON text: a
+    ``products`` row as dlt receives it when its batch is handed over as dicts."""
     return {
         column_name(key): json_text(value) if isinstance(value, (list, dict)) else value
         for key, value in record.items()
@@ -73,8 +74,12 @@ def flat_columns(record: Mapping[str, Any]) -> Row:
 
 
 def product_row(hit: Mapping[str, Any], *, catalog: str, fingerprint: int) -> Row:
-    """The ``products`` row of a live search hit."""
-    row = flat_columns(hit)
+    """The ``products`` row of a live search hit, keyed by wire names plus the row's own columns.
+
+    Column names (and JSON text for nested values) are given when the batch is turned into an arrow table
+    (:mod:`arrow_rows`), once per column, or by :func:`flat_columns` for a batch handed over as dicts.
+    """
+    row = dict(hit)
     row["catalog"] = catalog
     row["hit_hash"] = fingerprint
     row["removed_at"] = None
@@ -85,28 +90,27 @@ def removed_row(row: Row, removed_at: datetime) -> Row:
     """``row`` (a product's last loaded state, read back from the destination) marked as no longer listed.
 
     A row loaded before nested values were kept as JSON text comes back with its child-table lists attached;
-    they are turned into JSON text like a live hit's.
+    they become JSON text like a live hit's.
     """
-    row = flat_columns(row)
-    row["removed_at"] = removed_at
-    return row
+    return {**row, "removed_at": removed_at}
 
 
-def price_row(product: Row, observed_at: datetime) -> Row:
-    """The ``price_history`` row of one observed product version (from its ``products`` row).
+def price_row(hit: Mapping[str, Any], catalog: str, observed_at: datetime) -> Row:
+    """The ``price_history`` row of one observed product version (a search hit, wire names).
 
     ``observation_id`` identifies (uuid, updated_at, prices): rerunning adds nothing, a new updatedAt adds a
     row, and so does a price that changed under an unchanged (or null) updatedAt.
     """
-    uuid = product.get("uuid")
-    current_price = _price(product.get("current_price"))
-    original_price = _price(product.get("original_price"))
-    identity = _identity_text(uuid, _timestamp_text(product.get("updated_at")), current_price, original_price)
+    uuid = hit.get("uuid")
+    updated_at = hit.get("updatedAt")
+    current_price = _price(hit.get("currentPrice"))
+    original_price = _price(hit.get("originalPrice"))
+    identity = _identity_text(uuid, _timestamp_text(updated_at), current_price, original_price)
     return {
         "observation_id": hashlib.blake2b(identity.encode(), digest_size=12).hexdigest(),
         "uuid": uuid,
-        "catalog": product.get("catalog"),
-        "updated_at": product.get("updated_at"),
+        "catalog": catalog,
+        "updated_at": updated_at,
         "current_price": current_price,
         "original_price": original_price,
         "observed_at": observed_at,
