@@ -39,7 +39,12 @@ from octogen_source.source import CatalogReport, WalkObserver, octogen_source, p
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
 from octogen_source.views import create_analyst_views
-from octogen_source.warehouse import apply_destination_hints, destination_for
+from octogen_source.warehouse import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    apply_destination_hints,
+    default_duckdb_path,
+    destination_for,
+)
 
 DEFAULT_PIPELINE_NAME = "octogen_sync"
 DEFAULT_DATASET = "octogen"
@@ -78,6 +83,8 @@ class SyncOptions:
     max_concurrent_catalogs: int | None = None
     retry: RetryPolicy | None = None
     loader_file_format: str | None = None
+    duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
+    """DuckDB's memory during the load (spilling beyond it); None: DuckDB's default, 80% of the RAM."""
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
 
@@ -155,10 +162,20 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
         arguments["pipelines_dir"] = options.pipelines_dir
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
-        destination=destination_for(options.destination, duckdb_path=options.duckdb_path),
+        destination=destination_for(
+            options.destination,
+            duckdb_path=_duckdb_path(options),
+            duckdb_memory_limit=options.duckdb_memory_limit,
+        ),
         dataset_name=options.dataset,
         **arguments,
     )
+
+
+def _duckdb_path(options: SyncOptions) -> str | None:
+    if options.destination != "duckdb":
+        return None
+    return options.duckdb_path or default_duckdb_path(options.pipeline_name)
 
 
 def _loader_file_format(options: SyncOptions) -> str | None:

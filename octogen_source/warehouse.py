@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltResource, DltSource
 
 from octogen_source.errors import OctogenError
@@ -41,20 +42,35 @@ BIGQUERY_TABLE_LAYOUTS: Mapping[str, BigQueryTableLayout] = {
 }
 
 
-def destination_for(name: str, *, duckdb_path: str | None = None) -> Destination[Any, Any]:
+DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
+"""DuckDB's memory for a load (its default is 80% of the machine's RAM): a merge of a large catalog spills
+to a temporary directory beside the database file instead of growing with the catalog."""
+
+
+def destination_for(
+    name: str,
+    *,
+    duckdb_path: str | None = None,
+    duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT,
+) -> Destination[Any, Any]:
     """The dlt destination called ``name`` ("duckdb" or "bigquery").
 
-    ``duckdb_path`` is the database file; without it dlt decides (``DESTINATION__DUCKDB__CREDENTIALS`` or
-    ``<pipeline_name>.duckdb``). BigQuery reads its credentials the dlt way: a service account in
-    ``[destination.bigquery.credentials]`` of ``.dlt/secrets.toml`` (or
+    ``duckdb_path`` is the database file, opened with ``duckdb_memory_limit`` (a DuckDB size such as
+    ``"128MB"``; None: DuckDB's default); without a path dlt decides all (``DESTINATION__DUCKDB__CREDENTIALS``
+    or ``<pipeline_name>.duckdb``, see :func:`default_duckdb_path`). BigQuery reads its credentials the dlt
+    way: a service account in ``[destination.bigquery.credentials]`` of ``.dlt/secrets.toml`` (or
     ``DESTINATION__BIGQUERY__CREDENTIALS__*``) or, when none is configured, Application Default Credentials;
     ``DESTINATION__BIGQUERY__LOCATION`` sets the dataset location (dlt's default is "US").
     """
     if name == "duckdb":
         if duckdb_path is None:
             return dlt.destinations.duckdb()
+        settings: dict[str, Any] = {"preserve_insertion_order": False}  # lets DuckDB stream inserts
+        if duckdb_memory_limit is not None:
+            settings["memory_limit"] = duckdb_memory_limit
         # absolute: dlt resolves a relative path against the directory of the pipeline's first run
-        return dlt.destinations.duckdb(credentials=str(Path(duckdb_path).resolve()))
+        path = str(Path(duckdb_path).resolve())
+        return dlt.destinations.duckdb(credentials=DuckDbCredentials(path, global_config=settings))
     if name == "bigquery":
         if importlib.util.find_spec("google.cloud.bigquery") is None:
             raise OctogenError(
@@ -64,6 +80,15 @@ def destination_for(name: str, *, duckdb_path: str | None = None) -> Destination
     raise OctogenError(
         f"unknown destination {name!r}: supported destinations are {', '.join(SUPPORTED_DESTINATIONS)}"
     )
+
+
+def default_duckdb_path(pipeline_name: str) -> str:
+    """The DuckDB file dlt would use: ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb]
+    credentials`` in config.toml) when it names a file, else ``<pipeline_name>.duckdb`` here."""
+    configured: object = dlt.config.get("destination.duckdb.credentials")
+    if isinstance(configured, str) and configured.strip() and not configured.startswith(":"):
+        return configured.removeprefix("duckdb:///")
+    return f"{pipeline_name}.duckdb"
 
 
 def apply_destination_hints(source: DltSource, destination_name: str) -> DltSource:

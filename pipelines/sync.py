@@ -28,7 +28,7 @@ from octogen_source.sync import (
     print_progress,
     run_sync,
 )
-from octogen_source.warehouse import SUPPORTED_DESTINATIONS
+from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS
 
 DEMO_DATABASE = "octogen_demo.duckdb"
 DEMO_PIPELINE = "octogen_demo"
@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="backfill: re-load and look up every product of the selected catalogs (nothing is dropped)",
     )
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        default=DEFAULT_DUCKDB_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
+    )
     parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
     return parser
 
@@ -82,6 +88,7 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         price_max=arguments.price_max,
         details=not arguments.no_details,
         full_refresh=arguments.full_refresh,
+        duckdb_memory_limit=arguments.duckdb_memory_limit,
         progress=print_progress() if arguments.progress else None,
     )
 

@@ -144,3 +144,50 @@ def test_a_product_gone_before_its_lookup_is_removed_not_a_failure(
     expected.removed = set(removed)
     expected.catalogs = catalogs_listed  # the catalogs were listed before the removal
     assert_tables_match(target.database, expected)
+
+
+def test_a_product_moved_to_another_catalog_is_live_there_and_loaded_once(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first, second, third = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox)
+    target.sync()
+    expected.observe()
+
+    # whichever catalog is walked first, the product is listed by one and no longer by the other
+    moved = sandbox.move_products(first, 2, to_catalog=second) + sandbox.move_products(
+        third, 1, to_catalog=first
+    )
+    report = target.sync()
+    assert totals(report)["removed"] == 0
+    assert totals(report)["new"] == 3  # new to the catalog that lists them now
+    expected.observe()
+    assert not expected.removed
+    products = read_table(target.database, "products", "uuid")  # fails on a duplicate uuid
+    assert {uuid: products[uuid]["catalog"] for uuid in moved} == {
+        moved[0]: second,
+        moved[1]: second,
+        moved[2]: first,
+    }
+    assert_tables_match(target.database, expected)
+
+
+def test_a_product_listed_by_two_catalogs_at_once_is_loaded_once(
+    target: SyncTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox = target.sandbox
+    first, second, _ = sandbox.granted_catalogs()
+    shared = sandbox.truth_search_items(first)[0]
+    real_pages = OctogenClient.iter_wire_search_pages
+
+    async def listed_twice(self: OctogenClient, **arguments: Any) -> Any:
+        async for page in real_pages(self, **arguments):
+            if arguments.get("catalog") == second and page["nextCursor"] is None:
+                page = {**page, "items": [*page["items"], shared]}
+            yield page
+
+    monkeypatch.setattr(OctogenClient, "iter_wire_search_pages", listed_twice)
+    report = target.sync()
+    products = read_table(target.database, "products", "uuid")  # fails on a duplicate uuid
+    assert len(products) == 3 * PRODUCTS_PER_CATALOG
+    assert totals(report)["new"] == 3 * PRODUCTS_PER_CATALOG
+    assert sandbox.request_counts["lookup"] == 3 * PRODUCTS_PER_CATALOG  # looked up once

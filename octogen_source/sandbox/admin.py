@@ -98,6 +98,9 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
             if not isinstance(uuids, list):
                 raise ValueError("uuids must be a list")
             return {"uuids": state.restore_products(uuids)}
+        if name == "move_products":
+            moved = state.move_products(_arg(body, "catalog"), _arg(body, "count"), _arg(body, "to_catalog"))
+            return {"uuids": moved}
         if name not in COUNTED_MUTATIONS:
             raise ValueError(f"unknown mutation {name!r}")
         method = getattr(state, name)

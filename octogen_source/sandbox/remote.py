@@ -112,6 +112,9 @@ class RemoteSandbox:
     def remove_products(self, catalog: str, count: int) -> list[str]:
         return self._mutate("remove_products", {"catalog": catalog, "count": count})
 
+    def move_products(self, catalog: str, count: int, to_catalog: str) -> list[str]:
+        return self._mutate("move_products", {"catalog": catalog, "count": count, "to_catalog": to_catalog})
+
     def restore_products(self, uuids: Iterable[str]) -> list[str]:
         return self._mutate("restore_products", {"uuids": list(uuids)})
 

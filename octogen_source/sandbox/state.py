@@ -273,6 +273,20 @@ class SandboxState:
             self._touch_catalog(catalog, now)
             return [p.uuid for p in chosen]
 
+    def move_products(self, catalog: str, count: int, to_catalog: str) -> list[str]:
+        """Move ``count`` products of ``catalog`` to ``to_catalog`` (updatedAt = the advanced clock): the
+        first catalog stops listing them, the other lists them under the same uuid."""
+        with self._lock:
+            self._store.entry(to_catalog)  # an unknown catalog fails before anything moves
+            now, _, chosen = self._choose("move_products", catalog, count)
+            for product in chosen:
+                product.updated_at = now
+                product.hit_cache = None
+                self._store.move(product, to_catalog)
+            self._touch_catalog(catalog, now)
+            self._touch_catalog(to_catalog, now)
+            return [p.uuid for p in chosen]
+
     def restore_products(self, uuids: Iterable[str]) -> list[str]:
         """Bring removed products back (updatedAt = the advanced clock); uuids not removed are skipped."""
         with self._lock:

@@ -160,6 +160,15 @@ class ProductStore:
         del self.by_url[product.product_url]
         entry.removed[product.uuid] = product
 
+    def move(self, product: Product, to_catalog: str) -> None:
+        """``product`` leaves its catalog's listing and joins ``to_catalog``'s (same uuid and URL)."""
+        entry = self.catalogs[product.catalog_key]
+        index = bisect_right(entry.live, product.uuid, key=_uuid_of) - 1
+        assert entry.live[index] is product
+        del entry.live[index]
+        product.catalog_key = to_catalog
+        self._insert(self.catalogs[to_catalog], product)
+
     def find_removed(self, uuid: str) -> Product | None:
         for entry in self.catalogs.values():
             if uuid in entry.removed:

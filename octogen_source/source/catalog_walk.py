@@ -8,11 +8,15 @@ One walk per run, on one client (so a 429 pauses everything through the client's
    of the whole hit, updatedAt included): unchanged hits end there; new and changed ones become ``products``
    and ``price_history`` rows and, with details on, are looked up (bounded, concurrently with the next page's
    search). A lookup answering 404 means the product went away since the search: its row is marked removed.
-3. after a catalog's walk reached its last page with no filter, the live products it did not list are read
-   back from the destination and re-emitted with ``removed_at`` set (the merge keeps their last state).
+3. once every catalog is walked, the live products a catalog's complete, unfiltered walk did not list (and
+   no other catalog listed: a product may move) are read back from the destination and re-emitted with
+   ``removed_at`` set (the merge keeps their last state).
 
-Memory holds the loaded-version index of the catalogs being walked and a few pages per catalog, never a
-catalog's records.
+A product is emitted at most once per run, whichever catalogs list it: the ``products`` merge inserts the
+rows it is given without de-duplicating them again.
+
+Memory holds the loaded-version index of the catalogs being walked, the uuids listed so far and a few pages
+per catalog, never a catalog's records.
 """
 
 from __future__ import annotations
@@ -132,6 +136,14 @@ class _Change:
     """Its lookup answered 404: removed since the search."""
 
 
+@dataclass(slots=True)
+class _Unlisted:
+    """The live products a catalog's walk did not list."""
+
+    report: CatalogReport
+    uuids: list[str]
+
+
 @dataclass
 class _PagePlan:
     """A page's new and changed products, before their lookups."""
@@ -149,6 +161,9 @@ class CatalogWalk:
         self._loaded = loaded
         self._observer = observer
         self._observed_at = datetime.now(UTC)
+        self._listed: set[str] = set()
+        """Every uuid a walk of this run listed: a product is emitted once per run (the ``products`` merge
+        relies on it), and a product listed by one catalog is not marked removed by another."""
 
     async def batches(self) -> AsyncIterator[WalkBatch]:
         settings = self._settings
@@ -170,7 +185,7 @@ class CatalogWalk:
         self, client: OctogenClient, fetcher: DetailFetcher | None, catalogs: list[str]
     ) -> AsyncIterator[WalkBatch]:
         """Walks ``catalogs`` concurrently (bounded) and yields their batches as they come."""
-        outbox: asyncio.Queue[WalkBatch | BaseException | None] = asyncio.Queue(
+        outbox: asyncio.Queue[WalkBatch | BaseException | _Unlisted] = asyncio.Queue(
             maxsize=2 * self._settings.max_concurrent_catalogs
         )
         slots = asyncio.Semaphore(self._settings.max_concurrent_catalogs)
@@ -178,21 +193,23 @@ class CatalogWalk:
         async def walk(catalog: str) -> None:
             try:
                 async with slots:
-                    await self._walk_catalog(client, fetcher, catalog, outbox.put)
+                    unlisted = await self._walk_catalog(client, fetcher, catalog, outbox.put)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 await outbox.put(error)
             else:
-                await outbox.put(None)
+                await outbox.put(unlisted)
 
         tasks = [asyncio.ensure_future(walk(catalog)) for catalog in catalogs]
         running = len(tasks)
+        removals: list[_Unlisted] = []
         try:
             while running:
                 item = await outbox.get()
-                if item is None:
+                if isinstance(item, _Unlisted):
                     running -= 1
+                    removals.append(item)
                 elif isinstance(item, BaseException):
                     raise item
                 else:
@@ -201,10 +218,16 @@ class CatalogWalk:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        # after every walk: a product another catalog lists now moved there, it was not removed
+        for unlisted in removals:
+            async for batch in self._removed(unlisted):
+                yield batch
 
     async def _walk_catalog(
         self, client: OctogenClient, fetcher: DetailFetcher | None, catalog: str, emit: Emit
-    ) -> None:
+    ) -> _Unlisted:
+        """Walks ``catalog`` and emits its rows; returns the live products the walk did not list (none after
+        a filtered walk), to be marked removed once every catalog has been walked."""
         settings = self._settings
         report = self._observer.start(catalog)
         buffer = _BatchBuffer(emit)
@@ -226,11 +249,11 @@ class CatalogWalk:
                 for pending in in_flight:
                     pending.cancel()
             report.complete = True
-            if not settings.filters.is_filtered:
-                await self._mark_removed(known, report, buffer.add)
             await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
+        unlisted = [] if settings.filters.is_filtered else known.unseen_live()
+        return _Unlisted(report, unlisted)
 
     def _plan_page(self, page: WireSearchPage, known: KnownVersions, report: CatalogReport) -> _PagePlan:
         changes: list[_Change] = []
@@ -239,6 +262,10 @@ class CatalogWalk:
             if not isinstance(uuid, str):
                 continue  # cannot be keyed, merged or compared; the API always sends one
             report.walked += 1
+            if uuid in self._listed:
+                report.unchanged += 1  # listed twice (two catalogs, or twice in one walk): loaded once
+                continue
+            self._listed.add(uuid)
             report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
             fingerprint = hit_fingerprint(hit)
             verdict = known.classify(uuid, fingerprint)
@@ -283,13 +310,18 @@ class CatalogWalk:
         self._observer.progress(report)
         return batch
 
-    async def _mark_removed(self, known: KnownVersions, report: CatalogReport, emit: Emit) -> None:
-        """Re-emits, with ``removed_at`` set, the live products a complete unfiltered walk did not list."""
-        unseen = known.unseen_live()
+    async def _removed(self, unlisted: _Unlisted) -> AsyncIterator[WalkBatch]:
+        """The loaded rows of the products a complete unfiltered walk did not list (and no other catalog's
+        walk listed), re-emitted with ``removed_at`` set."""
+        report = unlisted.report
+        uuids = [uuid for uuid in unlisted.uuids if uuid not in self._listed]
         removed_at = datetime.now(UTC)
-        for start in range(0, len(unseen), REMOVAL_CHUNK):
-            chunk = unseen[start : start + REMOVAL_CHUNK]
+        for start in range(0, len(uuids), REMOVAL_CHUNK):
+            chunk = uuids[start : start + REMOVAL_CHUNK]
             rows = await asyncio.to_thread(self._loaded.stored_products, chunk)
             if rows:
                 report.removed += len(rows)
-                await emit(WalkBatch(products=[removed_row(row, removed_at) for row in rows]))
+                yield WalkBatch(products=[removed_row(row, removed_at) for row in rows])
+        if uuids:
+            report.finished = time.monotonic()
+            self._observer.progress(report)

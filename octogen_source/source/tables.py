@@ -148,7 +148,11 @@ def products_table(walk: DltResource) -> DltResource:
     converter: list[ArrowRows] = []  # made at the first batch, inside the extract step (it reads the schema)
 
     @dlt.transformer(
-        name=PRODUCTS, data_from=walk, primary_key="uuid", write_disposition="merge", columns=PRODUCT_COLUMNS
+        name=PRODUCTS,
+        data_from=walk,
+        primary_key="uuid",
+        write_disposition="merge",
+        columns=PRODUCT_COLUMNS,
     )
     def products(
         batch: WalkBatch, updated_at: dlt.sources.incremental[datetime] = UPDATED_AT
@@ -165,6 +169,11 @@ def products_table(walk: DltResource) -> DltResource:
             previous = updated_at.last_value
             updated_at.advance(batch.high_water if previous is None else max(previous, batch.high_water))
 
+    # the walk emits a uuid once per run: dlt's de-duplication of the staged rows (a window over all of them,
+    # the largest memory use of a load) has nothing to do
+    products.apply_hints(
+        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+    )
     return products
 
 
@@ -180,6 +189,10 @@ def product_details_table(walk: DltResource) -> DltResource:
         if batch.details:
             yield batch.details
 
+    # one lookup per product per run (see the products table)
+    product_details.apply_hints(
+        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+    )
     return product_details
 
 
