@@ -27,7 +27,7 @@ from octogen_source import warehouse
 from octogen_source.errors import OctogenError
 from octogen_source.source import octogen_source
 from octogen_source.sync import SyncError, SyncOptions, run_sync
-from octogen_source.warehouse import apply_destination_hints, destination_for
+from octogen_source.warehouse import apply_destination_hints, default_duckdb_path, destination_for
 from tests.bigquery_emulator import service_account_info
 
 GOOGLE_ENV = (
@@ -358,3 +358,29 @@ def test_an_optional_table_without_the_layout_columns_is_left_unpartitioned() ->
     price_history = source.resources["price_history"].compute_table_schema()
     assert CLUSTER_COLUMNS_HINT not in price_history
     assert "updated_at" not in price_history["columns"]
+
+
+def test_duckdb_loads_with_a_bounded_memory_limit(tmp_path: Path) -> None:
+    pipeline = run_small_pipeline(
+        destination_for("duckdb", duckdb_path=str(tmp_path / "bounded.duckdb"), duckdb_memory_limit="96MB"),
+        tmp_path,
+    )
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql(
+            "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+        )
+    assert rows is not None
+    limit, insertion_order = rows[0]
+    assert limit == "91.5 MiB"  # 96 MB as DuckDB reports it
+    assert insertion_order is False
+
+
+def test_the_sync_finds_the_duckdb_file_dlt_would_use(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS", raising=False)
+    assert default_duckdb_path("my_pipeline") == "my_pipeline.duckdb"
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "configured.duckdb"))
+    assert default_duckdb_path("my_pipeline") == str(tmp_path / "configured.duckdb")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", "duckdb:///" + str(tmp_path / "url.duckdb"))
+    assert default_duckdb_path("my_pipeline") == str(tmp_path / "url.duckdb")
