@@ -463,3 +463,14 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("shape", ["v1", "v2"])
+async def test_wire_pages_hold_the_same_hits_as_the_models(sandbox: Sandbox, shape: str) -> None:
+    sandbox.set_wire_shape(shape)
+    catalog = sandbox.granted_catalogs()[0]
+    async with make_client(sandbox) as client:
+        pages = [page async for page in client.iter_wire_search_pages(catalog=catalog, limit=7)]
+    hits = [hit for page in pages for hit in page["items"]]
+    assert hits == sandbox.truth_search_items(catalog)
+    assert [page["nextCursor"] is None for page in pages] == [False] * (len(pages) - 1) + [True]

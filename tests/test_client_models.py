@@ -26,6 +26,7 @@ from octogen_source.models import (
     ProductIdentifiers,
     ProductVariant,
     parse_catalog_list,
+    parse_wire_search_page,
 )
 from octogen_source.sandbox import SandboxState
 from tests.client_helpers import wire
@@ -233,6 +234,33 @@ def test_view_fields_that_change_shape_parse() -> None:
 def test_a_page_that_lost_its_shape_is_refused(body: bytes) -> None:
     with pytest.raises(ValidationError):
         MerchantProductListPage.model_validate_json(body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"items": "nope", "nextCursor": null}',
+        b'{"items": [1, 2], "nextCursor": null}',
+        b'{"items": [], "nextCursor": {"page": 2}}',
+        b'{"items": []}',
+        b'{"nextCursor": null}',
+        b"[]",
+        b'{"items": [{"uuid": "<html>',
+    ],
+)
+def test_a_wire_page_that_lost_its_shape_is_refused(body: bytes) -> None:
+    with pytest.raises(ValidationError):
+        parse_wire_search_page(body)
+
+
+def test_a_wire_page_keeps_every_hit_as_sent() -> None:
+    body = b'{"items": [{"uuid": "u", "price": 18446744073709551616, "x": {"y": [1]}}], "nextCursor": "c2"}'
+    # a 65-bit integer is beyond orjson: pydantic takes that body
+    assert parse_wire_search_page(body) == {
+        "items": [{"uuid": "u", "price": 18446744073709551616, "x": {"y": [1]}}],
+        "nextCursor": "c2",
+    }
+    assert parse_wire_search_page(b'{"items": [], "nextCursor": null, "extra": 1}')["items"] == []
 
 
 def test_a_lookup_without_a_product_record_is_refused() -> None:
