@@ -15,8 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
@@ -27,7 +26,6 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 Row = dict[str, Any]
 
-_SECONDS_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 _NAMING = NamingConvention()
 
@@ -121,22 +119,27 @@ def _identity_text(
     uuid: Any, updated_at: Any, current_price: float | None, original_price: float | None
 ) -> str:
     """``json.dumps([uuid, updated_at, current_price, original_price], default=str)``, the text the ids of
-    observations loaded by earlier versions were made from, written out for the usual types (3x faster)."""
-    parts = (uuid, updated_at, current_price, original_price)
-    if not all(_plain_json(part) for part in parts):
-        return json.dumps(list(parts), default=str)
-    return "[" + ", ".join(_JSON_TEXT[type(part)](part) for part in parts) + "]"
+    observations loaded by earlier versions were made from, written out directly for the usual types."""
+    if (
+        type(uuid) is str
+        and (updated_at is None or type(updated_at) is str)
+        and _finite_or_none(current_price)
+        and _finite_or_none(original_price)
+    ):
+        stamp = _NULL if updated_at is None else encode_basestring_ascii(updated_at)
+        return (
+            f"[{encode_basestring_ascii(uuid)}, {stamp},"
+            f" {_NULL if current_price is None else repr(current_price)},"
+            f" {_NULL if original_price is None else repr(original_price)}]"
+        )
+    return json.dumps([uuid, updated_at, current_price, original_price], default=str)
 
 
-def _plain_json(value: Any) -> bool:
-    return value is None or type(value) is str or (type(value) is float and math.isfinite(value))
+def _finite_or_none(price: float | None) -> bool:
+    return price is None or math.isfinite(price)
 
 
-_JSON_TEXT: dict[type, Callable[[Any], str]] = {
-    str: encode_basestring_ascii,
-    float: float.__repr__,
-    type(None): lambda _: "null",
-}
+_NULL = "null"
 
 
 def wire_timestamp(value: Any) -> datetime | None:
@@ -155,8 +158,10 @@ def _timestamp_text(value: Any) -> Any:
     UTC, microseconds only when there are some); anything else as it is."""
     if not isinstance(value, str):
         return value
-    if _SECONDS_UTC.fullmatch(value):
-        return value  # already in that spelling: the usual case
+    if len(value) == 20 and value[19] == "Z" and value[10] == "T":
+        # YYYY-MM-DDTHH:MM:SSZ, the usual case: already in that spelling (or, malformed, kept as it is: the
+        # spelling pydantic gave a value it could not parse)
+        return value
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -1,0 +1,127 @@
+"""Row helpers whose output is stored: fingerprints, observation ids, arrow conversion."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pydantic import TypeAdapter
+
+from octogen_source.source.arrow_rows import ArrowRows
+from octogen_source.source.records import flat_columns, hit_fingerprint, price_row, product_row
+from octogen_source.source.tables import PRICE_HISTORY_COLUMNS, PRODUCT_COLUMNS
+
+OBSERVED = datetime(2026, 11, 25, tzinfo=UTC)
+_DATETIME = TypeAdapter(datetime)
+
+
+def first_observation_id(uuid: Any, updated_at: Any, current: Any, original: Any) -> str:
+    """How observation ids were made when hits went through the pydantic models: the model's JSON spelling
+    of updatedAt (a value it could not parse kept as sent) and prices as floats."""
+    try:
+        stamp = _DATETIME.dump_python(_DATETIME.validate_python(updated_at), mode="json")
+    except ValueError:
+        stamp = updated_at
+    prices = [None if p is None or isinstance(p, bool) else float(p) for p in (current, original)]
+    identity = json.dumps([uuid, stamp, *prices], default=str)
+    return hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("updated_at", "current", "original"),
+    [
+        ("2026-03-09T10:40:31Z", 252.99, 252.99),
+        ("2026-03-09T10:40:31.123+00:00", 100, 120.5),
+        ("2026-03-09T10:40:31+02:00", 1e16, None),
+        ("2026-03-09T10:40:31", 0.1, 0.30000000000000004),
+        (None, None, None),
+        ("2026-02-30T10:40:31Z", 5.0, 6.0),  # not a date: kept as sent
+        ("yesterday", 5.0, 6.0),
+    ],
+)
+def test_observation_ids_are_the_ones_earlier_versions_stored(
+    updated_at: str | None, current: float | None, original: float | None
+) -> None:
+    hit = {"uuid": "3f1c-ü", "updatedAt": updated_at, "currentPrice": current, "originalPrice": original}
+    row = price_row(hit, "c", OBSERVED)
+    assert row["observation_id"] == first_observation_id("3f1c-ü", updated_at, current, original)
+    assert row["updated_at"] == updated_at and row["catalog"] == "c" and row["observed_at"] == OBSERVED
+
+
+def test_a_drifted_price_is_left_out_of_the_history() -> None:
+    row = price_row({"uuid": "u", "currentPrice": {"amount": 5}, "originalPrice": True}, "c", OBSERVED)
+    assert row["current_price"] is None and row["original_price"] is None
+
+
+def test_the_fingerprint_ignores_key_order_and_sees_any_change() -> None:
+    hit = {"uuid": "u", "currentPrice": 5.0, "images": [{"url": "a", "width": 1}]}
+    same = {"images": [{"width": 1, "url": "a"}], "currentPrice": 5.0, "uuid": "u"}
+    assert hit_fingerprint(hit) == hit_fingerprint(same)
+    assert hit_fingerprint(hit) != hit_fingerprint({**hit, "currentPrice": 5.01})
+    assert hit_fingerprint(hit) != hit_fingerprint({**hit, "images": ["a"]})
+    assert -(2**63) <= hit_fingerprint(hit) < 2**63
+
+
+def test_a_batch_of_hits_becomes_one_typed_arrow_table() -> None:
+    hits = [
+        {
+            "uuid": "a",
+            "productUrl": "https://x/a",
+            "currentPrice": 5,
+            "images": ["u1", "u2"],
+            "isActive": True,
+            "updatedAt": "2026-03-09T10:40:31Z",
+            "currency": "EUR",
+        },
+        {"uuid": "b", "currentPrice": 7.5, "images": [{"url": "u3", "width": 10}], "updatedAt": None},
+    ]
+    rows = [product_row(hit, catalog="c", fingerprint=index) for index, hit in enumerate(hits)]
+    table = ArrowRows(PRODUCT_COLUMNS).table(rows)
+    assert table is not None
+    assert table.schema.field("current_price").type == pa.float64()
+    assert table.schema.field("updated_at").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("is_active").type == pa.bool_()
+    assert table.schema.field("currency").type == pa.string()  # a field the declared columns do not know
+    assert table.schema.field("uuid").nullable is False
+    assert table.column("images").to_pylist() == ['["u1","u2"]', '[{"url":"u3","width":10}]']
+    assert table.column("current_price").to_pylist() == [5.0, 7.5]
+    assert table.column("updated_at").to_pylist() == [datetime(2026, 3, 9, 10, 40, 31, tzinfo=UTC), None]
+    # the same rows as dicts, for a batch handed to dlt's normalizer, say the same
+    assert flat_columns(rows[0])["images"] == '["u1","u2"]'
+
+
+def test_a_value_that_does_not_fit_its_column_sends_the_batch_to_dlts_normalizer() -> None:
+    converter = ArrowRows(PRODUCT_COLUMNS)
+    assert (
+        converter.table([product_row({"uuid": "a", "rating": 4.5}, catalog="c", fingerprint=1)]) is not None
+    )
+    assert converter.table([product_row({"uuid": "b", "rating": "4.5"}, catalog="c", fingerprint=2)]) is None
+    # a new field keeps the type it was first seen with for the rest of the run
+    assert converter.table([product_row({"uuid": "c", "stock": 3}, catalog="c", fingerprint=3)]) is not None
+    assert converter.table([product_row({"uuid": "d", "stock": 3.5}, catalog="c", fingerprint=4)]) is None
+    assert converter.table([product_row({"uuid": "e", "stock": True}, catalog="c", fingerprint=5)]) is None
+
+
+def test_rows_read_back_from_the_destination_convert_too() -> None:
+    stored = {"uuid": "a", "updated_at": datetime(2026, 3, 9, tzinfo=UTC), "images": ["u1"], "hit_hash": 7}
+    table = ArrowRows(PRODUCT_COLUMNS).table(
+        [stored, product_row({"uuid": "b", "updatedAt": "2026-03-10T00:00:00Z"}, catalog="c", fingerprint=1)]
+    )
+    assert table is not None
+    assert table.column("updated_at").to_pylist() == [
+        datetime(2026, 3, 9, tzinfo=UTC),
+        datetime(2026, 3, 10, tzinfo=UTC),
+    ]
+    assert table.column("images").to_pylist() == ['["u1"]', None]
+
+
+def test_price_rows_convert_with_their_declared_types() -> None:
+    rows = [price_row({"uuid": "u", "updatedAt": "2026-03-09T10:40:31Z", "currentPrice": 3}, "c", OBSERVED)]
+    table = ArrowRows(PRICE_HISTORY_COLUMNS).table(rows)
+    assert table is not None
+    assert table.column("current_price").to_pylist() == [3.0]
+    assert table.column("observed_at").to_pylist() == [OBSERVED]
