@@ -220,34 +220,23 @@ def test_view_fields_that_change_shape_parse() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"items": "nope", "nextCursor": null}',
-        b'{"items": [1, 2], "nextCursor": null}',
-        b'{"items": [], "nextCursor": {"page": 2}}',
-        b'{"items": []}',
-        b'{"nextCursor": null}',
-        b"[]",
-    ],
-)
+PAGES_THAT_LOST_THEIR_SHAPE = [
+    b'{"items": "nope", "nextCursor": null}',
+    b'{"items": [1, 2], "nextCursor": null}',
+    b'{"items": [], "nextCursor": {"page": 2}}',
+    b'{"items": []}',
+    b'{"nextCursor": null}',
+    b"[]",
+]
+
+
+@pytest.mark.parametrize("body", PAGES_THAT_LOST_THEIR_SHAPE)
 def test_a_page_that_lost_its_shape_is_refused(body: bytes) -> None:
     with pytest.raises(ValidationError):
         MerchantProductListPage.model_validate_json(body)
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"items": "nope", "nextCursor": null}',
-        b'{"items": [1, 2], "nextCursor": null}',
-        b'{"items": [], "nextCursor": {"page": 2}}',
-        b'{"items": []}',
-        b'{"nextCursor": null}',
-        b"[]",
-        b'{"items": [{"uuid": "<html>',
-    ],
-)
+@pytest.mark.parametrize("body", [*PAGES_THAT_LOST_THEIR_SHAPE, b'{"items": [{"uuid": "<html>'])
 def test_a_wire_page_that_lost_its_shape_is_refused(body: bytes) -> None:
     with pytest.raises(ValidationError):
         parse_wire_search_page(body)
