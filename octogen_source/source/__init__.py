@@ -3,7 +3,7 @@
 Tables (see :mod:`octogen_source.source.tables` for keys and columns):
 
 - ``catalogs``: one row per catalog granted to the key, merged on ``catalog``;
-- ``products``: one row per product (every search-hit field, nested data in child tables), merged on ``uuid``;
+- ``products``: one row per product (every search-hit field, nested values as JSON text), merged on ``uuid``;
   ``removed_at`` is set once a complete, unfiltered walk no longer lists the product (null while listed);
 - ``product_details``: the lookup record of each new or changed product, merged on ``uuid``;
 - ``price_history``: one row per observed product version (uuid, updated_at, prices), never duplicated.

@@ -1,11 +1,12 @@
 """Reading loaded rows back from the destination as whole records: the root row with its child tables.
 
 dlt stores a record as one root row (objects flattened into ``parent__child`` columns) plus one child table
-per list (``products__images``), linked by ``_dlt_parent_id`` -> ``_dlt_id`` and ordered by
+per list (``product_details__sizes``), linked by ``_dlt_parent_id`` -> ``_dlt_id`` and ordered by
 ``_dlt_list_idx``. :func:`read_records` puts a record back together in the shape dlt would store again the
 same way: re-emitting it through dlt leaves the root row and its child rows as they were. The sync uses this
-to mark a product removed without losing what it last was (a merge replaces the whole row and its child
-rows); the tests use it to compare whole tables with the API's truth.
+to mark a product removed without losing what it last was (a merge replaces the whole row; a row loaded by
+0.1 comes back with its ``products__images`` list, stored again as JSON text); the tests use it to compare
+whole tables with the API's truth.
 """
 
 from __future__ import annotations
