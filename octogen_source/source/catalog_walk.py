@@ -268,8 +268,8 @@ class CatalogWalk:
             self._listed.add(uuid)
             report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
             fingerprint = hit_fingerprint(hit)
-            verdict = known.classify(uuid, fingerprint)
-            if verdict is Verdict.UNCHANGED and self._settings.refetch_all:
+            verdict = known.classify(uuid, fingerprint, has_images=hit.get("images") is not None)
+            if verdict in (Verdict.UNCHANGED, Verdict.REWRITE) and self._settings.refetch_all:
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
@@ -286,7 +286,11 @@ class CatalogWalk:
         report = plan.report
         batch = WalkBatch(high_water=plan.high_water)
         if fetcher is not None:
-            looked_up = [change for change in plan.changes if change.product_url]
+            looked_up = [
+                change
+                for change in plan.changes
+                if change.product_url and change.verdict is not Verdict.REWRITE
+            ]
             report.lookups += len(looked_up)
             outcomes = await fetcher.fetch([change.product_url for change in looked_up if change.product_url])
             for change, outcome in zip(looked_up, outcomes, strict=True):
@@ -305,8 +309,10 @@ class CatalogWalk:
             batch.prices.append(price_row(change.row, report.catalog, self._observed_at))
             if change.verdict is Verdict.NEW:
                 report.new += 1
-            else:
+            elif change.verdict is Verdict.CHANGED:
                 report.changed += 1
+            else:
+                report.unchanged += 1  # the same data, written again in the flat layout
         self._observer.progress(report)
         return batch
 
