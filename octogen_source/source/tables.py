@@ -86,19 +86,25 @@ joined (it would become a filter)."""
 Rows: TypeAlias = list[Row] | pa.Table
 
 
-def _arrow_rows(table: str, declared: TTableSchemaColumns) -> ArrowRows:
-    """The converter of one table's rows, knowing the columns the schema already has."""
-    known = dlt.current.source_schema().tables.get(table, {}).get("columns", {})
-    return ArrowRows(declared, known)
+class _ArrowBatches:
+    """Hands one table's rows to dlt as arrow tables, or as flat dict rows when a value does not fit its
+    column (dlt then normalizes them, adding a variant column)."""
 
+    def __init__(self, table: str, declared: TTableSchemaColumns, row_key: str) -> None:
+        self._table = table
+        self._declared = declared
+        self._row_key = row_key
+        self._converter: ArrowRows | None = None
 
-def _as_arrow(converter: ArrowRows, rows: list[Row], row_key: str) -> Rows:
-    """``rows`` as an arrow table, or as flat dict rows when a value does not fit its column (dlt then
-    normalizes them, adding a variant column)."""
-    table = converter.table(rows)
-    if table is None:
-        return [flat_columns(row) for row in rows]
-    return with_dlt_columns(table, row_key)
+    def __call__(self, rows: list[Row]) -> Rows:
+        if self._converter is None:
+            # made at the first batch: the schema (columns loaded before) exists only inside the extract step
+            known = dlt.current.source_schema().tables.get(self._table, {}).get("columns", {})
+            self._converter = ArrowRows(self._declared, known)
+        table = self._converter.table(rows)
+        if table is None:
+            return [flat_columns(row) for row in rows]
+        return with_dlt_columns(table, self._row_key)
 
 
 def with_dlt_columns(table: pa.Table, row_key: str) -> pa.Table:
@@ -145,7 +151,7 @@ def catalogs_table(walk: DltResource) -> DltResource:
 
 
 def products_table(walk: DltResource) -> DltResource:
-    converter: list[ArrowRows] = []  # made at the first batch, inside the extract step (it reads the schema)
+    as_rows = _ArrowBatches(PRODUCTS, PRODUCT_COLUMNS, row_key="uuid")
 
     @dlt.transformer(
         name=PRODUCTS,
@@ -162,9 +168,7 @@ def products_table(walk: DltResource) -> DltResource:
         # every row and only keep the newest updatedAt seen in the pipeline state.
         updated_at.advance(None)  # type: ignore[arg-type]  # None: pass everything, keep the mark
         if batch.products:
-            if not converter:
-                converter.append(_arrow_rows(PRODUCTS, PRODUCT_COLUMNS))
-            yield _as_arrow(converter[0], batch.products, "uuid")
+            yield as_rows(batch.products)
         if batch.high_water is not None:
             previous = updated_at.last_value
             updated_at.advance(batch.high_water if previous is None else max(previous, batch.high_water))
@@ -197,7 +201,7 @@ def product_details_table(walk: DltResource) -> DltResource:
 
 
 def price_history_table(walk: DltResource) -> DltResource:
-    converter: list[ArrowRows] = []
+    as_rows = _ArrowBatches(PRICE_HISTORY, PRICE_HISTORY_COLUMNS, row_key="observation_id")
 
     @dlt.transformer(
         name=PRICE_HISTORY,
@@ -208,9 +212,7 @@ def price_history_table(walk: DltResource) -> DltResource:
     )
     def price_history(batch: WalkBatch) -> Iterator[Rows]:
         if batch.prices:
-            if not converter:
-                converter.append(_arrow_rows(PRICE_HISTORY, PRICE_HISTORY_COLUMNS))
-            yield _as_arrow(converter[0], batch.prices, "observation_id")
+            yield as_rows(batch.prices)
 
     # the first observation of a version is kept (its observed_at); later identical ones add nothing
     price_history.apply_hints(write_disposition={"disposition": "merge", "strategy": "insert-only"})
