@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -66,12 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--duckdb-memory-limit",
+        type=memory_size,
         default=DEFAULT_DUCKDB_MEMORY_LIMIT,
         metavar="SIZE",
         help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
     )
     parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
     return parser
+
+
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
+
+
+def memory_size(text: str) -> str:
+    """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
+    if not _MEMORY_SIZE.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 128MB or 1GB")
+    return text.strip()
 
 
 def options_from(arguments: argparse.Namespace) -> SyncOptions:

@@ -118,6 +118,9 @@ def test_bad_filters(
     )
     assert "invalid choice: 'nope'" in one_error_line(capsys, ["--destination", "nope"], status=2)
     assert "unrecognized arguments" in one_error_line(capsys, ["--no-such-flag"], status=2)
+    assert "'banana' is not a memory size such as 128MB" in one_error_line(
+        capsys, ["--duckdb-memory-limit", "banana"], status=2
+    )
 
 
 def test_destination_failures(
