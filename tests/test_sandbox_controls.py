@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from octogen_source.sandbox import Sandbox
+from octogen_source.sandbox import RemoteSandbox, Sandbox
 from tests.test_sandbox_api import api_client, by_uuid, search, walk
 
 ISO_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -107,6 +107,23 @@ def test_add_remove_and_restore_products(sandbox: Sandbox, client: httpx.Client)
         assert response.status_code == 200
         assert response.json()["product"]["updatedAt"] == sandbox.clock
     assert len(walk(client, catalog=catalog, limit=100)) == 60
+
+
+def test_moved_products_are_listed_by_their_new_catalog_only(sandbox: Sandbox, client: httpx.Client) -> None:
+    first, second = sandbox.granted_catalogs()[:2]
+    before = {c: by_uuid(walk(client, catalog=c, limit=100)) for c in (first, second)}
+    with RemoteSandbox(sandbox.base_url) as remote:  # over the admin API, as the benchmark drives it
+        moved = remote.move_products(first, 3, to_catalog=second)
+    after = {c: by_uuid(walk(client, catalog=c, limit=100)) for c in (first, second)}
+    assert set(after[first]) == set(before[first]) - set(moved)
+    assert set(after[second]) == set(before[second]) | set(moved)
+    for uuid in moved:
+        assert after[second][uuid]["updatedAt"] == sandbox.clock
+        assert after[second][uuid]["productUrl"] == before[first][uuid]["productUrl"]
+        assert lookup(client, after[second][uuid]["productUrl"]).json()["catalogKey"] == second
+    assert by_uuid(sandbox.truth_search_items(second)) == after[second]
+    with pytest.raises(ValueError):
+        sandbox.move_products(first, 1, to_catalog="no_such_catalog")
 
 
 def test_late_indexed_null_and_same_second_products(sandbox: Sandbox, client: httpx.Client) -> None:
