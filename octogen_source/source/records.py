@@ -26,7 +26,6 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 Row = dict[str, Any]
 
-
 _NAMING = NamingConvention()
 
 # the lookup response fields that are not copied onto a product_details row as they are

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dlt
 
-ROW_ID = "_dlt_id"
+from octogen_source.source.stored_rows import ROW_ID
 
 
 def finish_pending_packages(pipeline: dlt.Pipeline) -> bool:

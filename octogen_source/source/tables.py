@@ -23,9 +23,9 @@ from octogen_source.source.destination_state import DestinationState
 from octogen_source.source.records import Row, flat_columns
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
+from octogen_source.source.stored_rows import ROW_ID
 
 LOAD_ID = "_dlt_load_id"
-ROW_ID = "_dlt_id"
 
 CATALOGS = "catalogs"
 PRODUCTS = "products"
