@@ -1,13 +1,16 @@
 """The physical limit for one client: the search walk with plain httpx, decoding the JSON, nothing else.
 
 With ``lookups`` > 0 it also looks up every product it finds (at most ``lookups`` at a time, the pages of one
-catalog looked up while its next pages are searched): the limit for a sync with details on.
+catalog looked up while its next pages are searched): the limit for a sync with details on. With
+``look_up_only`` it looks up only those products (by uuid): the requests any incremental sync must make after
+they changed, and nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +26,14 @@ class WalkTotals:
 
 
 class _Walker:
-    def __init__(self, client: httpx.AsyncClient, page_size: int, lookups: int) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, page_size: int, lookups: int, look_up_only: Collection[str] | None
+    ) -> None:
         self._client = client
         self._page_size = page_size
         self._lookup_slots = asyncio.Semaphore(max(lookups, 1))
         self._look_up = lookups > 0
+        self._look_up_only = look_up_only
         self.totals = WalkTotals()
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
@@ -50,7 +56,12 @@ class _Walker:
             page = await self._post("products/search", body)
             self.totals.products += len(page["items"])
             if self._look_up:
-                lookups = [self._lookup(item["productUrl"]) for item in page["items"]]
+                wanted = self._look_up_only
+                lookups = [
+                    self._lookup(item["productUrl"])
+                    for item in page["items"]
+                    if wanted is None or item["uuid"] in wanted
+                ]
                 in_flight.append(asyncio.gather(*lookups))
                 while len(in_flight) > PAGES_IN_FLIGHT:
                     await in_flight.popleft()
@@ -62,7 +73,14 @@ class _Walker:
 
 
 async def walk_all(
-    base_url: str, api_key: str, catalogs: list[str], *, page_size: int, concurrency: int, lookups: int = 0
+    base_url: str,
+    api_key: str,
+    catalogs: list[str],
+    *,
+    page_size: int,
+    concurrency: int,
+    lookups: int = 0,
+    look_up_only: Collection[str] | None = None,
 ) -> WalkTotals:
     """Walks every catalog to its end, at most ``concurrency`` catalogs at a time."""
     gate = asyncio.Semaphore(concurrency)
@@ -73,7 +91,7 @@ async def walk_all(
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
         timeout=60.0,
     ) as client:
-        walker = _Walker(client, page_size, lookups)
+        walker = _Walker(client, page_size, lookups, look_up_only)
 
         async def bounded(catalog: str) -> None:
             async with gate:

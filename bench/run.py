@@ -10,11 +10,16 @@ bare loop looking up every product and a full sync with details on, an increment
 products changed (its lookups must equal the changed count), dlt's generic rest_api source on the same API,
 and the peak RSS of a full sync at two sizes. Prints the figures and the ratios next to their targets, and
 writes them to bench/results/<timestamp>.json. ``--skip`` leaves parts out; ``--repeat`` shows medians.
+
+The ``floors`` part measures what bounds two targets, in the same run: dlt alone loading the rows of a full
+sync built before the clock (bench/dlt_floor.py), and the bare loop looking up only the products the
+incremental found changed (the requests any incremental sync must make).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -23,6 +28,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -35,7 +41,7 @@ from bench.soak import SoakSettings, run_soak
 from octogen_source.source.settings import DEFAULT_MAX_CONCURRENT_LOOKUPS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PARTS = ("bare", "full", "bare-details", "details", "incremental", "peer", "rss")
+PARTS = ("bare", "floors", "full", "bare-details", "details", "incremental", "peer", "rss")
 MIB = 2**20
 
 
@@ -146,6 +152,13 @@ class Bench:
         print(f"  warm-up walk (not counted): {warm_up.seconds:.2f} s", flush=True)
         if "bare" not in args.skip:
             self.measure("bare", "bare loop", lambda: run_worker("bare loop", sandbox, walk))
+        if "floors" not in args.skip:
+            floor = {"task": "dlt-floor", "page_size": args.page_size}
+            self.measure(
+                "dlt-floor",
+                "dlt alone, rows prebuilt",
+                lambda: run_worker("dlt floor", sandbox, {**floor, **self.fresh_destination()}),
+            )
         # the destination the incremental sync runs against: the last full sync's (details on if measured)
         loaded: dict[str, str] = {}
 
@@ -217,7 +230,29 @@ class Bench:
             f"{'OK' if ok else 'MISMATCH'}",
             flush=True,
         )
+        if "floors" not in self.args.skip:
+            self.incremental_floor(sandbox, changed)
         return measurement
+
+    def incremental_floor(self, sandbox: SandboxProcess, changed: set[str]) -> None:
+        """The bare loop looking up just the changed products: every request an incremental must make."""
+        self._serial += 1
+        uuids = self.workdir / f"changed_{self._serial}.json"
+        uuids.write_text(json.dumps(sorted(changed)))
+        spec = {
+            "task": "bare",
+            "page_size": self.args.page_size,
+            "concurrency": self.args.concurrency,
+            "lookups": self.args.lookups or DEFAULT_MAX_CONCURRENT_LOOKUPS,
+            "look_up_file": str(uuids),
+        }
+        floor = run_worker("bare loop + changed lookups", sandbox, spec)
+        self.results.setdefault("incremental-floor", []).append(floor)
+        print(
+            f"  floor: bare loop + {floor.server_requests.get('lookup', 0):,} lookups of the changed:"
+            f" {floor.seconds:.2f} s",
+            flush=True,
+        )
 
     def run_rss(self) -> None:
         for total in self.args.rss_sizes:
@@ -252,6 +287,24 @@ class Bench:
             )
         if bare and incremental:
             ratios.append(Ratio("incremental / bare loop", incremental / bare, 1.1))
+        dlt_floor, incremental_floor = found.get("dlt-floor"), seconds("incremental-floor")
+        if bare and dlt_floor:
+            load_steps = median(run.figures["dlt_normalize_load_seconds"] for run in dlt_floor)
+            ratios.append(
+                Ratio(
+                    "floor of a full sync: (bare loop + dlt's normalize and load) / bare loop",
+                    (bare + load_steps) / bare,
+                    None,
+                )
+            )
+        if bare and incremental_floor:
+            ratios.append(
+                Ratio(
+                    "floor of an incremental: bare loop + changed lookups / bare loop",
+                    incremental_floor / bare,
+                    None,
+                )
+            )
         if full and peer:
             ratios.append(Ratio("peer / ours (details off)", peer / full, 2.0, at_most=False))
         if incremental and peer:
@@ -268,10 +321,12 @@ class Bench:
     def table_rows(self) -> list[tuple[str, list[Measurement]]]:
         labels = {
             "bare": "bare loop (httpx + JSON)",
+            "dlt-floor": "dlt alone: rows prebuilt",
             "bare-details": "bare loop + every lookup",
             "full": "full sync, details off",
             "details": "full sync, details on",
             "incremental": f"incremental, {self.args.changed:.0%} changed",
+            "incremental-floor": "bare loop + changed lookups",
             "peer": "peer: dlt rest_api",
         }
         rows = [(label, self.results[key]) for key, label in labels.items() if key in self.results]

@@ -3,7 +3,7 @@
 Imports happen before the clock starts, including the ones libraries make lazily on first use (pyarrow imports
 pandas at its first array: ≈1 s here); the result (seconds, figures, peak RSS) is printed as one JSON line
 prefixed with ``RESULT_MARKER``. Tasks: ``bare`` (plain httpx walk), ``sync`` (run_sync), ``peer`` (dlt's
-generic rest_api source).
+generic rest_api source), ``dlt-floor`` (dlt loading rows built before the clock).
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def _peak_rss_bytes() -> int:
 def prepare_bare(spec: Spec, api_key: str) -> Callable[[], Figures]:
     from bench.bare_loop import walk_all
 
+    look_up_only: frozenset[str] | None = None
+    if spec.get("look_up_file"):
+        with open(spec["look_up_file"]) as uuids:
+            look_up_only = frozenset(json.load(uuids))
+
     def run() -> Figures:
         totals = asyncio.run(
             walk_all(
@@ -47,6 +52,7 @@ def prepare_bare(spec: Spec, api_key: str) -> Callable[[], Figures]:
                 page_size=spec["page_size"],
                 concurrency=spec["concurrency"],
                 lookups=spec.get("lookups") or 0,
+                look_up_only=look_up_only,
             )
         )
         return {"products": totals.products, "client_requests": totals.requests}
@@ -105,10 +111,22 @@ def prepare_peer(spec: Spec, api_key: str) -> Callable[[], Figures]:
     return run
 
 
+def prepare_dlt_floor(spec: Spec, api_key: str) -> Callable[[], Figures]:
+    from bench.dlt_floor import load_prepared, prepare_rows
+
+    prepared = prepare_rows(spec["base_url"], api_key, spec["catalogs"], spec["page_size"])
+
+    def run() -> Figures:
+        return load_prepared(prepared, duckdb_path=spec["duckdb_path"], pipelines_dir=spec["pipelines_dir"])
+
+    return run
+
+
 TASKS: dict[str, Callable[[Spec, str], Callable[[], Figures]]] = {
     "bare": prepare_bare,
     "sync": prepare_sync,
     "peer": prepare_peer,
+    "dlt-floor": prepare_dlt_floor,
 }
 
 
