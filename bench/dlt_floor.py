@@ -119,7 +119,7 @@ def load_prepared(prepared: PreparedRows, *, duckdb_path: str, pipelines_dir: st
     pipeline = dlt.pipeline(
         pipeline_name="octogen_dlt_floor",
         destination=destination_for("duckdb", duckdb_path=duckdb_path),
-        dataset_name="octogen_floor",
+        dataset_name="octogen",  # the sync's: same names, same SQL
         pipelines_dir=pipelines_dir,
     )
     started = time.perf_counter()
