@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,7 +28,7 @@ from octogen_source.sync import (
     print_progress,
     run_sync,
 )
-from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS
+from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
 
 DEMO_DATABASE = "octogen_demo.duckdb"
 DEMO_PIPELINE = "octogen_demo"
@@ -76,12 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
-
-
 def memory_size(text: str) -> str:
     """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
-    if not _MEMORY_SIZE.fullmatch(text.strip()):
+    if memory_bytes(text) is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 128MB or 1GB")
     return text.strip()
 

@@ -27,7 +27,13 @@ from octogen_source import warehouse
 from octogen_source.errors import OctogenError
 from octogen_source.source import octogen_source
 from octogen_source.sync import SyncError, SyncOptions, run_sync
-from octogen_source.warehouse import apply_destination_hints, default_duckdb_path, destination_for
+from octogen_source.warehouse import (
+    apply_destination_hints,
+    default_duckdb_path,
+    destination_for,
+    duckdb_threads,
+    memory_bytes,
+)
 from tests.bigquery_emulator import service_account_info
 
 GOOGLE_ENV = (
@@ -373,6 +379,29 @@ def test_duckdb_loads_with_a_bounded_memory_limit(tmp_path: Path) -> None:
     limit, insertion_order = rows[0]
     assert limit == "91.5 MiB"  # 96 MB as DuckDB reports it
     assert insertion_order is False
+
+
+def test_duckdb_loads_with_no_more_threads_than_its_memory_limit_feeds(tmp_path: Path) -> None:
+    # 40 MB feeds one thread of 32 MiB: on any machine, however many cores
+    pipeline = run_small_pipeline(
+        destination_for("duckdb", duckdb_path=str(tmp_path / "threads.duckdb"), duckdb_memory_limit="40MB"),
+        tmp_path,
+    )
+    with pipeline.sql_client() as client:
+        rows = client.execute_sql("SELECT current_setting('threads')")
+    assert rows == [(1,)]
+
+
+def test_duckdb_threads_follow_the_cores_up_to_one_per_32_mib() -> None:
+    assert duckdb_threads("128MB", cores=16) == 3  # 128 MB < 4 x 32 MiB
+    assert duckdb_threads("128MiB", cores=16) == 4
+    assert duckdb_threads("128MB", cores=2) == 2
+    assert duckdb_threads("1GB", cores=64) == 29
+    assert duckdb_threads("1GB", cores=4) == 4
+    assert duckdb_threads("10MB", cores=8) == 1
+    assert duckdb_threads("lots", cores=8) is None
+    assert memory_bytes("1.5GiB") == 3 * 2**29
+    assert memory_bytes(" 64 mb ") == 64_000_000
 
 
 def test_the_sync_finds_the_duckdb_file_dlt_would_use(
