@@ -25,6 +25,8 @@ from octogen_source.source.arrow_rows import ArrowRows
 from octogen_source.source.catalog_walk import BATCH_ROWS
 from octogen_source.source.records import hit_fingerprint, price_row, product_row
 from octogen_source.source.tables import (
+    INSERT_NEW_KEYS,
+    MERGE_ONE_ROW_PER_KEY,
     PRICE_HISTORY,
     PRICE_HISTORY_COLUMNS,
     PRODUCT_COLUMNS,
@@ -100,7 +102,7 @@ def load_prepared(prepared: PreparedRows, *, duckdb_path: str, pipelines_dir: st
         name=PRODUCTS,
         primary_key="uuid",
         columns=PRODUCT_COLUMNS,
-        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
+        write_disposition=MERGE_ONE_ROW_PER_KEY,
     )
     def products() -> Iterator[pa.Table]:
         for table in prepared.products:
@@ -110,7 +112,7 @@ def load_prepared(prepared: PreparedRows, *, duckdb_path: str, pipelines_dir: st
         name=PRICE_HISTORY,
         primary_key="observation_id",
         columns=PRICE_HISTORY_COLUMNS,
-        write_disposition={"disposition": "merge", "strategy": "insert-only"},
+        write_disposition=INSERT_NEW_KEYS,
     )
     def price_history() -> Iterator[pa.Table]:
         for table in prepared.prices:

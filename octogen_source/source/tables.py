@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 import dlt
 import pyarrow as pa
-from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.common.schema.typing import TDeleteInsertStrategyDict, TMergeDispositionDict, TTableSchemaColumns
 from dlt.extract import DltResource
 
 from octogen_source.source.arrow_rows import ArrowRows
@@ -74,6 +74,18 @@ PRICE_HISTORY_COLUMNS: TTableSchemaColumns = {
     "observed_at": {"data_type": "timestamp"},
     **_PRICES,
 }
+
+
+MERGE_ONE_ROW_PER_KEY: TDeleteInsertStrategyDict = {
+    "disposition": "merge",
+    "strategy": "delete-insert",
+    "deduplicated": True,
+}
+"""``products`` and ``product_details``: the walk emits a uuid once per run, so dlt's de-duplication of the
+staged rows (a window over all of them, the largest memory use of a load) has nothing to do."""
+INSERT_NEW_KEYS: TMergeDispositionDict = {"disposition": "merge", "strategy": "insert-only"}
+"""``price_history``: the first observation of a version is kept (its observed_at); later identical ones add
+nothing."""
 
 
 UPDATED_AT: dlt.sources.incremental[datetime] = dlt.sources.incremental(
@@ -173,11 +185,7 @@ def products_table(walk: DltResource) -> DltResource:
             previous = updated_at.last_value
             updated_at.advance(batch.high_water if previous is None else max(previous, batch.high_water))
 
-    # the walk emits a uuid once per run: dlt's de-duplication of the staged rows (a window over all of them,
-    # the largest memory use of a load) has nothing to do
-    products.apply_hints(
-        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
-    )
+    products.apply_hints(write_disposition=MERGE_ONE_ROW_PER_KEY)
     return products
 
 
@@ -193,10 +201,7 @@ def product_details_table(walk: DltResource) -> DltResource:
         if batch.details:
             yield batch.details
 
-    # one lookup per product per run (see the products table)
-    product_details.apply_hints(
-        write_disposition={"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
-    )
+    product_details.apply_hints(write_disposition=MERGE_ONE_ROW_PER_KEY)  # one lookup per product per run
     return product_details
 
 
@@ -214,8 +219,7 @@ def price_history_table(walk: DltResource) -> DltResource:
         if batch.prices:
             yield as_rows(batch.prices)
 
-    # the first observation of a version is kept (its observed_at); later identical ones add nothing
-    price_history.apply_hints(write_disposition={"disposition": "merge", "strategy": "insert-only"})
+    price_history.apply_hints(write_disposition=INSERT_NEW_KEYS)
     return price_history
 
 
