@@ -1,7 +1,8 @@
 """The error model shared by the client, the dlt source and the BigQuery helpers.
 
 Every error the package raises is an :class:`OctogenError`. HTTP errors carry what a caller needs to act on
-them (``status_code``, ``detail``, ``response``); messages are one readable line and never contain a key.
+them (``status_code``, ``detail``, ``response``, ``request_id``); messages are one readable line that ends
+with the request id when the API gave one, and never contain a key.
 """
 
 from __future__ import annotations
@@ -33,11 +34,14 @@ class OctogenAPIError(OctogenError):
         status_code: int,
         detail: Any = None,
         response: httpx.Response | None = None,
+        request_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.detail = detail
         self.response = response
+        self.request_id = request_id
+        """The API's id of the request (``x-request-id``, else the body's ``requestId``), for support."""
 
 
 class OctogenAuthenticationError(OctogenAPIError):
@@ -48,12 +52,59 @@ class OctogenForbiddenError(OctogenAPIError):
     """403: a valid key attempted an action it is not allowed."""
 
 
+class OctogenInsufficientCreditError(OctogenAPIError):
+    """402: the organization's prepaid credit is exhausted; never retried (every request is billed).
+
+    ``top_up_url`` is the API's top-up link when its ``detail`` carries one.
+    """
+
+    def __init__(self, message: str, *, top_up_url: str | None = None, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.top_up_url = top_up_url
+
+
 class OctogenNotFoundError(OctogenAPIError):
-    """404: the catalog or product is not visible to this key."""
+    """404: the catalog, product or domain is not visible to this key."""
+
+
+class OctogenEndpointRetiredError(OctogenNotFoundError):
+    """404 from an endpoint the API has retired (``GET /catalogs``, retired on 2026-07-09)."""
 
 
 class OctogenValidationError(OctogenAPIError):
     """422: the API rejected the request's parameters; ``detail`` is the API's validation list."""
+
+
+class OctogenRateLimitError(OctogenAPIError):
+    """429: rate limited. Retried by the client after ``retry_after``; raised when the retries run out.
+
+    ``retry_after`` is the ``Retry-After`` wait in seconds (``None`` when absent or unusable);
+    ``limit``, ``remaining`` and ``reset`` are the ``X-RateLimit-*`` headers' values as sent (``None`` when
+    absent).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        limit: str | None = None,
+        remaining: str | None = None,
+        reset: str | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(message, **fields)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.remaining = remaining
+        self.reset = reset
+
+
+class OctogenScopeError(OctogenError):
+    """A search scope this API generation cannot honour (several catalogs on a seed-era API).
+
+    Raised instead of sending a request whose scope the API would silently ignore.
+    """
 
 
 class OctogenBigQueryError(OctogenError):
@@ -66,7 +117,9 @@ class OctogenBigQueryAccessPendingError(OctogenBigQueryError):
 
 ERRORS_BY_STATUS: dict[int, type[OctogenAPIError]] = {
     401: OctogenAuthenticationError,
+    402: OctogenInsufficientCreditError,
     403: OctogenForbiddenError,
     404: OctogenNotFoundError,
     422: OctogenValidationError,
+    429: OctogenRateLimitError,
 }

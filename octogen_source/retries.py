@@ -1,6 +1,7 @@
 """When and how long the client retries: the policy, ``Retry-After``, and the client-wide rate-limit gate.
 
-Retried: transport errors (:class:`OctogenConnectionError`), 429 and 5xx. Never retried: any other status.
+Retried: transport errors (:class:`OctogenConnectionError`), 429 and 5xx. Never retried: any other status
+(402, insufficient credit, above all: every request is billed).
 Waits grow exponentially with jitter, unless the API says how long to wait (``Retry-After``, in seconds or
 as an HTTP date). A run of attempts is bounded both in number and in total time; a wait that would end
 past the time budget is not started, the last error is raised at once instead.
@@ -102,12 +103,11 @@ class RateLimitGate:
 
 
 def _rate_limited_past_deadline(cause: OctogenAPIError, remaining: float) -> OctogenAPIError:
-    return OctogenAPIError(
-        f"{cause}; rate limited for another {remaining:.1f}s, beyond the retry time budget",
-        status_code=cause.status_code,
-        detail=cause.detail,
-        response=cause.response,
-    )
+    # a copy keeps the 429's class and fields (retry_after, request_id, ...); only the message changes
+    error = type(cause).__new__(type(cause))
+    error.__dict__.update(cause.__dict__)
+    error.args = (f"{cause}; rate limited for another {remaining:.1f}s, beyond the retry time budget",)
+    return error
 
 
 def is_retryable(error: BaseException) -> bool:
