@@ -13,7 +13,10 @@ The models are built to survive API drift without losing data:
   (``model_dump_json`` would write such a key twice, null then raw: dump to a dict). Only the fields that
   hold a response together (a page's ``items`` and ``nextCursor``, a lookup's ``product``) are allowed to
   fail, and the client turns that into an :class:`~octogen_source.errors.OctogenAPIError`;
-- ``images`` entries are URL strings or :class:`ImageObject` dicts, and anything else is kept as sent.
+- ``images`` entries are URL strings or :class:`ImageObject` dicts, and anything else is kept as sent;
+- values the API turned from scalars into objects (``brand``, ``rating``, a variant's ``color``) are typed as
+  the objects (:class:`Brand`, :class:`Rating`, :class:`VariantColor`) and still read the seed era's
+  scalars, which a dump gives back as sent.
 
 Validation stays in pydantic-core (no Python call per record) unless a record actually drifted.
 """
@@ -23,20 +26,41 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, NotRequired, Self, TypeVar, cast
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    ValidationError,
+    model_serializer,
+    model_validator,
+    with_config,
+)
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 __all__ = [
+    "Brand",
+    "DomainCatalogCoverage",
+    "DomainCoverageResponse",
     "Facet",
     "Image",
     "ImageObject",
+    "LookupSource",
+    "MeKey",
+    "MeOrganization",
+    "MeRateLimit",
+    "MeResponse",
     "MerchantCatalogSummary",
     "MerchantProductListItem",
     "MerchantProductListPage",
@@ -46,7 +70,10 @@ __all__ = [
     "ProductColor",
     "ProductIdentifiers",
     "ProductVariant",
+    "Rating",
+    "VariantColor",
     "WireSearchPage",
+    "is_current_api_page",
     "parse_catalog_list",
     "parse_wire_search_page",
 ]
@@ -215,7 +242,7 @@ class Facet(BaseModel):
 
 
 class MerchantCatalogSummary(OctogenModel):
-    """One catalog granted to the key (an entry of ``GET /catalogs``)."""
+    """One catalog granted to the key (an entry of the seed era's ``GET /catalogs``)."""
 
     catalog: str | None = None
     display_name: str | None = None
@@ -224,9 +251,54 @@ class MerchantCatalogSummary(OctogenModel):
     last_indexed_at: datetime | None = None
 
 
+class _ScalarOrRecord(OctogenModel):
+    """A record the seed era sent as one scalar (a brand name, a rating average, a variant's color label).
+
+    The scalar fills ``_scalar_field``; the record remembers it and dumps back to it, so a dump still gives
+    what the API sent.
+    """
+
+    _scalar_field: ClassVar[str]
+    _sent_scalar: str | float | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_scalar(cls, value: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            record = handler({cls._scalar_field: value})
+            record._sent_scalar = value
+            return record
+        return handler(value)
+
+    @model_serializer(mode="wrap")
+    def _as_sent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return self._sent_scalar if self._sent_scalar is not None else handler(self)
+
+
+class Brand(_ScalarOrRecord):
+    """A product's brand: ``{name, slug, url, description}``; the seed era's plain name becomes ``name``."""
+
+    _scalar_field = "name"
+
+    name: str | None = None
+    slug: str | None = None
+    url: str | None = None
+    description: str | None = None
+
+
+class Rating(_ScalarOrRecord):
+    """A product's rating: ``{average, count}``; the seed era's plain number becomes ``average``."""
+
+    _scalar_field = "average"
+
+    average: float | None = None
+    count: int | None = None
+
+
 @with_config(ConfigDict(extra="allow"))
 class ImageObject(TypedDict, total=False):
-    """An image in the newer wire shape (``{url, width, height, alt, ...}``); older deployments send URLs.
+    """An image of the current API (``{url, cdnUrl, width, height, sizeBytes, mimeType}``, wire names); the
+    seed era sends URL strings.
 
     A plain dict, not a model: a page carries hundreds of images, and dicts of plain values cost the
     garbage collector nothing where model instances cost it a lot (a third of a walk's CPU). Unknown keys
@@ -234,18 +306,32 @@ class ImageObject(TypedDict, total=False):
     """
 
     url: str | None
+    cdnUrl: str | None
     width: int | None
     height: int | None
+    sizeBytes: int | None
+    mimeType: str | None
     alt: str | None
 
 
 Image = Annotated[str | ImageObject | Any | None, Field(union_mode="left_to_right")]
 """An entry of ``images``: a URL, an :class:`ImageObject`, or (drifted) whatever the API sent, kept as is."""
 
+PrimaryImage = Annotated[ImageObject | str | None, Field(union_mode="left_to_right")]
+
 
 class ProductColor(OctogenModel):
+    """A color of a product view: ``{label, hexCode, swatchUrl}`` (the seed era sends no swatch)."""
+
     label: str | None = None
     hex_code: str | None = None
+    swatch_url: str | None = None
+
+
+class VariantColor(_ScalarOrRecord, ProductColor):
+    """A variant's color: a :class:`ProductColor` object, or the seed era's label string."""
+
+    _scalar_field = "label"
 
 
 class ProductIdentifiers(OctogenModel):
@@ -255,68 +341,176 @@ class ProductIdentifiers(OctogenModel):
 
 
 class ProductVariant(OctogenModel):
-    """A purchasable variant of a product; its fields vary by catalog, so most arrive as extras."""
+    """A purchasable variant of a product; its fields vary by catalog, so some arrive as extras."""
 
     sku: str | None = None
     size: str | None = None
-    color: str | None = None
+    color: VariantColor | None = None
     price: float | None = None
     in_stock: bool | None = None
+    product_url: str | None = None
+    image_url: str | None = None
 
 
-class MerchantProductListItem(OctogenModel):
-    """A search hit."""
+class _Product(OctogenModel):
+    """The fields a search hit and a product view share."""
 
     uuid: str | None = None
     product_url: str | None = None
     title: str | None = None
-    brand: str | None = None
+    brand: Brand | None = None
     current_price: float | None = None
     original_price: float | None = None
+    currency: str | None = None
     image_url: str | None = None
+    """Deprecated by the API: read ``primary_image``."""
+    primary_image: PrimaryImage = None
     images: list[Image] | None = None
-    rating: float | None = None
+    rating: Rating | None = None
+    in_stock: bool | None = None
     is_active: bool | None = None
+    gender: str | None = None
+    sizes: list[str | None] | None = None
+    catalog_key: str | None = None
+    raw_score: float | None = None
+    """Query-relative: varies between requests and pages."""
+    display_match_score: int | None = None
+    """Query-relative, for display only."""
     updated_at: datetime | None = None
 
 
+class MerchantProductListItem(_Product):
+    """A search hit."""
+
+    catalog_display_name: str | None = None
+    colors: list[str | None] | None = None
+    category_path: list[str | None] | None = None
+
+
 class MerchantProductListPage(OctogenModel):
-    """One page of a search: up to ``limit`` items and the cursor of the next page (``None`` at the end)."""
+    """One page of a search: up to ``limit`` items and the cursor of the next page (``None`` at the end).
+
+    The current API leaves ``nextCursor`` out on the last page and sends ``requestId`` and
+    ``effectiveQuery`` on every page; the seed era sends ``nextCursor: null``. A page with neither a
+    ``nextCursor`` key nor the current envelope is refused: it would end a walk early and make the
+    products not yet listed look removed.
+    """
 
     _shape_fields = _both_names("items", "next_cursor")
 
-    # Both required: a page without them would end a walk early and look like removed products.
     items: list[MerchantProductListItem]
-    next_cursor: str | None
+    next_cursor: str | None = None
+    request_id: str | None = None
+    effective_query: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _has_an_end_marker(self) -> Self:
+        if "next_cursor" not in self.model_fields_set and not self.from_current_api:
+            raise ValueError("nextCursor: Field required (a page of the seed-era API always carries it)")
+        return self
+
+    @property
+    def from_current_api(self) -> bool:
+        """Whether the page has the current API's envelope (``requestId``/``effectiveQuery``)."""
+        return self.request_id is not None or self.effective_query is not None
 
 
-class MerchantProductView(MerchantProductListItem):
+class MerchantProductView(_Product):
     """The full product record returned by a lookup."""
 
     description: str | None = None
-    in_stock: bool | None = None
-    sizes: list[str | None] | None = None
     colors: list[ProductColor] | None = None
     tags: list[str | None] | None = None
     identifiers: ProductIdentifiers | None = None
     variants: list[ProductVariant] | None = None
     categories: list[Any] | None = None
     breadcrumbs: list[Any] | None = None
+    audience: Any = None
+    details: Any = None
     reviews: Any = None
     promotions: Any = None
     videos: Any = None
     enrichment: Any = None
 
 
+LookupSource = Literal["indexed", "on_demand", "client_html"]
+
+
 class MerchantProductUrlLookupResponse(OctogenModel):
-    """The answer of ``POST /products/lookup``."""
+    """The answer of ``POST /products/lookup``.
+
+    ``source`` is ``indexed``, ``on_demand`` (fetched from the store now: ``product.uuid`` and
+    ``catalog_key`` null) or ``client_html`` on the current API, ``None`` on the seed era's (index only).
+    """
 
     _shape_fields = _both_names("product")
 
     catalog_key: str | None = None
     catalog_display_name: str | None = None
     source_base_url: str | None = None
+    source: LookupSource | str | None = None
+    request_id: str | None = None
+    requested_url: str | None = None
+    normalized_url: str | None = None
+    canonical_url: str | None = None
+    resolved_url: str | None = None
+    resolution: dict[str, Any] | None = None
+    cache_status: str | None = None
+    matched_via: str | None = None
+    warnings: list[str | None] | None = None
     product: MerchantProductView | None
+
+
+class MeOrganization(OctogenModel):
+    id: str | None = None
+    name: str | None = None
+    slug: str | None = None
+    type: str | None = None
+    """``catalog_partner`` (shown as *Developer*) is the only type allowed on ``/v1``."""
+
+
+class MeKey(OctogenModel):
+    id: str | None = None
+    prefix: str | None = None
+    """The key's non-secret display prefix: safe to print."""
+    source: str | None = None
+
+
+class MeRateLimit(OctogenModel):
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: datetime | None = None
+
+
+class MeResponse(OctogenModel):
+    """``GET /me``: the calling organization, key, quotas and rate-limit posture (never key material)."""
+
+    principal: str | None = None
+    organization: MeOrganization | None = None
+    key: MeKey | None = None
+    quotas: dict[str, Any] | None = None
+    rate_limit: MeRateLimit | None = None
+    """``None`` when the API's limiter is off."""
+
+
+class DomainCatalogCoverage(OctogenModel):
+    """One catalog serving a store host: its key (``catalog``) is what a search's ``catalogs`` takes."""
+
+    catalog: str | None = None
+    catalog_display_name: str | None = None
+    product_count: int | None = None
+    computed_at: datetime | None = None
+    fields: list[Any] | None = None
+    price: dict[str, Any] | None = None
+
+
+class DomainCoverageResponse(OctogenModel):
+    """``GET /domains/{host}``: every catalog serving the (normalised) store host."""
+
+    _shape_fields = _both_names("catalogs")
+
+    host: str | None = None
+    catalogs: list[DomainCatalogCoverage]
 
 
 _CATALOG_LIST = TypeAdapter(list[MerchantCatalogSummary])
@@ -336,38 +530,65 @@ class WireSearchPage(TypedDict):
     """A search page as the API sent it: each hit a plain dict of wire names and values, not validated.
 
     For bulk consumers (the dlt source) that store every field as sent: only the page's shape is checked,
-    at a third of the cost of building :class:`MerchantProductListItem` models.
+    at a third of the cost of building :class:`MerchantProductListItem` models. ``nextCursor`` is always
+    present (``None`` on the last page, also where the current API leaves it out); ``requestId`` and
+    ``effectiveQuery`` come from the current API only.
     """
 
-    # required for the same reason as MerchantProductListPage's fields
     items: list[dict[str, Any]]
     nextCursor: str | None
+    requestId: NotRequired[str | None]
+    effectiveQuery: NotRequired[dict[str, Any] | None]
 
 
-_WIRE_SEARCH_PAGE: TypeAdapter[WireSearchPage] = TypeAdapter(WireSearchPage)
+def is_current_api_page(page: Mapping[str, Any]) -> bool:
+    """Whether a search page (wire dict) has the current API's envelope: the seed era sends neither key."""
+    return page.get("requestId") is not None or page.get("effectiveQuery") is not None
+
+
+def _require_an_end_marker(page: dict[str, Any]) -> dict[str, Any]:
+    if "nextCursor" not in page and not is_current_api_page(page):
+        raise ValueError("nextCursor: Field required (a page of the seed-era API always carries it)")
+    return page
+
+
+@with_config(ConfigDict(extra="allow"))
+class _ReceivedWirePage(TypedDict):
+    items: list[dict[str, Any]]
+    nextCursor: NotRequired[str | None]
+    requestId: NotRequired[str | None]
+    effectiveQuery: NotRequired[dict[str, Any] | None]
+
+
+_WIRE_SEARCH_PAGE: TypeAdapter[Any] = TypeAdapter(
+    Annotated[_ReceivedWirePage, AfterValidator(_require_an_end_marker)]
+)
 
 
 def parse_wire_search_page(content: bytes) -> WireSearchPage:
     """Check the shape of a search response body (raises pydantic's ``ValidationError``).
 
-    The usual body is decoded by orjson and checked here (twice as fast); anything else goes through
-    pydantic, which accepts what it accepts and describes what is wrong with the rest.
+    The usual body, of either API generation, is decoded by orjson and checked here (twice as fast);
+    anything else goes through pydantic, which accepts what it accepts and describes what is wrong with
+    the rest.
     """
     try:
         page = orjson.loads(content)
     except orjson.JSONDecodeError:
         page = None
-    if _is_wire_search_page(page):
-        return page
-    return _WIRE_SEARCH_PAGE.validate_json(content)
+    if not _is_wire_search_page(page):
+        page = _WIRE_SEARCH_PAGE.validate_json(content)
+    page.setdefault("nextCursor", None)
+    return cast(WireSearchPage, page)
 
 
 def _is_wire_search_page(page: Any) -> bool:
-    if not isinstance(page, dict) or "nextCursor" not in page:
+    if not isinstance(page, dict):
         return False
-    items, cursor = page.get("items"), page["nextCursor"]
-    return (
-        type(items) is list
-        and all(type(item) is dict for item in items)
-        and (cursor is None or type(cursor) is str)
-    )
+    items = page.get("items")
+    if type(items) is not list or not all(type(item) is dict for item in items):
+        return False
+    if "nextCursor" not in page:
+        return is_current_api_page(page)
+    cursor = page["nextCursor"]
+    return cursor is None or type(cursor) is str
