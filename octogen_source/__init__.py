@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from octogen_source.client import DEFAULT_BASE_URL, OctogenClient, RequestStats
+from octogen_source.client import (
+    DEFAULT_BASE_URL,
+    ApiGeneration,
+    MatchMode,
+    OctogenClient,
+    RequestStats,
+    ResolutionMode,
+    SearchQuery,
+)
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
@@ -17,12 +25,19 @@ from octogen_source.errors import (
     OctogenBigQueryAccessPendingError,
     OctogenBigQueryError,
     OctogenConnectionError,
+    OctogenEndpointRetiredError,
     OctogenError,
     OctogenForbiddenError,
+    OctogenInsufficientCreditError,
     OctogenNotFoundError,
+    OctogenRateLimitError,
+    OctogenScopeError,
     OctogenValidationError,
 )
 from octogen_source.models import (
+    Brand,
+    DomainCatalogCoverage,
+    DomainCoverageResponse,
     Facet,
     Image,
     ImageObject,
@@ -31,9 +46,12 @@ from octogen_source.models import (
     MerchantProductListPage,
     MerchantProductUrlLookupResponse,
     MerchantProductView,
+    MeResponse,
     ProductColor,
     ProductIdentifiers,
     ProductVariant,
+    Rating,
+    VariantColor,
 )
 from octogen_source.retries import RetryPolicy
 
@@ -63,9 +81,15 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "ApiGeneration",
+    "Brand",
+    "DomainCatalogCoverage",
+    "DomainCoverageResponse",
     "Facet",
     "Image",
     "ImageObject",
+    "MatchMode",
+    "MeResponse",
     "MerchantCatalogSummary",
     "MerchantProductListItem",
     "MerchantProductListPage",
@@ -78,18 +102,26 @@ __all__ = [
     "OctogenBigQueryError",
     "OctogenClient",
     "OctogenConnectionError",
+    "OctogenEndpointRetiredError",
     "OctogenError",
     "OctogenForbiddenError",
+    "OctogenInsufficientCreditError",
     "OctogenNotFoundError",
+    "OctogenRateLimitError",
+    "OctogenScopeError",
     "OctogenValidationError",
     "ProductColor",
     "ProductIdentifiers",
     "ProductVariant",
+    "Rating",
     "RequestStats",
+    "ResolutionMode",
     "RetryPolicy",
+    "SearchQuery",
     "SyncError",
     "SyncOptions",
     "SyncReport",
+    "VariantColor",
     "create_analyst_views",
     "octogen_source",
     "run_sync",

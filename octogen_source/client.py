@@ -5,39 +5,63 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, Generic, Literal, Self, TypeVar, get_args
+from urllib.parse import quote, urlsplit
 
 import httpx
-from pydantic import ValidationError
+import orjson
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from octogen_source.errors import (
     ERRORS_BY_STATUS,
     MissingAPIKeyError,
     OctogenAPIError,
     OctogenConnectionError,
+    OctogenEndpointRetiredError,
     OctogenError,
+    OctogenNotFoundError,
+    OctogenScopeError,
     OctogenValidationError,
 )
 from octogen_source.models import (
+    DomainCoverageResponse,
     Facet,
     MerchantCatalogSummary,
     MerchantProductListItem,
     MerchantProductListPage,
     MerchantProductUrlLookupResponse,
+    MeResponse,
     WireSearchPage,
+    is_current_api_page,
     parse_catalog_list,
     parse_wire_search_page,
 )
-from octogen_source.retries import RateLimitGate, RetryPolicy, build_retrying
+from octogen_source.retries import RateLimitGate, RetryPolicy, build_retrying, retry_after_seconds
 
-__all__ = ["DEFAULT_BASE_URL", "OctogenClient", "RequestStats"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ApiGeneration",
+    "MatchMode",
+    "OctogenClient",
+    "RequestStats",
+    "ResolutionMode",
+    "SearchQuery",
+]
 
 DEFAULT_BASE_URL: Final = "https://api.octogen.ai/v1"
 API_KEY_ENV: Final = "OCTO_API_KEY"
 MAX_LIMIT: Final = 100
+MAX_CATALOGS: Final = 500
+CATALOGS_RETIRED_ON: Final = "2026-07-09"
+
+ApiGeneration = Literal["current", "seed"]
+"""``seed``: the API of May 2026 (the client guide's); ``current``: the API since July 2026."""
+ResolutionMode = Literal["auto", "index_only", "on_demand_only"]
+MatchMode = Literal["strict", "loose"]
 
 _Parsed = TypeVar("_Parsed")
 _Page = TypeVar("_Page", MerchantProductListPage, WireSearchPage)
@@ -91,6 +115,7 @@ class OctogenClient:
         self._base_url = base_url.rstrip("/")
         self._retrying = build_retrying(retry if retry is not None else RetryPolicy(), RateLimitGate())
         self.stats = RequestStats()
+        self._generation: ApiGeneration | None = None
 
         headers = {
             "Authorization": f"Bearer {key}",
@@ -135,14 +160,47 @@ class OctogenClient:
         finally:
             _tracked_stats.reset(token)
 
+    @property
+    def api_generation(self) -> ApiGeneration | None:
+        """The API generation the last search answer (or ``list_catalogs``) showed; ``None`` before one."""
+        return self._generation
+
     async def list_catalogs(self) -> list[MerchantCatalogSummary]:
-        """The catalogs granted to the key (an empty list when there are none)."""
-        return await self._call("list_catalogs", "GET", "/catalogs", None, parse_catalog_list)
+        """The catalogs granted to the key (an empty list when there are none): the seed era's catalog list.
+
+        Where the endpoint is retired (the current API) this raises :class:`OctogenEndpointRetiredError`,
+        whose message says how to name catalogs instead.
+        """
+        try:
+            catalogs = await self._call("list_catalogs", "GET", "/catalogs", None, parse_catalog_list)
+        except OctogenNotFoundError as error:
+            raise _catalogs_retired(error) from None
+        self._generation = "seed"
+        return catalogs
+
+    async def get_me(self) -> MeResponse:
+        """``GET /me``: the calling organization, key (id and printable prefix), quotas and rate limit.
+
+        Side-effect free: the natural "check my credentials" call.
+        """
+        return await self._call("get_me", "GET", "/me", None, MeResponse.model_validate_json)
+
+    async def get_domain(self, host: str) -> DomainCoverageResponse:
+        """``GET /domains/{host}``: every catalog serving a store, with its key, name and product count.
+
+        ``host`` is a host (``www.Shop.example:443``) or any URL on it (``https://shop.example/p/1``),
+        normalised the way the API stores hosts: lowercased, port, trailing dot and leading ``www.``
+        dropped. A host no catalog serves raises :class:`OctogenNotFoundError` (``detail``
+        ``domain_not_covered``).
+        """
+        path = "/domains/" + quote(_normalise_host(host), safe="")
+        return await self._call("get_domain", "GET", path, None, DomainCoverageResponse.model_validate_json)
 
     async def search_products(
         self,
         *,
         catalog: str | None = None,
+        catalogs: Sequence[str] | None = None,
         q: str | None = None,
         facets: Sequence[Facet | Mapping[str, Any]] | None = None,
         price_min: float | None = None,
@@ -152,34 +210,54 @@ class OctogenClient:
     ) -> MerchantProductListPage:
         """One page of a search; pass its ``next_cursor`` as ``cursor`` (same filters) for the next one.
 
-        ``limit`` outside 1..100 or a malformed facet raises :class:`OctogenValidationError` (status 422,
-        ``response`` None) without sending anything.
+        The scope is ``catalog`` (one key, the guide's) or ``catalogs`` (1 to 500 keys), never both; neither
+        searches every catalog the key can access. See :class:`SearchQuery` for how the scope is sent.
+        ``limit`` outside 1..100, a malformed facet or scope raises :class:`OctogenValidationError`
+        (status 422, ``response`` None) without sending anything.
         """
-        body = _search_body(catalog, q, facets, price_min, price_max, limit)
-        if cursor is not None:
-            body["cursor"] = cursor
-        return await self._search(body)
+        query = SearchQuery.of(
+            catalog=catalog,
+            catalogs=catalogs,
+            q=q,
+            facets=facets,
+            price_min=price_min,
+            price_max=price_max,
+            limit=limit,
+        )
+        return await self._search_page(query, cursor, _MODEL_PAGES)
 
     def iter_search_pages(
         self,
         *,
         catalog: str | None = None,
+        catalogs: Sequence[str] | None = None,
         q: str | None = None,
         facets: Sequence[Facet | Mapping[str, Any]] | None = None,
         price_min: float | None = None,
         price_max: float | None = None,
         limit: int = 50,
     ) -> AsyncIterator[MerchantProductListPage]:
-        """Every page of a search, resending the same filters with each cursor until it is null.
+        """Every page of a search, resending the same filters with each cursor until a page has none.
 
-        The filters are checked here, at the call, before any page is requested.
+        The filters are checked here, at the call, before any page is requested. Pages may repeat a
+        product (the current API ranks page 1 by relevance, later ones by quality): de-duplicate by uuid.
         """
-        return self._walk_pages(_search_body(catalog, q, facets, price_min, price_max, limit), self._search)
+        query = SearchQuery.of(
+            catalog=catalog,
+            catalogs=catalogs,
+            q=q,
+            facets=facets,
+            price_min=price_min,
+            price_max=price_max,
+            limit=limit,
+        )
+        return self._walk_pages(query, _MODEL_PAGES)
 
     def iter_wire_search_pages(
         self,
         *,
         catalog: str | None = None,
+        catalogs: Sequence[str] | None = None,
         q: str | None = None,
         facets: Sequence[Facet | Mapping[str, Any]] | None = None,
         price_min: float | None = None,
@@ -187,15 +265,24 @@ class OctogenClient:
         limit: int = 50,
     ) -> AsyncIterator[WireSearchPage]:
         """:meth:`iter_search_pages` for bulk consumers: each page as the API sent it (hits as plain dicts
-        with wire names), only its shape checked. Same retries, errors and end-of-walk checks."""
-        return self._walk_pages(
-            _search_body(catalog, q, facets, price_min, price_max, limit), self._search_wire
+        with wire names), only its shape checked, ``nextCursor`` always present (``None`` on the last page).
+        Same scope rule, retries, errors and end-of-walk checks."""
+        query = SearchQuery.of(
+            catalog=catalog,
+            catalogs=catalogs,
+            q=q,
+            facets=facets,
+            price_min=price_min,
+            price_max=price_max,
+            limit=limit,
         )
+        return self._walk_pages(query, _WIRE_PAGES)
 
     def iter_products(
         self,
         *,
         catalog: str | None = None,
+        catalogs: Sequence[str] | None = None,
         q: str | None = None,
         facets: Sequence[Facet | Mapping[str, Any]] | None = None,
         price_min: float | None = None,
@@ -205,49 +292,85 @@ class OctogenClient:
         """Every search hit of every page (see :meth:`iter_search_pages`)."""
         return _items_of(
             self.iter_search_pages(
-                catalog=catalog, q=q, facets=facets, price_min=price_min, price_max=price_max, limit=limit
+                catalog=catalog,
+                catalogs=catalogs,
+                q=q,
+                facets=facets,
+                price_min=price_min,
+                price_max=price_max,
+                limit=limit,
             )
         )
 
-    async def lookup_product(self, url: str) -> MerchantProductUrlLookupResponse:
-        """The full record of the product at ``url`` and the catalog it belongs to."""
-        return await self._call(
-            "lookup_product",
-            "POST",
-            "/products/lookup",
-            {"url": url},
-            MerchantProductUrlLookupResponse.model_validate_json,
-        )
+    async def lookup_product(
+        self, url: str, *, resolution_mode: ResolutionMode | None = None, match_mode: MatchMode | None = None
+    ) -> MerchantProductUrlLookupResponse:
+        """The full record of the product at ``url`` and the catalog it belongs to.
 
-    async def _walk_pages(
-        self, body: dict[str, Any], search: Callable[[dict[str, Any]], Awaitable[_Page]]
-    ) -> AsyncIterator[_Page]:
+        ``resolution_mode`` (``auto``, ``index_only``, ``on_demand_only``) and ``match_mode`` (``strict``,
+        ``loose``) are sent only when given (``None``: the API's default, ``auto`` and ``loose``). With
+        ``auto`` a URL outside the index may be answered on demand (``source == "on_demand"``, no uuid); a
+        sync sends ``index_only``. The seed-era API ignores both fields.
+        """
+        body = _lookup_body(url, resolution_mode, match_mode)
+        parse = MerchantProductUrlLookupResponse.model_validate_json
+        return await self._call("lookup_product", "POST", "/products/lookup", body, parse)
+
+    async def lookup_product_wire(
+        self, url: str, *, resolution_mode: ResolutionMode | None = None, match_mode: MatchMode | None = None
+    ) -> dict[str, Any]:
+        """:meth:`lookup_product`, answered as the API sent it: a plain dict of wire names and values (only
+        its shape checked: a ``product`` object)."""
+        body = _lookup_body(url, resolution_mode, match_mode)
+        return await self._call("lookup_product", "POST", "/products/lookup", body, _parse_wire_lookup)
+
+    async def _walk_pages(self, query: SearchQuery, kind: _PageKind[_Page]) -> AsyncIterator[_Page]:
+        cursor: str | None = None
         while True:
-            page = await search(body)
+            page = await self._search_page(query, cursor, kind)
             yield page
-            next_cursor = page["nextCursor"] if isinstance(page, dict) else page.next_cursor
+            next_cursor = kind.next_cursor(page)
             if next_cursor is None:
                 return
-            if next_cursor == body.get("cursor"):
+            if next_cursor == cursor:
                 raise OctogenAPIError(
                     "Octogen API 200 on POST /products/search: the API sent back the cursor it was given;"
                     " stopping a walk that would never end",
                     status_code=200,
                     detail="repeated cursor",
                 )
-            body = {**body, "cursor": next_cursor}
+            cursor = next_cursor
 
-    async def _search(self, body: dict[str, Any]) -> MerchantProductListPage:
-        return await self._call(
-            "search_products",
-            "POST",
-            "/products/search",
-            body,
-            MerchantProductListPage.model_validate_json,
+    async def _search_page(self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page]) -> _Page:
+        """One page, its scope sent the way the answering API generation understands it.
+
+        The body follows the generation last seen (``catalogs`` until one is seen). Every answer shows its
+        generation (the current API's envelope has ``requestId``/``effectiveQuery``), so a scoped search
+        the seed era answered to ``catalogs`` (which it ignores: that page holds every catalog's products)
+        is discarded and sent again with ``catalog``, and a ``catalog`` the current API refuses (422) is
+        sent again as ``catalogs``. At most one such switch per page.
+        """
+        generation: ApiGeneration | None = self._generation
+        for _ in range(2):
+            body = query.body(generation, cursor)
+            try:
+                page = await self._call("search_products", "POST", "/products/search", body, kind.parse)
+            except OctogenValidationError as error:
+                if "catalog" not in body or not _refuses_field(error, "catalog"):
+                    raise
+                generation = "current"
+                continue
+            answered: ApiGeneration = "current" if kind.is_current(page) else "seed"
+            self._generation = answered
+            if answered == "current" or "catalogs" not in body:
+                return page
+            generation = "seed"
+        raise OctogenAPIError(
+            "Octogen API on POST /products/search: the API neither answered `catalogs` (current API) nor"
+            " accepted `catalog` (seed-era API); not knowing which catalogs a page holds, the search stops",
+            status_code=200,
+            detail="search scope not honoured",
         )
-
-    async def _search_wire(self, body: dict[str, Any]) -> WireSearchPage:
-        return await self._call("search_products", "POST", "/products/search", body, parse_wire_search_page)
 
     async def _call(
         self,
@@ -262,11 +385,13 @@ class OctogenClient:
             return parse(response.content)
         except ValidationError as error:
             problem = _describe_bad_body(error, response.content)
+        request_id = _request_id(response)
         raise OctogenAPIError(
-            f"Octogen API {response.status_code} on {method} {path}: {problem}",
+            f"Octogen API {response.status_code} on {method} {path}: {problem}{_request_id_note(request_id)}",
             status_code=response.status_code,
             detail=problem,
             response=response,
+            request_id=request_id,
         )
 
     async def _send_with_retries(
@@ -305,14 +430,34 @@ class OctogenClient:
         detail = _error_detail(response)
         if isinstance(detail, str):
             detail = self._redact(detail)
+        status = response.status_code
+        request_id = _request_id(response)
         summary = _summarize(detail) or response.reason_phrase or "error"
-        error_type = ERRORS_BY_STATUS.get(response.status_code, OctogenAPIError)
-        return error_type(
-            self._redact(f"Octogen API {response.status_code} on {method} {path}: {summary}"),
-            status_code=response.status_code,
-            detail=detail,
-            response=response,
-        )
+        fields: dict[str, Any] = {
+            "status_code": status,
+            "detail": detail,
+            "response": response,
+            "request_id": request_id,
+        }
+        if status == 402:
+            top_up_url = _top_up_url(detail)
+            where = top_up_url or "the Octogen Platform (billing)"
+            summary = (
+                f"{_detail_code(detail) or summary}: the organization's prepaid credit is exhausted;"
+                f" top up at {where} before running again (not retried)"
+            )
+            fields["top_up_url"] = top_up_url
+        elif status == 429:
+            headers = response.headers
+            fields.update(
+                retry_after=retry_after_seconds(headers.get("retry-after")),
+                limit=headers.get("x-ratelimit-limit"),
+                remaining=headers.get("x-ratelimit-remaining"),
+                reset=headers.get("x-ratelimit-reset"),
+            )
+        error_type = ERRORS_BY_STATUS.get(status, OctogenAPIError)
+        message = f"Octogen API {status} on {method} {path}: {summary}{_request_id_note(request_id)}"
+        return error_type(self._redact(message), **fields)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]")
@@ -339,44 +484,175 @@ def _resolve_api_key(api_key: str | None) -> str:
     return key
 
 
-def _search_body(
-    catalog: str | None,
-    q: str | None,
-    facets: Sequence[Facet | Mapping[str, Any]] | None,
-    price_min: float | None,
-    price_max: float | None,
-    limit: int,
-) -> dict[str, Any]:
-    """The search request body (snake_case, ``None`` filters left out), checked before anything is sent."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise _not_sent(
-            [
-                {
-                    "loc": ["body", "limit"],
-                    "msg": f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}",
-                    "type": "local_validation",
-                    "input": limit,
-                }
-            ]
-        )
-    body: dict[str, Any] = {}
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A search's checked filters (wire names) and scope; the body follows the API generation.
+
+    Scope rule: the current API takes ``catalogs`` (a list) and refuses ``catalog`` (422); the seed-era API
+    takes ``catalog`` (one key) and ignores ``catalogs``, which would search every catalog. So the body
+    carries ``catalogs`` unless the API is known to be seed-era; then it carries ``catalog`` for a
+    one-catalog scope, and a scope of several catalogs raises :class:`OctogenScopeError` instead of being
+    sent.
+    """
+
+    scope: tuple[str, ...] | None
+    filters: dict[str, Any]
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        catalog: str | None = None,
+        catalogs: Sequence[str] | None = None,
+        q: str | None = None,
+        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
+        price_min: float | None = None,
+        price_max: float | None = None,
+        limit: int = 50,
+    ) -> SearchQuery:
+        """Checked here, before anything is sent: :class:`OctogenValidationError` (``response`` None)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+            raise _not_sent("limit", f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}", limit)
+        filters: dict[str, Any] = {}
+        if q is not None:
+            filters["q"] = q
+        if facets is not None:
+            filters["facets"] = _facets_on_the_wire(facets)
+        if price_min is not None:
+            filters["price_min"] = price_min
+        if price_max is not None:
+            filters["price_max"] = price_max
+        filters["limit"] = limit
+        return cls(_scope(catalog, catalogs), filters)
+
+    def body(self, generation: ApiGeneration | None, cursor: str | None = None) -> dict[str, Any]:
+        """The request body for an API of ``generation`` (``None``: not known yet)."""
+        body: dict[str, Any] = {}
+        if self.scope is not None and generation == "seed":
+            if len(self.scope) > 1:
+                raise OctogenScopeError(
+                    f"This Octogen API (seed era, before {CATALOGS_RETIRED_ON}) searches one catalog per"
+                    f" request: a search of {len(self.scope)} catalogs cannot be scoped; search each catalog"
+                    " separately"
+                )
+            body["catalog"] = self.scope[0]
+        elif self.scope is not None:
+            body["catalogs"] = list(self.scope)
+        body.update(self.filters)
+        if cursor is not None:
+            body["cursor"] = cursor
+        return body
+
+
+def _scope(catalog: str | None, catalogs: Sequence[str] | None) -> tuple[str, ...] | None:
+    if catalog is not None and catalogs is not None:
+        raise _not_sent("catalog", "pass catalog (one key) or catalogs (a list of keys), not both", catalog)
     if catalog is not None:
-        body["catalog"] = catalog
-    if q is not None:
-        body["q"] = q
-    if facets is not None:
-        body["facets"] = _facets_on_the_wire(facets)
-    if price_min is not None:
-        body["price_min"] = price_min
-    if price_max is not None:
-        body["price_max"] = price_max
-    body["limit"] = limit
+        if not isinstance(catalog, str) or not catalog:
+            raise _not_sent("catalog", f"catalog must be a catalog key, got {catalog!r}", catalog)
+        return (catalog,)
+    if catalogs is None:
+        return None
+    if isinstance(catalogs, str | bytes) or not isinstance(catalogs, Sequence):
+        raise _not_sent("catalogs", "catalogs must be a list of catalog keys, not a single one", catalogs)
+    keys = tuple(catalogs)
+    if not 1 <= len(keys) <= MAX_CATALOGS or not all(isinstance(key, str) and key for key in keys):
+        raise _not_sent(
+            "catalogs", f"catalogs must be 1 to {MAX_CATALOGS} catalog keys, got {len(keys)} values", keys
+        )
+    return keys
+
+
+@dataclass(frozen=True)
+class _PageKind(Generic[_Page]):
+    """How a search answer is parsed and read: as models or as wire dicts."""
+
+    parse: Callable[[bytes], _Page]
+    is_current: Callable[[_Page], bool]
+    next_cursor: Callable[[_Page], str | None]
+
+
+_MODEL_PAGES: Final = _PageKind[MerchantProductListPage](
+    MerchantProductListPage.model_validate_json,
+    lambda page: page.from_current_api,
+    lambda page: page.next_cursor,
+)
+_WIRE_PAGES: Final = _PageKind[WireSearchPage](
+    parse_wire_search_page, is_current_api_page, lambda page: page["nextCursor"]
+)
+
+
+def _refuses_field(error: OctogenValidationError, name: str) -> bool:
+    """Whether a 422 says the body's field ``name`` is not accepted (the current API forbids ``catalog``)."""
+    problems = error.detail if isinstance(error.detail, list) else []
+    return any(isinstance(problem, dict) and problem.get("loc") == ["body", name] for problem in problems)
+
+
+def _lookup_body(url: str, resolution_mode: str | None, match_mode: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"url": url}
+    for wire_name, value, allowed in (
+        ("resolutionMode", resolution_mode, get_args(ResolutionMode)),
+        ("matchMode", match_mode, get_args(MatchMode)),
+    ):
+        if value is None:
+            continue
+        if value not in allowed:
+            problem = f"{wire_name} must be one of {', '.join(allowed)}; got {value!r}"
+            raise _not_sent(wire_name, problem, value)
+        body[wire_name] = value
     return body
+
+
+@with_config(ConfigDict(extra="allow"))
+class _ReceivedWireLookup(TypedDict):
+    product: dict[str, Any]
+
+
+_WIRE_LOOKUP: Final = TypeAdapter(_ReceivedWireLookup)
+
+
+def _parse_wire_lookup(content: bytes) -> dict[str, Any]:
+    """A lookup answer as sent; its one required part, the ``product`` object, checked."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("product"), dict):
+        return body
+    return dict(_WIRE_LOOKUP.validate_json(content))
+
+
+_HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
+
+
+def _normalise_host(url_or_host: str) -> str:
+    text = url_or_host.strip() if isinstance(url_or_host, str) else ""
+    try:
+        host = urlsplit(text if "://" in text else "//" + text).hostname or ""
+    except ValueError:
+        host = ""
+    host = host.rstrip(".").removeprefix("www.")
+    if not _HOST.fullmatch(host):
+        raise _not_sent("host", f"no store host in {url_or_host!r}", url_or_host)
+    return host
+
+
+def _catalogs_retired(error: OctogenNotFoundError) -> OctogenEndpointRetiredError:
+    return OctogenEndpointRetiredError(
+        f"Octogen API 404 on GET /catalogs: the catalog list endpoint was retired on {CATALOGS_RETIRED_ON};"
+        " name the catalogs to sync instead (configuration sources.octogen.catalogs, or --catalog) and"
+        " find their keys with GET /domains/{host} (client.get_domain(host), or the sync's --discover"
+        f" <store URL or host>){_request_id_note(error.request_id)}",
+        status_code=error.status_code,
+        detail=error.detail,
+        response=error.response,
+        request_id=error.request_id,
+    )
 
 
 def _facets_on_the_wire(facets: Sequence[Facet | Mapping[str, Any]]) -> list[dict[str, Any]]:
     if isinstance(facets, str | bytes | Mapping):
-        raise _not_sent(
+        raise _not_sent_problems(
             [
                 {
                     "loc": ["body", "facets"],
@@ -402,17 +678,52 @@ def _facets_on_the_wire(facets: Sequence[Facet | Mapping[str, Any]]) -> list[dic
             continue
         wire.append({"name": checked.name, "values": list(checked.values)})
     if problems:
-        raise _not_sent(problems)
+        raise _not_sent_problems(problems)
     return wire
 
 
-def _not_sent(problems: list[dict[str, Any]]) -> OctogenValidationError:
+def _not_sent(field_name: str, message: str, value: Any) -> OctogenValidationError:
+    return _not_sent_problems(
+        [{"loc": ["body", field_name], "msg": message, "type": "local_validation", "input": value}]
+    )
+
+
+def _not_sent_problems(problems: list[dict[str, Any]]) -> OctogenValidationError:
     return OctogenValidationError(
         f"Octogen API request not sent: {_summarize(problems)}",
         status_code=422,
         detail=problems,
         response=None,
     )
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    """The ``x-request-id`` header, else a ``requestId`` in a JSON body."""
+    header = response.headers.get("x-request-id")
+    if header:
+        return header
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    found = body.get("requestId") if isinstance(body, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _request_id_note(request_id: str | None) -> str:
+    return f" (request id {request_id})" if request_id else ""
+
+
+def _detail_code(detail: Any) -> str | None:
+    code = detail.get("code") if isinstance(detail, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _top_up_url(detail: Any) -> str | None:
+    if not isinstance(detail, dict):
+        return None
+    url = detail.get("top_up_url") or detail.get("topUpUrl")
+    return url if isinstance(url, str) and url else None
 
 
 def _error_detail(response: httpx.Response) -> Any:
