@@ -51,6 +51,13 @@ def by_uuid(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The seed-era API (May 2026): this module pins that generation's behaviour byte for byte."""
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation="seed") as running:
+        yield running
+
+
+@pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with api_client(sandbox) as http:
         yield http

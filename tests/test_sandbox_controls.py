@@ -23,6 +23,13 @@ ISO_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 @pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The seed-era API (May 2026): this module pins that generation's behaviour byte for byte."""
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation="seed") as running:
+        yield running
+
+
+@pytest.fixture
 def client(sandbox: Sandbox) -> Iterator[httpx.Client]:
     with api_client(sandbox) as http:
         yield http
@@ -33,7 +40,7 @@ def lookup(client: httpx.Client, url: str) -> httpx.Response:
 
 
 def test_synthetic_catalog_is_realistic_and_deterministic(sandbox_factory: Callable[..., Sandbox]) -> None:
-    sandbox = sandbox_factory(catalogs=2, products=400, seed=11)
+    sandbox = sandbox_factory(catalogs=2, products=400, seed=11, generation="seed")
     hits = [hit for catalog in sandbox.granted_catalogs() for hit in sandbox.truth_search_items(catalog)]
     assert len(hits) == 800
     assert all(hit["originalPrice"] >= hit["currentPrice"] > 0 for hit in hits)
@@ -50,12 +57,12 @@ def test_synthetic_catalog_is_realistic_and_deterministic(sandbox_factory: Calla
     view = sandbox.truth_product_view(hits[0]["uuid"])
     assert view["variants"] and view["sizes"] and view["breadcrumbs"] and view["attributes"]
     # same seed, same data; another seed, other data
-    again = Sandbox(catalogs=2, products=400, seed=11)
+    again = Sandbox(catalogs=2, products=400, seed=11, generation="seed")
     assert again.truth_search_items(again.granted_catalogs()[0]) == sandbox.truth_search_items(
         sandbox.granted_catalogs()[0]
     )
     assert again.api_key == sandbox.api_key
-    other = Sandbox(catalogs=2, products=400, seed=12)
+    other = Sandbox(catalogs=2, products=400, seed=12, generation="seed")
     assert other.truth_search_items(other.granted_catalogs()[0])[0]["uuid"] != hits[0]["uuid"]
 
 
@@ -148,7 +155,7 @@ def test_late_indexed_null_and_same_second_products(sandbox: Sandbox, client: ht
 
 def test_mutations_are_deterministic_for_a_seed() -> None:
     def run() -> tuple[list[list[str]], list[dict[str, Any]]]:
-        sandbox = Sandbox(catalogs=2, products=50, seed=3)
+        sandbox = Sandbox(catalogs=2, products=50, seed=3, generation="seed")
         catalog = sandbox.granted_catalogs()[0]
         calls = [
             sandbox.update_prices(catalog, 5),
@@ -161,29 +168,25 @@ def test_mutations_are_deterministic_for_a_seed() -> None:
     assert run() == run()
 
 
-def test_v2_wire_shape_adds_fields_and_image_objects(sandbox: Sandbox, client: httpx.Client) -> None:
+def test_wire_shapes_are_aliases_of_the_generations(sandbox: Sandbox, client: httpx.Client) -> None:
     catalog = sandbox.granted_catalogs()[0]
-    v1 = by_uuid(walk(client, catalog=catalog, limit=100))
+    seed_hits = by_uuid(walk(client, catalog=catalog, limit=100))
+    assert (sandbox.api_generation, sandbox.wire_shape) == ("seed", "v1")
     sandbox.set_wire_shape("v2")
-    assert sandbox.wire_shape == "v2"
-    v2 = by_uuid(walk(client, catalog=catalog, limit=100))
-    assert v2 == by_uuid(sandbox.truth_search_items(catalog))
-    for uuid, hit in v2.items():
-        assert hit["catalogKey"] == catalog and hit["currency"] == "USD" and isinstance(hit["inStock"], bool)
-        assert [image["url"] for image in hit["images"]] == v1[uuid]["images"]
-        assert all({"url", "width", "height", "alt"} <= set(image) for image in hit["images"])
-        assert {k: v for k, v in hit.items() if k not in ("catalogKey", "currency", "inStock", "images")} == {
-            k: v for k, v in v1[uuid].items() if k != "images"
-        }
-    uuid = next(iter(v2))
-    body = lookup(client, v2[uuid]["productUrl"]).json()
-    assert body == sandbox.truth_lookup(uuid)
-    assert body["source"]["url"] == v2[uuid]["productUrl"]
-    assert isinstance(body["product"]["images"][0], dict)
+    assert (sandbox.api_generation, sandbox.wire_shape) == ("current", "v2")
+    response = client.post("/products/search", json={"catalogs": [catalog], "limit": 100})
+    current = by_uuid(response.json()["items"])
+    assert set(current) == set(seed_hits)
+    for uuid, hit in current.items():
+        assert hit["brand"]["name"] == seed_hits[uuid]["brand"] if hit["brand"] else not seed_hits[uuid]["brand"]
+        assert [image["url"] for image in hit["images"]] == seed_hits[uuid]["images"]
     sandbox.set_wire_shape("v1")
-    assert by_uuid(walk(client, catalog=catalog, limit=100)) == v1
+    assert sandbox.api_generation == "seed"
+    assert by_uuid(walk(client, catalog=catalog, limit=100)) == seed_hits
     with pytest.raises(ValueError):
         sandbox.set_wire_shape("v3")
+    with pytest.raises(ValueError):
+        sandbox.set_api_generation("v3")
 
 
 def test_fail_next_serves_each_fault_kind_before_auth(sandbox: Sandbox, client: httpx.Client) -> None:
@@ -257,7 +260,7 @@ def test_fault_rates_are_seeded_and_latency_delays(sandbox: Sandbox, client: htt
 def test_request_counts_per_endpoint_include_faulted_and_rejected_requests(
     sandbox: Sandbox, client: httpx.Client
 ) -> None:
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0, "me": 0, "domains": 0}
     client.get("/catalogs")
     walk(client, catalog=sandbox.granted_catalogs()[0], limit=25)  # 3 pages
     client.post("/products/lookup", json={"url": "nope"})
@@ -265,9 +268,9 @@ def test_request_counts_per_endpoint_include_faulted_and_rejected_requests(
     sandbox.fail_next(1, "500")
     client.get("/catalogs")
     httpx.get(sandbox.base_url + "/catalogs")  # 401
-    assert sandbox.request_counts == {"catalogs": 3, "search": 4, "lookup": 1}
+    assert sandbox.request_counts == {"catalogs": 3, "search": 4, "lookup": 1, "me": 0, "domains": 0}
     sandbox.reset_counts()
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0, "me": 0, "domains": 0}
     assert sandbox.faults_injected == {}
 
 
@@ -298,7 +301,7 @@ def test_controls_are_safe_while_the_server_is_busy(sandbox: Sandbox) -> None:
 
 
 def test_start_stop_is_clean() -> None:
-    sandbox = Sandbox(catalogs=1, products=5)
+    sandbox = Sandbox(catalogs=1, products=5, generation="seed")
     with pytest.raises(RuntimeError):
         _ = sandbox.base_url
     with sandbox:

@@ -17,9 +17,17 @@ CLI = [sys.executable, "-m", "octogen_source.sandbox"]
 
 
 @pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """The seed-era API (May 2026): this module pins that generation's behaviour."""
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation="seed") as running:
+        yield running
+
+
+@pytest.fixture
 def sandbox_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     process = subprocess.Popen(
-        [*CLI, "--port", "0", "--catalogs", "2", "--products", "40", "--seed", "3", "--ungranted", "1"],
+        [*CLI, "--port", "0", "--catalogs", "2", "--products", "40", "--seed", "3", "--ungranted", "1"]
+        + ["--api-generation", "seed"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -57,7 +65,7 @@ def test_same_seed_in_process_and_out_of_process_gives_the_same_catalog(
     sandbox_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
     _, base_url, api_key = sandbox_process
-    local = Sandbox(catalogs=2, products=40, seed=3, ungranted=1)
+    local = Sandbox(catalogs=2, products=40, seed=3, ungranted=1, generation="seed")
     with RemoteSandbox(base_url) as remote:
         assert remote.truth_catalogs() == local.truth_catalogs()
         assert remote.truth_search_items("northwind_apparel") == local.truth_search_items("northwind_apparel")
@@ -118,8 +126,21 @@ def test_remote_controls_match_the_in_process_sandbox(sandbox: Sandbox, remote: 
 
     remote.set_wire_shape("v2")
     assert sandbox.wire_shape == remote.wire_shape == "v2"
+    assert sandbox.api_generation == remote.api_generation == "current"
     assert isinstance(remote.truth_search_items(catalog)[0]["images"][0], dict)
-    remote.set_wire_shape("v1")
+    assert remote.truth_catalog_summaries() == sandbox.truth_catalog_summaries()
+    assert remote.store_host(catalog) == sandbox.store_host(catalog) == "shop.northwind-apparel.example"
+    remote.set_api_generation("seed")
+    assert (sandbox.api_generation, remote.wire_shape) == ("seed", "v1")
+
+    remote.exhaust_credit()
+    assert sandbox.credit_exhausted and remote.credit_exhausted
+    remote.restore_credit()
+    assert not remote.credit_exhausted
+    remote.set_rate_limit(None)
+    assert sandbox.rate_limit is None and remote.rate_limit is None
+    remote.set_rate_limit(120)
+    assert remote.rate_limit == sandbox.rate_limit == 120
 
     empty_key = remote.add_key([])
     forbidden_key = remote.add_key(forbidden=True)
@@ -141,10 +162,16 @@ def test_remote_faults_and_counts(sandbox: Sandbox, remote: RemoteSandbox) -> No
         assert client.get("/catalogs").status_code in (500, 503)
         remote.clear_faults()
         assert client.get("/catalogs").status_code == 200
-    assert remote.request_counts == sandbox.request_counts == {"catalogs": 2, "search": 1, "lookup": 0}
+    assert remote.request_counts == sandbox.request_counts == {
+        "catalogs": 2,
+        "search": 1,
+        "lookup": 0,
+        "me": 0,
+        "domains": 0,
+    }
     assert remote.faults_injected == {"429": 1, **{k: 1 for k in sandbox.faults_injected if k != "429"}}
     remote.reset_counts()
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert sandbox.request_counts == dict.fromkeys(("catalogs", "search", "lookup", "me", "domains"), 0)
 
 
 def test_admin_rejects_bad_arguments_readably(sandbox: Sandbox, remote: RemoteSandbox) -> None:
@@ -163,7 +190,7 @@ def test_admin_rejects_bad_arguments_readably(sandbox: Sandbox, remote: RemoteSa
 
 
 def test_stop_while_a_request_is_in_flight(sandbox_factory: object) -> None:
-    sandbox = Sandbox(catalogs=1, products=5).start()
+    sandbox = Sandbox(catalogs=1, products=5, generation="seed").start()
     sandbox.set_fault_rates(latency=30)
     outcome: list[object] = []
 

@@ -5,15 +5,18 @@ process, controlled through ``RemoteSandbox``.
 """
 
 from octogen_source.sandbox.faults import ENDPOINTS, FAULT_KINDS
+from octogen_source.sandbox.generations import API_GENERATIONS, ApiGeneration
 from octogen_source.sandbox.local import Sandbox
 from octogen_source.sandbox.remote import RemoteSandbox, RemoteSandboxError
 from octogen_source.sandbox.state import SandboxState
 from octogen_source.sandbox.wire import WIRE_SHAPES
 
 __all__ = [
+    "API_GENERATIONS",
     "ENDPOINTS",
     "FAULT_KINDS",
     "WIRE_SHAPES",
+    "ApiGeneration",
     "RemoteSandbox",
     "RemoteSandboxError",
     "Sandbox",

@@ -1,4 +1,5 @@
-"""``python -m octogen_source.sandbox --port P --catalogs N --products M [--seed S] [--ungranted U]``.
+"""``python -m octogen_source.sandbox --port P --catalogs N --products M [--seed S] [--ungranted U]
+[--api-generation current|seed]``.
 
 Prints ``OCTOGEN_BASE_URL=...`` and ``OCTO_API_KEY=...`` on stdout, then serves until SIGINT or SIGTERM.
 """
@@ -11,6 +12,7 @@ import signal
 import sys
 import time
 
+from octogen_source.sandbox.generations import API_GENERATIONS, DEFAULT_GENERATION
 from octogen_source.sandbox.server import base_url, bind_socket, start_server
 from octogen_source.sandbox.state import SandboxState
 
@@ -38,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data (default 0)")
     parser.add_argument(
         "--ungranted", type=_non_negative, default=0, help="trailing catalogs the printed key is not granted"
+    )
+    parser.add_argument(
+        "--api-generation",
+        choices=API_GENERATIONS,
+        default=DEFAULT_GENERATION,
+        help="the API generation to speak: current (today's API, default) or seed (May 2026)",
     )
     return parser
 
@@ -67,14 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         state = SandboxState(
-            catalogs=args.catalogs, products=args.products, seed=args.seed, ungranted=args.ungranted
+            catalogs=args.catalogs,
+            products=args.products,
+            seed=args.seed,
+            ungranted=args.ungranted,
+            generation=args.api_generation,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
         f"sandbox: {args.catalogs} catalogs x {args.products} products (seed {args.seed}, "
-        f"{args.ungranted} ungranted) generated in {time.perf_counter() - started:.2f} s; "
+        f"{args.ungranted} ungranted, API generation {args.api_generation}) generated in "
+        f"{time.perf_counter() - started:.2f} s; "
         "SIGINT/SIGTERM stops it",
         file=sys.stderr,
         flush=True,

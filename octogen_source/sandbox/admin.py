@@ -2,12 +2,14 @@
 
 They expose the same controls as :class:`~octogen_source.sandbox.Sandbox` (see ``RemoteSandbox``):
 
-- ``GET  /_sandbox/info``: baseUrl, apiKey, catalogs, grantedCatalogs, wireShape, clock
+- ``GET  /_sandbox/info``: baseUrl, apiKey, catalogs, grantedCatalogs, apiGeneration, wireShape, clock
 - ``POST /_sandbox/keys`` ``{catalogs?, forbidden?}`` -> ``{key}``; ``POST /_sandbox/keys/revoke`` ``{key}``
-- ``GET  /_sandbox/truth/catalogs``, ``/truth/search-items?catalog=``, ``/truth/product-view?uuid=``,
-  ``/truth/lookup?uuid=``
+- ``GET  /_sandbox/truth/catalogs``, ``/truth/catalog-summaries``, ``/truth/search-items?catalog=``,
+  ``/truth/product-view?uuid=``, ``/truth/lookup?uuid=``, ``/truth/store-host?catalog=``
 - ``POST /_sandbox/mutations/{name}`` ``{catalog, count}`` (``restore_products``: ``{uuids}``) -> ``{uuids}``
-- ``GET|POST /_sandbox/wire-shape`` ``{shape}``
+- ``GET|POST /_sandbox/api-generation`` ``{generation}`` ("current" | "seed"); ``GET|POST
+  /_sandbox/wire-shape`` ``{shape}`` (the old names: "v2" | "v1")
+- ``GET|POST /_sandbox/credit`` ``{exhausted}``; ``GET|POST /_sandbox/rate-limit`` ``{limit}`` (null: off)
 - ``POST /_sandbox/faults/fail-next`` ``{count, kind, endpoint?, retry_after?}``, ``/faults/rates`` (the
   keyword arguments of ``set_fault_rates``), ``/faults/clear``; ``GET /_sandbox/faults`` -> ``{injected}``
 - ``GET  /_sandbox/counts``; ``POST /_sandbox/counts/reset``
@@ -87,6 +89,7 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
             "apiKey": state.api_key,
             "catalogs": state.all_catalogs(),
             "grantedCatalogs": state.granted_catalogs(),
+            "apiGeneration": state.api_generation,
             "wireShape": state.wire_shape,
             "clock": state.clock,
         }
@@ -110,6 +113,24 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
         if request.method == "POST":
             state.set_wire_shape(_arg(body, "shape"))
         return {"shape": state.wire_shape}
+
+    def api_generation(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        if request.method == "POST":
+            state.set_api_generation(_arg(body, "generation"))
+        return {"generation": state.api_generation}
+
+    def credit(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        if request.method == "POST":
+            exhausted = _arg(body, "exhausted")
+            if not isinstance(exhausted, bool):
+                raise ValueError("exhausted must be true or false")
+            (state.exhaust_credit if exhausted else state.restore_credit)()
+        return {"exhausted": state.credit_exhausted}
+
+    def rate_limit(request: web.Request, body: dict[str, Any]) -> dict[str, Any]:
+        if request.method == "POST":
+            state.set_rate_limit(_arg(body, "limit"))
+        return {"limit": state.rate_limit}
 
     def fail_next(_request: web.Request, body: dict[str, Any]) -> None:
         state.fail_next(
@@ -138,6 +159,14 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
         ("GET", "/truth/search-items", lambda r, _b: state.truth_search_items(_arg(r.query, "catalog"))),
         ("GET", "/truth/product-view", lambda r, _b: state.truth_product_view(_arg(r.query, "uuid"))),
         ("GET", "/truth/lookup", lambda r, _b: state.truth_lookup(_arg(r.query, "uuid"))),
+        ("GET", "/truth/catalog-summaries", lambda _r, _b: state.truth_catalog_summaries()),
+        ("GET", "/truth/store-host", lambda r, _b: {"host": state.store_host(_arg(r.query, "catalog"))}),
+        ("GET", "/api-generation", api_generation),
+        ("POST", "/api-generation", api_generation),
+        ("GET", "/credit", credit),
+        ("POST", "/credit", credit),
+        ("GET", "/rate-limit", rate_limit),
+        ("POST", "/rate-limit", rate_limit),
         ("POST", "/mutations/{name}", mutate),
         ("GET", "/wire-shape", wire_shape),
         ("POST", "/wire-shape", wire_shape),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-ENDPOINTS = ("catalogs", "search", "lookup")
+ENDPOINTS = ("catalogs", "search", "lookup", "me", "domains")
 FAULT_KINDS = ("429", "500", "502", "503", "504", "drop", "garbage")
 _ENDPOINT_ALIASES = {
     "catalogs": "catalogs",
@@ -22,6 +22,12 @@ _ENDPOINT_ALIASES = {
     "lookup": "lookup",
     "lookup_product": "lookup",
     "/products/lookup": "lookup",
+    "me": "me",
+    "get_me": "me",
+    "/me": "me",
+    "domains": "domains",
+    "get_domain": "domains",
+    "/domains": "domains",
 }
 
 

@@ -10,6 +10,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from octogen_source.sandbox.generations import DEFAULT_GENERATION
 from octogen_source.sandbox.server import base_url, bind_socket, start_server
 from octogen_source.sandbox.state import SandboxState
 
@@ -20,17 +21,28 @@ STOP_TIMEOUT_SECONDS = 10.0
 class Sandbox(SandboxState):
     """A local Octogen Platform Catalog API v1 on 127.0.0.1, with test controls.
 
-    ``Sandbox(catalogs=3, products=200, seed=0, ungranted=0, port=0)``: ``catalogs`` x ``products``
-    deterministic synthetic products (``seed``); the last ``ungranted`` catalogs exist but the default key
-    (:attr:`api_key`) is not granted them. ``port=0`` picks a free port. Use ``start()``/``stop()`` or
-    ``with Sandbox(...) as sandbox:``. The controls (keys, truth, mutations, wire shape, faults, counters)
-    are inherited from :class:`~octogen_source.sandbox.state.SandboxState` and are thread-safe.
+    ``Sandbox(catalogs=3, products=200, seed=0, ungranted=0, port=0, generation="current")``: ``catalogs``
+    x ``products`` deterministic synthetic products (``seed``); the last ``ungranted`` catalogs exist but the
+    default key (:attr:`api_key`) is not granted them. ``port=0`` picks a free port. ``generation``:
+    ``"current"`` (today's API) or ``"seed"`` (May 2026); switch later with ``set_api_generation``. Use
+    ``start()``/``stop()`` or ``with Sandbox(...) as sandbox:``. The controls (keys, truth, mutations, API
+    generation, credit, rate limit, faults, counters) are inherited from
+    :class:`~octogen_source.sandbox.state.SandboxState` and are thread-safe.
     """
 
     def __init__(
-        self, catalogs: int = 3, products: int = 200, seed: int = 0, ungranted: int = 0, *, port: int = 0
+        self,
+        catalogs: int = 3,
+        products: int = 200,
+        seed: int = 0,
+        ungranted: int = 0,
+        *,
+        port: int = 0,
+        generation: str = DEFAULT_GENERATION,
     ) -> None:
-        super().__init__(catalogs=catalogs, products=products, seed=seed, ungranted=ungranted)
+        super().__init__(
+            catalogs=catalogs, products=products, seed=seed, ungranted=ungranted, generation=generation
+        )
         self._requested_port = port
         self._port: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

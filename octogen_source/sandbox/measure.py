@@ -2,8 +2,10 @@
 
 Starts ``python -m octogen_source.sandbox`` as a child process pinned to one CPU (Linux), walks every granted
 catalog with keyset pagination from this process (pinned to another CPU when there is one), and prints
-products per second of wall-clock time and per CPU-second of the sandbox process. Not part of the test suite:
-the figures depend on the machine.
+products per second of wall-clock time and per CPU-second of the sandbox process (products = distinct
+products of the walk; the current generation also serves some twice across page boundaries, counted as
+"items"). ``--api-generation`` picks the generation (current by default). Not part of the test suite: the
+figures depend on the machine.
 """
 
 from __future__ import annotations
@@ -33,19 +35,23 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def _walk(client: httpx.Client, catalog: str, limit: int) -> int:
-    count, cursor = 0, None
+def _walk(client: httpx.Client, catalog: str, limit: int, generation: str) -> tuple[int, int]:
+    """(distinct products, items served) of one catalog's walk."""
+    seen: set[str] = set()
+    items, cursor = 0, None
+    scope: dict[str, Any] = {"catalog": catalog} if generation == "seed" else {"catalogs": [catalog]}
     while True:
-        body: dict[str, Any] = {"catalog": catalog, "limit": limit}
+        body: dict[str, Any] = {**scope, "limit": limit}
         if cursor:
             body["cursor"] = cursor
         response = client.post("/products/search", json=body)
         response.raise_for_status()
         page = response.json()
-        count += len(page["items"])
-        cursor = page["nextCursor"]
+        items += len(page["items"])
+        seen.update(item["uuid"] for item in page["items"])
+        cursor = page.get("nextCursor")
         if cursor is None:
-            return count
+            return len(seen), items
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--products", type=int, default=50_000)
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--walks", type=int, default=2, help="full walks; the first also renders the caches")
+    parser.add_argument("--api-generation", choices=("current", "seed"), default="current")
     args = parser.parse_args(argv)
 
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
     server_cpu, client_cpu = cpus[0], cpus[-1]
     started = time.perf_counter()
     command = [sys.executable, "-m", "octogen_source.sandbox", "--catalogs", str(args.catalogs)]
-    command += ["--products", str(args.products)]
+    command += ["--products", str(args.products), "--api-generation", args.api_generation]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: _pin(server_cpu))
     try:
         assert server.stdout is not None
@@ -70,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
         _pin(client_cpu)
         headers = {"Authorization": f"Bearer {settings['OCTO_API_KEY']}"}
         with httpx.Client(base_url=settings["OCTOGEN_BASE_URL"], headers=headers, timeout=60) as client:
-            catalogs = [c["catalog"] for c in client.get("/catalogs").json()]
+            root = settings["OCTOGEN_BASE_URL"].removesuffix("/v1")
+            catalogs = httpx.get(f"{root}/_sandbox/info", timeout=60).json()["grantedCatalogs"]
             for walk_no in range(1, args.walks + 1):
                 cpu_before, wall_before = _server_cpu_seconds(server.pid), time.perf_counter()
-                products = sum(_walk(client, catalog, args.limit) for catalog in catalogs)
+                walks = [_walk(client, catalog, args.limit, args.api_generation) for catalog in catalogs]
+                products, items = sum(w[0] for w in walks), sum(w[1] for w in walks)
                 wall = time.perf_counter() - wall_before
                 cpu_after = _server_cpu_seconds(server.pid)
                 line = (
-                    f"walk {walk_no}: {products} products in {wall:.2f} s = {products / wall:,.0f} products/s"
+                    f"walk {walk_no} ({args.api_generation}): {products} products ({items} items) in "
+                    f"{wall:.2f} s = {products / wall:,.0f} products/s"
                 )
                 if cpu_before is not None and cpu_after is not None and cpu_after > cpu_before:
                     cpu = cpu_after - cpu_before

@@ -49,7 +49,7 @@ class RemoteSandbox:
         return response.json()
 
     def info(self) -> dict[str, Any]:
-        """baseUrl, apiKey, catalogs, grantedCatalogs, wireShape, clock."""
+        """baseUrl, apiKey, catalogs, grantedCatalogs, apiGeneration, wireShape, clock."""
         return self._call("GET", "/info")
 
     def _static_info(self) -> dict[str, Any]:
@@ -73,6 +73,32 @@ class RemoteSandbox:
     def wire_shape(self) -> str:
         return str(self._call("GET", "/wire-shape")["shape"])
 
+    @property
+    def api_generation(self) -> str:
+        return str(self._call("GET", "/api-generation")["generation"])
+
+    def set_api_generation(self, name: str) -> None:
+        self._call("POST", "/api-generation", {"generation": name})
+
+    # credit and rate limit
+    def exhaust_credit(self) -> None:
+        self._call("POST", "/credit", {"exhausted": True})
+
+    def restore_credit(self) -> None:
+        self._call("POST", "/credit", {"exhausted": False})
+
+    @property
+    def credit_exhausted(self) -> bool:
+        return bool(self._call("GET", "/credit")["exhausted"])
+
+    def set_rate_limit(self, limit: int | None) -> None:
+        self._call("POST", "/rate-limit", {"limit": limit})
+
+    @property
+    def rate_limit(self) -> int | None:
+        limit = self._call("GET", "/rate-limit")["limit"]
+        return None if limit is None else int(limit)
+
     # keys
     def add_key(self, catalogs: list[str] | None = None, *, forbidden: bool = False) -> str:
         return str(self._call("POST", "/keys", {"catalogs": catalogs, "forbidden": forbidden})["key"])
@@ -92,6 +118,12 @@ class RemoteSandbox:
 
     def truth_search_items(self, catalog: str) -> list[dict[str, Any]]:
         return list(self._call("GET", "/truth/search-items", catalog=catalog))
+
+    def truth_catalog_summaries(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/truth/catalog-summaries"))
+
+    def store_host(self, catalog: str) -> str:
+        return str(self._call("GET", "/truth/store-host", catalog=catalog)["host"])
 
     def truth_product_view(self, uuid: str) -> dict[str, Any]:
         return dict(self._call("GET", "/truth/product-view", uuid=uuid))

@@ -13,37 +13,39 @@ import hashlib
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from octogen_source.sandbox import current_wire, wire
+from octogen_source.sandbox.account import catalog_coverage, me_body, normalize_host, store_host
+from octogen_source.sandbox.answers import ApiError, Reply
 from octogen_source.sandbox.catalog import ATTRIBUTE_KEYS, UPDATED_AT_ANCHOR, Product, catalog_infos
+from octogen_source.sandbox.current_search import search_page
 from octogen_source.sandbox.faults import ENDPOINTS, Fault, FaultPlan
+from octogen_source.sandbox.generations import (
+    DEFAULT_GENERATION,
+    GENERATION_WIRE_SHAPES,
+    ApiGeneration,
+    parse_generation,
+)
+from octogen_source.sandbox.lookup_request import ProductUrl, parse_lookup_request, parse_product_url
+from octogen_source.sandbox.lookups import indexed_answer, markdown, on_demand_answer
+from octogen_source.sandbox.search_request import parse_current_search_request
 from octogen_source.sandbox.store import ProductStore
 from octogen_source.sandbox.validation import parse_lookup_url, parse_search_request
-from octogen_source.sandbox.wire import (
-    WIRE_SHAPES,
-    WireShape,
-    catalog_summary,
-    dumps,
-    hit_bytes,
-    iso_timestamp,
-    lookup_dict,
-    product_view,
-)
+from octogen_source.sandbox.wire import catalog_summary, dumps, iso_timestamp
 
 CLOCK_START = UPDATED_AT_ANCHOR + 24 * 3600  # after every generated updatedAt
 CLOCK_STEP_SECONDS = 60
 LATE_INDEXED_MARGIN_SECONDS = 24 * 3600
 
 
-class ApiError(Exception):
-    """An error response of the API: status and ``detail``."""
-
-    def __init__(self, status: int, detail: Any) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
+DEFAULT_RATE_LIMIT = 600  # requests per window, as /me reports it
+RATE_LIMIT_WINDOW_SECONDS = 60
+TOP_UP_URL = "https://platform.octogen.ai/settings/billing"
+__all__ = ["ApiError", "Caller", "Reply", "SandboxState"]
 
 
 @dataclass
@@ -51,6 +53,14 @@ class _ApiKey:
     grants: frozenset[str]
     forbidden: bool = False
     revoked: bool = False
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request's key and the catalogs it may see."""
+
+    key: str
+    grants: frozenset[str]
 
 
 def _make_key(seed: int, serial: int) -> str:
@@ -68,7 +78,15 @@ def _check_count(count: int) -> int:
 class SandboxState:
     """The sandbox's catalogs, keys, faults and counters; see :class:`~octogen_source.sandbox.Sandbox`."""
 
-    def __init__(self, catalogs: int = 3, products: int = 200, seed: int = 0, ungranted: int = 0) -> None:
+    def __init__(
+        self,
+        catalogs: int = 3,
+        products: int = 200,
+        seed: int = 0,
+        ungranted: int = 0,
+        generation: str = DEFAULT_GENERATION,
+    ) -> None:
+        self._generation: ApiGeneration = parse_generation(generation)
         if catalogs < 1:
             raise ValueError(f"catalogs must be >= 1, got {catalogs}")
         if products < 0:
@@ -83,9 +101,14 @@ class SandboxState:
         self._default_grants = frozenset(info.key for info in infos[: catalogs - ungranted])
         self._api_key = self._new_key(self._default_grants, forbidden=False)
         self._tick = 0
-        self._shape: WireShape = "v1"
         self._faults = FaultPlan()
         self._counts = dict.fromkeys(ENDPOINTS, 0)
+        self._credit_exhausted = False
+        self._rate_limit: int | None = DEFAULT_RATE_LIMIT
+        self._window_start = time.time()
+        self._window_requests = 0
+        self._search_serial = 0
+        self._on_demand_cache: set[str] = set()
 
     # ---- keys ---------------------------------------------------------------------------------------------
 
@@ -143,44 +166,137 @@ class SandboxState:
         return product
 
     def truth_catalogs(self) -> list[dict[str, Any]]:
-        """What GET /catalogs returns for the default key."""
+        """What the seed era's GET /catalogs returns for the default key (the current API has none)."""
         with self._lock:
             return json.loads(dumps(self._catalogs_payload(self._default_grants)))
 
+    def truth_catalog_summaries(self) -> list[dict[str, Any]]:
+        """``[{catalog, displayName, sourceBaseUrl, productCount}]`` for the default key's catalogs, in
+        catalog order; the same in both generations (productCount = live products)."""
+        with self._lock:
+            return [
+                {
+                    "catalog": key,
+                    "displayName": entry.info.display_name,
+                    "sourceBaseUrl": entry.info.source_base_url,
+                    "productCount": len(entry.live),
+                }
+                for key, entry in self._store.catalogs.items()
+                if key in self._default_grants
+            ]
+
     def truth_search_items(self, catalog: str) -> list[dict[str, Any]]:
-        """Every search hit of a catalog granted to the default key, in the current wire shape."""
+        """Every live hit of a catalog granted to the default key, once each (uuid order), in the active
+        generation's shape; current hits WITHOUT the query-relative ``rawScore`` and ``displayMatchScore``."""
         with self._lock:
             entry = self._store.entry(catalog)
             if catalog not in self._default_grants:
                 raise ValueError(f"catalog {catalog!r} is not granted to the default key")
-            return [json.loads(hit_bytes(p, entry.info, self._shape)) for p in entry.live]
+            if self._generation == "seed":
+                return [json.loads(wire.hit_bytes(p, entry.info)) for p in entry.live]
+            return [json.loads(current_wire.hit_prefix(p, entry.info) + b"}") for p in entry.live]
 
     def truth_product_view(self, uuid: str) -> dict[str, Any]:
         """The ``product`` object a lookup of this product returns; KeyError when removed or not visible."""
         with self._lock:
             product = self._default_visible(uuid)
-            view = product_view(product, self._store.info_of(product), self._shape)
-            return json.loads(dumps(view))
+            info = self._store.info_of(product)
+            if self._generation == "seed":
+                return json.loads(dumps(wire.product_view(product, info)))
+            return json.loads(dumps(current_wire.product_view(product, info)))
 
     def truth_lookup(self, uuid: str) -> dict[str, Any]:
-        """The whole lookup response body for this product; KeyError when removed or not visible."""
+        """The whole lookup response body for a lookup of this product's productUrl; KeyError when removed
+        or not visible. Current generation: the body of an indexed answer WITHOUT ``requestId`` (new per
+        request), with ``requestedUrl`` = the productUrl and ``matchedVia`` = ``"exact"``."""
         with self._lock:
             product = self._default_visible(uuid)
-            body = lookup_dict(product, self._store.info_of(product), self._shape)
+            info = self._store.info_of(product)
+            if self._generation == "seed":
+                return json.loads(dumps(wire.lookup_dict(product, info)))
+            body = indexed_answer(product, info, parse_product_url(product.product_url), "exact", "")
+            del body["requestId"]
             return json.loads(dumps(body))
 
-    # ---- wire shape ---------------------------------------------------------------------------------------
+    def store_host(self, catalog: str) -> str:
+        """The store host serving ``catalog`` (e.g. ``shop.northwind-apparel.example``): what
+        ``GET /domains/{host}`` answers for, and where on-demand lookups resolve URLs."""
+        with self._lock:
+            return store_host(self._store.entry(catalog).info)
+
+    # ---- API generation -----------------------------------------------------------------------------------
 
     @property
-    def wire_shape(self) -> WireShape:
-        return self._shape
+    def api_generation(self) -> ApiGeneration:
+        """``"current"`` (today's API, the default) or ``"seed"`` (May 2026, as the client guide says)."""
+        return self._generation
+
+    def set_api_generation(self, name: str) -> None:
+        """Switch the generation the API speaks from the next request on (``"current"`` or ``"seed"``)."""
+        generation = parse_generation(name)
+        with self._lock:
+            self._generation = generation
+
+    @property
+    def wire_shape(self) -> str:
+        """The old name of the generation: ``"v1"`` (seed) or ``"v2"`` (current)."""
+        return GENERATION_WIRE_SHAPES[self._generation]
 
     def set_wire_shape(self, shape: str) -> None:
-        """``"v1"`` (documented) or ``"v2"`` (image objects; catalogKey, currency, inStock; lookup source)."""
-        if shape not in WIRE_SHAPES:
-            raise ValueError(f"unknown wire shape {shape!r}; expected one of {', '.join(WIRE_SHAPES)}")
+        """Alias of :meth:`set_api_generation`: ``"v1"`` -> seed, ``"v2"`` -> current."""
+        if shape not in ("v1", "v2"):
+            raise ValueError(f"unknown wire shape {shape!r}; expected one of v1, v2")
+        self.set_api_generation(shape)
+
+    # ---- credit and rate limit ----------------------------------------------------------------------------
+
+    def exhaust_credit(self) -> None:
+        """The organization's prepaid credit runs out: every billed request answers 402 insufficient_credit
+        (``GET /me`` still answers) until :meth:`restore_credit`."""
         with self._lock:
-            self._shape = shape
+            self._credit_exhausted = True
+
+    def restore_credit(self) -> None:
+        with self._lock:
+            self._credit_exhausted = False
+
+    @property
+    def credit_exhausted(self) -> bool:
+        return self._credit_exhausted
+
+    def set_rate_limit(self, limit: int | None) -> None:
+        """Requests per minute reported by ``/me`` and the ``X-RateLimit-*`` headers of a 429 (None: the
+        limiter is off, ``rateLimit: null``). Reporting only: 429s come from :meth:`fail_next`/rates."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+        with self._lock:
+            self._rate_limit = limit
+
+    @property
+    def rate_limit(self) -> int | None:
+        """Requests per minute the limiter reports (None: off)."""
+        return self._rate_limit
+
+    def _rate_window(self) -> tuple[int, int, int] | None:
+        """(limit, remaining, reset epoch seconds) of the current window; None when the limiter is off."""
+        if self._rate_limit is None:
+            return None
+        now = time.time()
+        if now - self._window_start >= RATE_LIMIT_WINDOW_SECONDS:
+            self._window_start, self._window_requests = now, 0
+        remaining = max(0, self._rate_limit - self._window_requests)
+        return self._rate_limit, remaining, int(self._window_start + RATE_LIMIT_WINDOW_SECONDS)
+
+    def rate_limit_headers(self, *, exhausted: bool) -> dict[str, str]:
+        """``X-RateLimit-Limit/Remaining/Reset`` (reset in epoch seconds); remaining 0 when ``exhausted``."""
+        with self._lock:
+            window = self._rate_window()
+            limit, remaining, reset = window or (DEFAULT_RATE_LIMIT, 0, int(time.time()) + 1)
+            return {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": "0" if exhausted else str(remaining),
+                "X-RateLimit-Reset": str(reset),
+            }
 
     # ---- mutations ----------------------------------------------------------------------------------------
 
@@ -364,45 +480,164 @@ class SandboxState:
 
     # ---- request handling (called by the server) ----------------------------------------------------------
 
-    def begin_request(self, endpoint: str) -> tuple[Fault | None, float]:
-        """Count a request and draw its fault; returns (fault or None, latency seconds)."""
+    def begin_request(
+        self, endpoint: str, only: ApiGeneration | None = None
+    ) -> tuple[Fault | None, float, ApiGeneration]:
+        """Count a request and draw its fault; returns (fault or None, latency seconds, generation).
+
+        An endpoint that exists ``only`` in another generation is counted but draws no fault (it is a 404)."""
         with self._lock:
             self._counts[endpoint] += 1
-            return self._faults.draw(endpoint), self._faults.latency
+            if only is not None and only != self._generation:
+                return None, 0.0, self._generation
+            if self._rate_window() is not None:
+                self._window_requests += 1
+            return self._faults.draw(endpoint), self._faults.latency, self._generation
 
-    def authorize(self, authorization: str | None) -> frozenset[str]:
-        """The catalogs the request's key may see; ApiError 401/403 otherwise."""
+    def authorize(self, authorization: str | None, *, billed: bool = True) -> Caller:
+        """The request's key and the catalogs it may see; ApiError 401/403, or 402 for a billed request
+        while the credit is exhausted."""
         scheme, _, token = (authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "Authorization Bearer token required")
         with self._lock:
             record = self._keys.get(token)
-            if record is None or record.revoked:
+            if record is None:
                 raise ApiError(401, "Invalid API key")
+            if record.revoked:
+                raise ApiError(401, "API key revoked" if self._generation == "current" else "Invalid API key")
             if record.forbidden:
                 raise ApiError(403, "api_key_org_type_forbidden")
-            return record.grants
+            if billed and self._credit_exhausted:
+                raise ApiError(
+                    402,
+                    {
+                        "code": "insufficient_credit",
+                        "message": "Your organization's prepaid credit is exhausted; top up to continue.",
+                        "top_up_url": TOP_UP_URL,
+                    },
+                )
+            return Caller(token, record.grants)
 
-    def catalogs_body(self, grants: frozenset[str]) -> bytes:
+    def catalogs_body(self, caller: Caller, _raw: bytes, _request_id: str) -> bytes:
         with self._lock:
-            return dumps(self._catalogs_payload(grants))
+            return dumps(self._catalogs_payload(caller.grants))
 
-    def search_body(self, grants: frozenset[str], raw: bytes) -> bytes:
+    def _visible_keys(self, grants: frozenset[str]) -> list[str]:
+        return [key for key in self._store.catalogs if key in grants]
+
+    def search_body(self, caller: Caller, raw: bytes, request_id: str) -> bytes:
+        if self._generation == "seed":
+            return self._seed_search(caller.grants, raw)
+        request = parse_current_search_request(raw, ATTRIBUTE_KEYS)
+        with self._lock:
+            if request.catalogs is None:
+                catalog_keys = self._visible_keys(caller.grants)
+            elif all(key in caller.grants for key in request.catalogs):
+                catalog_keys = list(request.catalogs)
+            else:
+                raise ApiError(404, "catalog_not_found")
+            self._search_serial += 1
+            return search_page(self._store, request, catalog_keys, request_id, self._search_serial)
+
+    def _seed_search(self, grants: frozenset[str], raw: bytes) -> bytes:
         request = parse_search_request(raw, ATTRIBUTE_KEYS)
         with self._lock:
             if request.catalog is None:
-                catalog_keys = [key for key in self._store.catalogs if key in grants]
+                catalog_keys = self._visible_keys(grants)
             elif request.catalog in grants:
                 catalog_keys = [request.catalog]
             else:
                 raise ApiError(404, "catalog_not_found")
-            return self._store.search_page(request, catalog_keys, self._shape)
+            return self._store.search_page(
+                request, catalog_keys, request.after_uuid, request.limit, request.fingerprint
+            )
 
-    def lookup_body(self, grants: frozenset[str], raw: bytes) -> bytes:
+    def lookup_body(self, caller: Caller, raw: bytes, request_id: str) -> bytes | Reply:
+        if self._generation == "seed":
+            return self._seed_lookup(caller.grants, raw)
+        request = parse_lookup_request(raw)
+        url = parse_product_url(request.url)
+        with self._lock:
+            found = (
+                None
+                if request.resolution_mode == "on_demand_only"
+                else self._indexed(url, request.match_mode)
+            )
+            if found is not None and found[0].catalog_key in caller.grants:
+                product, matched_via = found
+                answer = indexed_answer(product, self._store.info_of(product), url, matched_via, request_id)
+            elif request.resolution_mode == "index_only":
+                raise ApiError(404, "product_not_found")
+            else:
+                answer = self._on_demand(url, request.cache_policy, request_id)
+        if request.format == "json":
+            return dumps(answer)
+        headers = {"x-octogen-catalog": answer["catalogKey"] or "", "x-octogen-source": answer["source"]}
+        if answer["product"]["uuid"]:
+            headers["x-octogen-product-uuid"] = answer["product"]["uuid"]
+        return Reply(markdown(answer), "text/markdown", headers)
+
+    def _indexed(self, url: ProductUrl, match_mode: str) -> tuple[Product, str] | None:
+        exact = self._store.by_url.get(url.requested)
+        if exact is not None:
+            return exact, "exact"
+        if match_mode == "strict":
+            return None
+        product = self._store.by_url.get(url.loose)
+        if product is None:
+            return None
+        plain = url.requested.split("#", 1)[0].rstrip("/")
+        return product, "normalized_exact" if plain.lower() == url.loose.lower() else "loose"
+
+    def _on_demand(self, url: ProductUrl, cache_policy: str, request_id: str) -> dict[str, Any]:
+        info = next((e.info for e in self._store.catalogs.values() if store_host(e.info) == url.host), None)
+        if info is None:
+            raise ApiError(404, "product_not_found")
+        known = self._store.by_url.get(url.loose) or next(
+            (
+                p
+                for e in self._store.catalogs.values()
+                for p in e.removed.values()
+                if p.product_url == url.loose
+            ),
+            None,
+        )
+        if cache_policy == "refresh":
+            status = "refresh"
+        else:
+            status = "hit" if url.loose in self._on_demand_cache else "miss"
+        self._on_demand_cache.add(url.loose)
+        return on_demand_answer(url, info, known, status, request_id)
+
+    def _seed_lookup(self, grants: frozenset[str], raw: bytes) -> bytes:
         url = parse_lookup_url(raw).strip()
         with self._lock:
             product = self._store.by_url.get(url) or self._store.by_url.get(url.rstrip("/"))
             if product is None or product.catalog_key not in grants:
                 raise ApiError(404, "product_not_found")
-            return dumps(lookup_dict(product, self._store.info_of(product), self._shape))
+            return dumps(wire.lookup_dict(product, self._store.info_of(product)))
+
+    def me_body(self, caller: Caller, _raw: bytes, _request_id: str) -> bytes:
+        with self._lock:
+            window = self._rate_window()
+            rate_limit = (
+                None
+                if window is None
+                else {"limit": window[0], "remaining": window[1], "resetAt": iso_timestamp(window[2])}
+            )
+            body = me_body(caller.key, self._seed, len(self._keys), len(caller.grants), rate_limit)
+            return dumps(body)
+
+    def domain_body(self, caller: Caller, host: str) -> bytes:
+        wanted = normalize_host(host)
+        with self._lock:
+            covering = [
+                catalog_coverage(entry.info, entry.live, entry.last_indexed_at)
+                for key, entry in self._store.catalogs.items()
+                if key in caller.grants and store_host(entry.info) == wanted
+            ]
+            if not covering:
+                raise ApiError(404, "domain_not_covered")
+            return dumps({"host": wanted, "catalogs": covering})

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import attrgetter
+from typing import Protocol
 
 from octogen_source.sandbox.catalog import (
     UPDATED_AT_ANCHOR,
@@ -22,11 +23,23 @@ from octogen_source.sandbox.catalog import (
     make_product,
 )
 from octogen_source.sandbox.cursors import encode_cursor
-from octogen_source.sandbox.validation import SearchRequest
-from octogen_source.sandbox.wire import WireShape, dumps, hit_bytes
+from octogen_source.sandbox.wire import dumps, hit_bytes
 
 ProductPredicate = Callable[[Product], bool]
 _uuid_of = attrgetter("uuid")
+
+
+class Filters(Protocol):
+    """What a search filters on, in either generation's request."""
+
+    @property
+    def q_terms(self) -> tuple[str, ...]: ...
+    @property
+    def price_min(self) -> float | None: ...
+    @property
+    def price_max(self) -> float | None: ...
+    @property
+    def facets(self) -> tuple[tuple[str, frozenset[str]], ...]: ...
 
 
 @dataclass
@@ -50,7 +63,13 @@ def _facet_check(name: str, values: frozenset[str]) -> ProductPredicate:
     return lambda p: p.attributes.get(name) in values
 
 
-def build_predicate(request: SearchRequest) -> ProductPredicate | None:
+def _negated(check: ProductPredicate) -> ProductPredicate:
+    return lambda p: not check(p)
+
+
+def build_predicate(
+    request: Filters, exclude: tuple[tuple[str, frozenset[str]], ...] = ()
+) -> ProductPredicate | None:
     """One cheap check per active filter, combined; None when nothing filters."""
     checks: list[ProductPredicate] = []
     terms = request.q_terms
@@ -62,6 +81,7 @@ def build_predicate(request: SearchRequest) -> ProductPredicate | None:
     if high is not None:
         checks.append(lambda p: p.current_price <= high)
     checks.extend(_facet_check(name, values) for name, values in request.facets)
+    checks.extend(_negated(_facet_check(name, values)) for name, values in exclude)
     if not checks:
         return None
     if len(checks) == 1:
@@ -120,18 +140,56 @@ class ProductStore:
             return walks[0]
         return heapq.merge(*walks, key=_uuid_of)
 
-    def search_page(self, request: SearchRequest, catalog_keys: list[str], shape: WireShape) -> bytes:
-        """The page body ``{"items": [...], "nextCursor": ...}``; nextCursor only when more items match."""
-        stream: Iterable[Product] = self._walk_from(catalog_keys, request.after_uuid)
+    def _walk_back(self, catalog_keys: list[str], through_uuid: str) -> Iterator[Product]:
+        """Products with uuid <= ``through_uuid``, highest uuid first, across ``catalog_keys``."""
+        walks = []
+        for key in catalog_keys:
+            live = self.catalogs[key].live
+            stop = bisect_right(live, through_uuid, key=_uuid_of)
+            walks.append(map(live.__getitem__, range(stop - 1, -1, -1)))
+        if len(walks) == 1:
+            return walks[0]
+        return heapq.merge(*walks, key=_uuid_of, reverse=True)
+
+    def page_with_repeats(
+        self,
+        catalog_keys: list[str],
+        after_uuid: str | None,
+        limit: int,
+        repeats: int,
+        predicate: ProductPredicate | None,
+    ) -> tuple[list[Product], bool]:
+        """A current-generation page: up to ``repeats`` matches at or before ``after_uuid`` (the previous
+        page's tail, served again), then new matches after it; and whether more new matches follow."""
+        head: list[Product] = []
+        if after_uuid is not None and repeats > 0:
+            back: Iterable[Product] = self._walk_back(catalog_keys, after_uuid)
+            if predicate is not None:
+                back = filter(predicate, back)
+            head = list(islice(back, repeats))
+            head.reverse()
+        stream: Iterable[Product] = self._walk_from(catalog_keys, after_uuid)
+        if predicate is not None:
+            stream = filter(predicate, stream)
+        fresh = limit - len(head)
+        tail = list(islice(stream, fresh + 1))
+        more = len(tail) > fresh
+        return head + tail[:fresh], more
+
+    def search_page(
+        self, request: Filters, catalog_keys: list[str], after_uuid: str | None, limit: int, fingerprint: str
+    ) -> bytes:
+        """The seed-era page body ``{"items": [...], "nextCursor": ...}``; nextCursor only when more match."""
+        stream: Iterable[Product] = self._walk_from(catalog_keys, after_uuid)
         predicate = build_predicate(request)
         if predicate is not None:
             stream = filter(predicate, stream)
-        page = list(islice(stream, request.limit + 1))
+        page = list(islice(stream, limit + 1))
         next_cursor = None
-        if len(page) > request.limit:
-            del page[request.limit :]
-            next_cursor = encode_cursor(request.fingerprint, page[-1].uuid)
-        items = b",".join(hit_bytes(p, self.catalogs[p.catalog_key].info, shape) for p in page)
+        if len(page) > limit:
+            del page[limit:]
+            next_cursor = encode_cursor(fingerprint, page[-1].uuid)
+        items = b",".join(hit_bytes(p, self.catalogs[p.catalog_key].info) for p in page)
         return b'{"items":[' + items + b'],"nextCursor":' + dumps(next_cursor) + b"}"
 
     # ---- mutations ----------------------------------------------------------------------------------------

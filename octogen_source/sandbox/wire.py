@@ -1,9 +1,8 @@
-"""The sandbox's records as the API sends them (camelCase JSON), in the current wire shape.
+"""The sandbox's records as the seed-era API sends them (camelCase JSON), plus shared JSON helpers.
 
-``v1`` is the documented shape (``images`` as URL strings). ``v2`` is a newer deployment's shape: images
-as objects ``{url, width, height, alt}``, extra fields ``catalogKey``, ``currency`` and ``inStock`` on search
-hits and a ``source`` object on lookups. Search hits are rendered to bytes once per shape and cached on the
-product, so a page body is a join of cached bytes.
+This is the May 2026 shape (``wire shape v1``): ``brand`` and ``rating`` scalars, ``images`` as URL strings.
+The current generation's records are in :mod:`octogen_source.sandbox.current_wire`. Search hits are rendered
+to bytes once and cached on the product (key ``"v1"``), so a page body is a join of cached bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +15,9 @@ from typing import Any, Literal
 from octogen_source.sandbox.catalog import CatalogInfo, Product
 
 WireShape = Literal["v1", "v2"]
+# the old names of the two generations (see generations.WIRE_SHAPE_ALIASES)
 WIRE_SHAPES: tuple[WireShape, ...] = ("v1", "v2")
+SEED_CACHE_KEY = "v1"
 CURRENCY = "USD"
 
 _SIZES = {
@@ -43,24 +44,8 @@ def _image_urls(product: Product, info: CatalogInfo) -> list[str]:
     return [f"{info.cdn_base_url}/{product.uuid[:8]}/{index}.jpg" for index in range(product.image_count)]
 
 
-def _images(product: Product, info: CatalogInfo, shape: WireShape) -> list[Any]:
-    urls = _image_urls(product, info)
-    if shape == "v1":
-        return list(urls)
-    square = product.kind.size_system == "shoes"
-    return [
-        {
-            "url": url,
-            "width": 1600,
-            "height": 1600 if square else 2000,
-            "alt": f"{product.title}, view {i + 1}",
-        }
-        for i, url in enumerate(urls)
-    ]
-
-
-def hit_dict(product: Product, info: CatalogInfo, shape: WireShape) -> dict[str, Any]:
-    """A search hit (MerchantProductListItem) as the API sends it."""
+def hit_dict(product: Product, info: CatalogInfo) -> dict[str, Any]:
+    """A seed-era search hit (MerchantProductListItem of May 2026)."""
     urls = _image_urls(product, info)
     hit: dict[str, Any] = {
         "uuid": product.uuid,
@@ -70,30 +55,26 @@ def hit_dict(product: Product, info: CatalogInfo, shape: WireShape) -> dict[str,
         "currentPrice": product.current_price,
         "originalPrice": product.original_price,
         "imageUrl": urls[0] if urls else None,
-        "images": _images(product, info, shape),
+        "images": urls,
         "rating": product.rating,
         "isActive": product.is_active,
         "updatedAt": iso_timestamp(product.updated_at),
     }
-    if shape == "v2":
-        hit["catalogKey"] = info.key
-        hit["currency"] = CURRENCY
-        hit["inStock"] = product.in_stock
     return hit
 
 
-def hit_bytes(product: Product, info: CatalogInfo, shape: WireShape) -> bytes:
+def hit_bytes(product: Product, info: CatalogInfo) -> bytes:
     cache = product.hit_cache
     if cache is None:
         cache = product.hit_cache = {}
-    cached = cache.get(shape)
+    cached = cache.get(SEED_CACHE_KEY)
     if cached is None:
-        cached = cache[shape] = dumps(hit_dict(product, info, shape))
+        cached = cache[SEED_CACHE_KEY] = dumps(hit_dict(product, info))
     return cached
 
 
-def product_view(product: Product, info: CatalogInfo, shape: WireShape) -> dict[str, Any]:
-    """The fuller product record (MerchantProductView) returned by lookup."""
+def product_view(product: Product, info: CatalogInfo) -> dict[str, Any]:
+    """The seed-era fuller product record (MerchantProductView of May 2026) returned by lookup."""
     details = random.Random(product.uuid)
     product_id = f"{info.code}-{product.seq:06d}"
     all_sizes = _SIZES[product.kind.size_system]
@@ -125,7 +106,7 @@ def product_view(product: Product, info: CatalogInfo, shape: WireShape) -> dict[
             "season": _SEASONS[int(details.random() * len(_SEASONS))],
         }
     )
-    view = hit_dict(product, info, shape)
+    view = hit_dict(product, info)
     view.update(
         {
             "description": product.description,
@@ -164,21 +145,14 @@ def product_view(product: Product, info: CatalogInfo, shape: WireShape) -> dict[
     return view
 
 
-def lookup_dict(product: Product, info: CatalogInfo, shape: WireShape) -> dict[str, Any]:
-    """The lookup response (MerchantProductUrlLookupResponse)."""
-    body: dict[str, Any] = {
+def lookup_dict(product: Product, info: CatalogInfo) -> dict[str, Any]:
+    """The seed-era lookup response (MerchantProductUrlLookupResponse of May 2026)."""
+    return {
         "catalogKey": info.key,
         "catalogDisplayName": info.display_name,
         "sourceBaseUrl": info.source_base_url,
-        "product": product_view(product, info, shape),
+        "product": product_view(product, info),
     }
-    if shape == "v2":
-        body["source"] = {
-            "type": "crawl",
-            "url": product.product_url,
-            "fetchedAt": iso_timestamp(product.updated_at),
-        }
-    return body
 
 
 def catalog_summary(info: CatalogInfo, product_count: int, last_indexed_at: int) -> dict[str, Any]:
