@@ -26,12 +26,20 @@ Behaviour of the tools (the contract's "The control plane" section):
   the cell, completed with the listing's resource and location, and the subscriber); answers
   ``{status, ...}``.
 
-``result_style="text"`` answers with a text part holding JSON only (no structured content), the other shape
-the contract allows.
+How a tool's value travels (``result_style``): ``"wrapped"`` (default, as current servers do it): structured
+content ``{"result": <value>}`` plus a text part holding the value's JSON; ``"structured"`` (older servers):
+the value itself as structured content (a list wrapped as ``{"result": [...]}``, structured content being an
+object); ``"text"``: a text part holding JSON only.
+
+Garbage on the wire (:meth:`answer_raw`): the next HTTP request(s) get a scripted raw answer (status,
+content type, body, optionally a declared ``Content-Length`` that does not match, or a streamed body of
+``stream_bytes`` bytes without a length); :attr:`raw_bytes_sent` counts what was streamed.
+Access tokens minted elsewhere (the fake authorization server) become valid with :meth:`allow_token`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import secrets
@@ -47,6 +55,8 @@ import uvicorn
 from mcp.server.fastmcp import FastMCP
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict
+
+ResultStyle = Literal["wrapped", "structured", "text"]
 
 LIST_LISTINGS = "list_bigquery_listing_resources"
 LIST_SUBSCRIBERS = "list_bigquery_subscribers"
@@ -64,6 +74,15 @@ ASGIApp = Callable[
 class ToolCall:
     tool: str
     arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    content_type: str
+    body: bytes = b""
+    declared_length: int | None = None  # a Content-Length that may lie
+    stream_bytes: int = 0  # > 0: stream this many filler bytes (no Content-Length) instead of body
 
 
 @dataclass
@@ -94,10 +113,10 @@ class FakeControlPlane:
         self,
         *,
         token: str | None = None,
-        result_style: Literal["structured", "text"] = "structured",
+        result_style: ResultStyle = "wrapped",
     ) -> None:
         self.token = token or f"cp_{secrets.token_hex(16)}"
-        self._initial_result_style: Literal["structured", "text"] = result_style
+        self._initial_result_style: ResultStyle = result_style
         self._lock = threading.RLock()
         self.reset()
         self._server: uvicorn.Server | None = None
@@ -149,6 +168,8 @@ class FakeControlPlane:
             )
             self.http_requests = 0
             self.rejected_tokens = 0
+            self.raw_bytes_sent = 0
+            self._raw_answers: deque[RawAnswer] = deque()
             self._valid_tokens = {self.token}
             self._listings: dict[str, dict[str, Any]] = {}
             self._ungranted: set[str] = set()
@@ -263,14 +284,25 @@ class FakeControlPlane:
         with self._lock:
             self._http_failures.extend([status] * count)
 
+    def answer_raw(self, answer: RawAnswer, *, count: int = 1) -> None:
+        """The next ``count`` HTTP requests get ``answer`` (garbage, a lying length, a huge stream)."""
+        with self._lock:
+            self._raw_answers.extend([answer] * count)
+
     def clear_failures(self) -> None:
         with self._lock:
             self._tool_failures.clear()
             self._http_failures.clear()
+            self._raw_answers.clear()
 
     def set_tokens(self, *tokens: str) -> None:
         with self._lock:
             self._valid_tokens = set(tokens)
+
+    def allow_token(self, token: str) -> None:
+        """``token`` (e.g. minted by the fake authorization server) is accepted from now on."""
+        with self._lock:
+            self._valid_tokens.add(token)
 
     @property
     def calls(self) -> list[ToolCall]:
@@ -410,10 +442,13 @@ class FakeControlPlane:
             with self._lock:
                 self.http_requests += 1
                 scripted = self._http_failures.popleft() if self._http_failures else None
+                raw = self._raw_answers.popleft() if scripted is None and self._raw_answers else None
                 authorized = authorization.removeprefix("Bearer ") in self._valid_tokens
-                if scripted is None and not authorized:
+                if scripted is None and raw is None and not authorized:
                     self.rejected_tokens += 1
-            if scripted is not None:
+            if raw is not None:
+                await self._send_raw(receive, send, raw)
+            elif scripted is not None:
                 await _respond(send, scripted, {"error": f"scripted_{scripted}"})
             elif not authorized:
                 await _respond(
@@ -429,6 +464,43 @@ class FakeControlPlane:
                 await app(scope, receive, send)
 
         return checked
+
+    async def _send_raw(
+        self,
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+        raw: RawAnswer,
+    ) -> None:
+        headers = [(b"content-type", raw.content_type.encode())]
+        if raw.stream_bytes == 0:
+            length = len(raw.body) if raw.declared_length is None else raw.declared_length
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": raw.status, "headers": headers})
+        if raw.stream_bytes == 0:
+            await send({"type": "http.response.body", "body": raw.body})
+            return
+        chunk = b'{"filler": "' + b"x" * (64 * 1024) + b'"}\n'
+        sent = 0
+        disconnected = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            disconnected.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            while sent < raw.stream_bytes and not disconnected.is_set():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await asyncio.sleep(0)  # lets the watcher see a hang-up (send to a closed peer never waits)
+                sent += len(chunk)
+                with self._lock:
+                    self.raw_bytes_sent = sent
+            await send({"type": "http.response.body", "body": b""})
+        except Exception:  # the client hung up: that is the point
+            return
+        finally:
+            watcher.cancel()
 
     # helpers (called with the lock held) ------------------------------------------------------------------
     def _new_subscriber(
@@ -473,6 +545,8 @@ class FakeControlPlane:
         text = TextContent(type="text", text=json.dumps(payload))
         if self.result_style == "text":
             return CallToolResult(content=[text])
+        if self.result_style == "wrapped":
+            return CallToolResult(content=[text], structuredContent={"result": payload})
         # Structured content must be an object: lists travel wrapped, as FastMCP does it.
         structured = payload if isinstance(payload, dict) else {"result": payload}
         return CallToolResult(content=[text], structuredContent=structured)

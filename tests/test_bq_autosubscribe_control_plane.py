@@ -101,7 +101,7 @@ def test_token_command_not_found_and_unset() -> None:
 
 
 def test_control_plane_url_resolution() -> None:
-    assert resolve_control_plane_url(None, {}) == "https://api.octogen.ai/mcp"
+    assert resolve_control_plane_url(None, {}) == "https://mcp.octogen.ai/mcp/"
     assert (
         resolve_control_plane_url(None, {"OCTOGEN_MCP_URL": "http://127.0.0.1:9/mcp"})
         == "http://127.0.0.1:9/mcp"
@@ -125,11 +125,27 @@ def _text(value: str) -> TextContent:
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
+        # current servers: every value wrapped as {"result": <value>}, lists and objects alike
         (
             CallToolResult(content=[], structuredContent={"result": [{"catalogKey": "a"}]}),
-            {"result": [{"catalogKey": "a"}]},
+            [{"catalogKey": "a"}],
+        ),
+        (
+            CallToolResult(
+                content=[_text("{}")], structuredContent={"result": {"subscribers": [], "cells": []}}
+            ),
+            {"subscribers": [], "cells": []},
+        ),
+        (
+            CallToolResult(content=[], structuredContent={"result": {"error": "not_authorized"}}),
+            {"error": "not_authorized"},
         ),
         (CallToolResult(content=[_text('[{"catalogKey": "a"}]')]), [{"catalogKey": "a"}]),
+        # the first text part holding JSON, when others hold prose
+        (
+            CallToolResult(content=[_text("Listings:"), _text('{"status": "source_stale"}')]),
+            {"status": "source_stale"},
+        ),
         (
             CallToolResult(content=[_text('{"catalogKey": "a"}'), _text('{"catalogKey": "b"}')]),
             [{"catalogKey": "a"}, {"catalogKey": "b"}],
@@ -141,6 +157,10 @@ def _text(value: str) -> TextContent:
     ],
 )
 def test_tool_result_json_from_structured_content_or_text(result: CallToolResult, expected: Any) -> None:
+    if isinstance(expected, dict) and "error" in expected:
+        with pytest.raises(ControlPlaneToolError, match="t failed: not_authorized"):
+            parse_tool_result("t", result)
+        return
     assert parse_tool_result("t", result) == expected
 
 
@@ -162,6 +182,13 @@ def test_tool_result_json_from_structured_content_or_text(result: CallToolResult
             CallToolResult(content=[_text('{"error": "request_failed"}')], isError=True),
             "request_failed",
             None,
+        ),
+        (
+            CallToolResult(
+                content=[], structuredContent={"result": {"error": "catalog_not_granted", "message": "m"}}
+            ),
+            "catalog_not_granted",
+            "m",
         ),
     ],
 )

@@ -21,6 +21,8 @@ failed`` (any ``*failed`` status)                                   needs a huma
 reason ``catalog_not_enabled``, ``scope_        ``skipped``         intentional on the vendor's side: nothing
 revoked``                                                           to do, not an error
 ``active``                                      ``already_active``  linked dataset seen
+``source_stale``                                ``already_active``  linked dataset seen; Octogen's export is
+                                                                    behind (detail says "stale")
 ``preparing``                                   ``pending``         the grant is under way; a later pass acts
 ``awaiting_subscription``, dry-run              ``would_subscribe``
 ``awaiting_subscription``, apply                ``subscribed`` /    ``already_subscribed`` when the project
@@ -49,6 +51,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from octogen_source.bigquery.control_plane import (
+    AccessTokenProvider,
     ControlPlaneClient,
     ControlPlaneError,
     ControlPlaneToolError,
@@ -85,6 +88,7 @@ class ReaderRegistration(StrEnum):
 
 
 ACTIVE = "active"
+SOURCE_STALE = "source_stale"
 PREPARING = "preparing"
 AWAITING_SUBSCRIPTION = "awaiting_subscription"
 REMOVING = "removing"
@@ -335,12 +339,13 @@ class _Pass:
             )
         if reason in INTENTIONAL_REASONS:
             return outcome(CatalogAction.SKIPPED, f"{INTENTIONAL_REASONS[reason]} ({reason})")
-        if status == ACTIVE:
+        if status in (ACTIVE, SOURCE_STALE):
             dataset = suggested_dataset_id(cell.linked_dataset_suggestion)
             linked = f"{self.options.project}.{dataset}" if dataset else None
+            state = "active" if status == ACTIVE else "stale: Octogen's export is behind (source_stale)"
             return outcome(
                 CatalogAction.ALREADY_ACTIVE,
-                f"linked dataset {linked} active" if linked else "linked dataset active",
+                f"linked dataset {linked} {state}" if linked else f"linked dataset {state}",
                 linked_dataset=linked,
             )
         if status == PREPARING:
@@ -450,7 +455,7 @@ def autosubscribe(
     options: AutosubscribeOptions,
     *,
     control_plane_url: str,
-    access_token: str,
+    access_token: str | AccessTokenProvider,
     subscribe: SubscribeFunction | None = None,
 ) -> AutosubscribeReport:
     """Run one pass against the control plane at ``control_plane_url`` (blocking; for cron and Airflow)."""
@@ -465,7 +470,7 @@ async def _autosubscribe(
     options: AutosubscribeOptions,
     *,
     control_plane_url: str,
-    access_token: str,
+    access_token: str | AccessTokenProvider,
     subscribe: SubscribeFunction | None,
 ) -> AutosubscribeReport:
     shared: SharedAnalyticsHubSubscriber | None = None

@@ -17,11 +17,12 @@ import json
 import os
 import shlex
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
@@ -29,9 +30,10 @@ from mcp.shared.exceptions import McpError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from octogen_source.bigquery.guarded_transport import GuardedTransport, UnusableResponseError
 from octogen_source.errors import OctogenError
 
-DEFAULT_CONTROL_PLANE_URL = "https://api.octogen.ai/mcp"
+DEFAULT_CONTROL_PLANE_URL = "https://mcp.octogen.ai/mcp/"
 CONTROL_PLANE_URL_ENV = "OCTOGEN_MCP_URL"
 ACCESS_TOKEN_ENV = "OCTOGEN_MCP_ACCESS_TOKEN"
 TOKEN_COMMAND_ENV = "OCTOGEN_MCP_TOKEN_COMMAND"
@@ -184,16 +186,16 @@ def resolve_access_token(env: Mapping[str, str] | None = None) -> str:
     environ = os.environ if env is None else env
     token = environ.get(ACCESS_TOKEN_ENV, "").strip()
     if token:
-        return _checked_token(token, source=ACCESS_TOKEN_ENV)
+        return checked_token(token, source=ACCESS_TOKEN_ENV)
     command = environ.get(TOKEN_COMMAND_ENV, "").strip()
     if not command:
         raise MissingControlPlaneTokenError(
             f"no control-plane access token: set {ACCESS_TOKEN_ENV} or {TOKEN_COMMAND_ENV}"
         )
-    return _checked_token(_run_token_command(command), source=TOKEN_COMMAND_ENV)
+    return checked_token(run_token_command(command), source=TOKEN_COMMAND_ENV)
 
 
-def _run_token_command(command: str) -> str:
+def run_token_command(command: str) -> str:
     try:
         argv = shlex.split(command)
     except ValueError as exc:
@@ -232,7 +234,7 @@ def _run_token_command(command: str) -> str:
     return output
 
 
-def _checked_token(token: str, *, source: str) -> str:
+def checked_token(token: str, *, source: str) -> str:
     if not token:
         raise ControlPlaneTokenError(f"{source} gave an empty access token")
     if any(character.isspace() for character in token) or not token.isprintable():
@@ -240,6 +242,27 @@ def _checked_token(token: str, *, source: str) -> str:
             f"{source} gave a malformed access token (whitespace or control characters)"
         )
     return token
+
+
+AccessTokenProvider = Callable[[], str]
+"""Returns a valid access token each time it is called (it may cache, refresh, or block briefly)."""
+
+
+class BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <token>`` from a provider asked on every request (in a worker thread when
+    async, since a refresh may wait for a file lock and an HTTP exchange). The token never reaches a URL."""
+
+    def __init__(self, provider: AccessTokenProvider) -> None:
+        self._provider = provider
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._provider()}"
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await anyio.to_thread.run_sync(self._provider)
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
 
 class ControlPlaneClient:
@@ -255,13 +278,15 @@ class ControlPlaneClient:
     def __init__(
         self,
         url: str,
-        access_token: str,
+        access_token: str | AccessTokenProvider,
         *,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
         http_client: httpx.AsyncClient | None = None,
+        max_response_bytes: int | None = None,
     ) -> None:
         self.url = url
         self._access_token = access_token
+        self._max_response_bytes = max_response_bytes
         self._timeout = timeout
         self._http_client = http_client
         self._owns_http_client = http_client is None
@@ -271,9 +296,13 @@ class ControlPlaneClient:
 
     async def __aenter__(self) -> ControlPlaneClient:
         if self._http_client is None:
+            token = self._access_token
             self._http_client = httpx.AsyncClient(
-                headers={"Authorization": f"Bearer {self._access_token}"},
+                auth=BearerAuth(token if callable(token) else lambda: token),
+                # identity: the size limit applies to what is decoded, not to a compressed body
+                headers={"Accept-Encoding": "identity"},
                 timeout=httpx.Timeout(self._timeout),
+                transport=GuardedTransport(max_response_bytes=self._max_response_bytes),
             )
         return self
 
@@ -350,21 +379,32 @@ def translate_transport_error(exc: BaseException, *, url: str) -> ControlPlaneEr
     for leaf in leaves:
         if isinstance(leaf, ControlPlaneError):
             return leaf
+    where = redact_url(url)
+    for leaf in leaves:
+        if isinstance(leaf, UnusableResponseError):
+            return ControlPlaneError(f"control plane at {where} {leaf}")
     for leaf in leaves:
         if isinstance(leaf, httpx.HTTPStatusError):
             status = leaf.response.status_code
             message = _HTTP_STATUS_MESSAGES.get(status, f"control plane answered HTTP {status}")
             return ControlPlaneError(message, status_code=status)
-    where = redact_url(url)
     for leaf in leaves:
         if isinstance(leaf, httpx.TimeoutException):
             return ControlPlaneError(f"control plane at {where} did not answer in time")
         if isinstance(leaf, httpx.ConnectError):
             return ControlPlaneError(f"cannot reach the control plane at {where}: connection failed")
+        if isinstance(leaf, httpx.RemoteProtocolError):
+            return ControlPlaneError(
+                f"control plane at {where} broke off its answer (the body was shorter than announced, or the "
+                "connection closed early)"
+            )
         if isinstance(leaf, httpx.TransportError):
             return ControlPlaneError(
                 f"connection to the control plane at {where} failed: {type(leaf).__name__}"
             )
+    for leaf in leaves:
+        if isinstance(leaf, ValidationError):
+            return ControlPlaneError(f"control plane at {where} returned a malformed MCP result")
     for leaf in leaves:
         if isinstance(leaf, McpError):
             return ControlPlaneError(f"control plane returned a protocol error: {leaf.error.message}")
@@ -387,13 +427,14 @@ def parse_tool_result(tool: str, result: CallToolResult) -> Any:
     A result carrying an ``error`` field, or flagged ``isError``, raises :class:`ControlPlaneToolError`.
     """
     texts = [part.text for part in result.content if isinstance(part, TextContent)]
+    structured = _unwrapped(result.structuredContent)
     if result.isError:
-        payload = result.structuredContent or _json_from_texts(texts)
+        payload = structured or _json_from_texts(texts)
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
             raise ControlPlaneToolError(tool, payload["error"], _error_detail(payload))
         detail = _one_line(" ".join(texts)) if texts else None
         raise ControlPlaneToolError(tool, "tool_failed", detail)
-    payload = result.structuredContent if result.structuredContent is not None else _json_from_texts(texts)
+    payload = structured if structured is not None else _json_from_texts(texts)
     if payload is None:
         raise ControlPlaneError(f"{tool} returned no JSON result")
     if isinstance(payload, dict) and isinstance(payload.get("error"), str) and payload["error"]:
@@ -401,17 +442,27 @@ def parse_tool_result(tool: str, result: CallToolResult) -> Any:
     return payload
 
 
+def _unwrapped(structured: dict[str, Any] | None) -> Any:
+    """Current servers wrap every tool value as ``{"result": <value>}``; older ones send the value itself."""
+    if isinstance(structured, dict) and "result" in structured:
+        return structured["result"]
+    return structured
+
+
 def _json_from_texts(texts: list[str]) -> Any:
+    """The JSON held by the text parts: all of them when each holds JSON (FastMCP-style servers put each
+    list item in its own part), else the first one holding JSON."""
     decoded: list[Any] = []
     for text in texts:
         try:
             decoded.append(json.loads(text))
         except json.JSONDecodeError:
-            return None
+            continue
     if not decoded:
         return None
-    # One part holds the whole result; FastMCP-style servers put each list item in its own part.
-    return decoded[0] if len(decoded) == 1 else decoded
+    if len(decoded) == len(texts) and len(decoded) > 1:
+        return decoded
+    return decoded[0]
 
 
 def _error_detail(payload: Mapping[str, Any]) -> str | None:
