@@ -73,7 +73,15 @@ def environment(
 ) -> None:
     monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane.url)
     monkeypatch.setenv("OCTOGEN_MCP_ACCESS_TOKEN", control_plane.token)
-    monkeypatch.delenv("OCTOGEN_MCP_TOKEN_COMMAND", raising=False)
+    for variable in (
+        "OCTOGEN_MCP_TOKEN_COMMAND",
+        "OCTOGEN_MCP_REFRESH_TOKEN_FILE",
+        "OCTOGEN_MCP_CLIENT_ID_FILE",
+        "OCTOGEN_MCP_CLIENT_ID",
+        "OCTOGEN_MCP_AUTH_SERVER",
+        "OCTOGEN_MCP_TOKEN_ENDPOINT",
+    ):
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("OCTOGEN_ANALYTICSHUB_ENDPOINT", hub.address)
     # The control plane sees the linked dataset only once Analytics Hub really has the subscription.
     control_plane.linked_dataset_exists = lambda cell, subscriber: any(
@@ -586,8 +594,9 @@ def test_no_token_configured_is_exit_2(
 
     assert (result.code, result.out) == (2, "")
     assert result.err == (
-        "octogen-bq-autosubscribe: error: no control-plane access token: "
-        "set OCTOGEN_MCP_ACCESS_TOKEN or OCTOGEN_MCP_TOKEN_COMMAND\n"
+        "octogen-bq-autosubscribe: error: no control-plane credentials: set OCTOGEN_MCP_REFRESH_TOKEN_FILE "
+        "and OCTOGEN_MCP_CLIENT_ID_FILE (written by octogen-mcp-login), or OCTOGEN_MCP_TOKEN_COMMAND, or "
+        "OCTOGEN_MCP_ACCESS_TOKEN\n"
     )
     assert control_plane.http_requests == 0
 
@@ -668,6 +677,7 @@ def test_json_report_shape(run: Any, control_plane: FakeControlPlane) -> None:
             }
         ],
         "control_plane_url": control_plane.url,
+        "credentials": "access token (OCTOGEN_MCP_ACCESS_TOKEN)",
     }
 
 
@@ -718,3 +728,47 @@ def test_console_script_entry_point(control_plane: FakeControlPlane) -> None:
         completed.stderr
         == "octogen-bq-autosubscribe: error: control plane rejected the access token (HTTP 401)\n"
     )
+
+
+# --- result shapes (issue 11, item 7) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["wrapped", "structured", "text"])
+def test_every_result_shape_finds_the_reader_and_subscribes_what_awaits(
+    run: Any, control_plane: FakeControlPlane, hub: FakeAnalyticsHub, style: str
+) -> None:
+    """Current servers wrap every value as structuredContent {"result": ...}; older ones send it plain, or
+    only as text. Read wrongly, the reader looks unregistered and every --apply pass registers it again."""
+    control_plane.result_style = style  # type: ignore[assignment]
+    subscriber = reader(control_plane)
+    control_plane.set_cell(subscriber, "bags", "source_stale")
+    control_plane.set_cell(subscriber, "shoes", "awaiting_subscription")
+
+    first = run("--apply", "--json")
+    second = run("--apply", "--json")
+
+    assert (first.code, second.code) == (0, 0), first.err + second.err
+    assert first.table() == {
+        "bags": ("source_stale", "already_active"),
+        "hats": (None, "skipped"),
+        "shoes": ("awaiting_subscription", "subscribed"),
+    }
+    assert second.table()["shoes"] == ("active", "already_active")
+    assert control_plane.calls_of(REGISTER) == []
+    assert len(control_plane.calls_of(REFRESH)) == 1
+    assert first.json()["reader"]["subscriber_id"] == subscriber
+
+
+def test_source_stale_counts_as_active_and_is_reported_stale(
+    run: Any, control_plane: FakeControlPlane
+) -> None:
+    subscriber = reader(control_plane)
+    control_plane.set_cell(subscriber, "hats", "source_stale")
+
+    result = run("--apply", "--catalog", "hats")
+
+    assert result.code == 0
+    assert "already_active" in result.out
+    stale = "stale: Octogen's export is behind (source_stale)"
+    assert f"linked dataset {PROJECT}.octogen_hats {stale}" in result.out
+    assert control_plane.mutating_calls == []
