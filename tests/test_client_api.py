@@ -1,10 +1,15 @@
-"""OctogenClient against the sandbox over real HTTP: every method, the error model, keys, facets, limits."""
+"""OctogenClient against the sandbox over real HTTP: every method, the error model, keys, facets, limits.
+
+The ``sandbox`` fixture speaks the current API; ``any_sandbox`` runs a test against both generations and
+``seed_sandbox`` against the seed era (May 2026) only, for what only it has (``GET /catalogs``).
+"""
 
 from __future__ import annotations
 
 import math
 import socket
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,17 +21,22 @@ from octogen_source.errors import (
     OctogenAPIError,
     OctogenAuthenticationError,
     OctogenConnectionError,
+    OctogenEndpointRetiredError,
     OctogenError,
     OctogenForbiddenError,
+    OctogenInsufficientCreditError,
     OctogenNotFoundError,
+    OctogenRateLimitError,
     OctogenValidationError,
 )
 from octogen_source.models import (
+    Brand,
     Facet,
     MerchantCatalogSummary,
     MerchantProductListItem,
     MerchantProductListPage,
     MerchantProductView,
+    Rating,
 )
 from octogen_source.retries import RetryPolicy
 from octogen_source.sandbox import Sandbox
@@ -41,8 +51,39 @@ def make_client(sandbox: Sandbox, **options: Any) -> OctogenClient:
     return OctogenClient(base_url=sandbox.base_url, **options)
 
 
+@pytest.fixture(params=["current", "seed"])
+def any_sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation=request.param) as running:
+        yield running
+
+
+@pytest.fixture
+def seed_sandbox() -> Iterator[Sandbox]:
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation="seed") as running:
+        yield running
+
+
+VOLATILE = ("rawScore", "displayMatchScore")  # query-relative: they vary between requests and pages
+
+
+def stable(record: dict[str, Any]) -> dict[str, Any]:
+    """A hit without its query-relative scores (the sandbox's truth leaves them out)."""
+    return {key: value for key, value in record.items() if key not in VOLATILE}
+
+
 def by_uuid(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(records, key=lambda record: record["uuid"])
+    """Every record once (current pages may repeat a product), scores left out, in uuid order."""
+    unique = {record["uuid"]: stable(record) for record in records}
+    return [unique[uuid] for uuid in sorted(unique)]
+
+
+def with_id(text: str, error: OctogenAPIError) -> str:
+    """An error's expected message: ``text`` and the request id the API gave, if any."""
+    return f"{text} (request id {error.request_id})" if error.request_id else text
+
+
+def nothing_sent(sandbox: Sandbox) -> bool:
+    return not any(sandbox.request_counts.values())
 
 
 def assert_key_hidden(error: BaseException, key: str) -> None:
@@ -59,7 +100,8 @@ def assert_key_hidden(error: BaseException, key: str) -> None:
 # ---- methods -----------------------------------------------------------------------------------------
 
 
-async def test_list_catalogs_returns_the_granted_catalogs(sandbox: Sandbox) -> None:
+async def test_list_catalogs_returns_the_granted_catalogs(seed_sandbox: Sandbox) -> None:
+    sandbox = seed_sandbox
     async with make_client(sandbox) as client:
         catalogs = await client.list_catalogs()
 
@@ -67,14 +109,33 @@ async def test_list_catalogs_returns_the_granted_catalogs(sandbox: Sandbox) -> N
     assert [wire(catalog) for catalog in catalogs] == sandbox.truth_catalogs()
     assert [catalog.catalog for catalog in catalogs] == sandbox.granted_catalogs()
     assert all(catalog.last_indexed_at is not None for catalog in catalogs)
+    assert client.api_generation == "seed"
 
 
-async def test_list_catalogs_is_empty_for_an_org_without_grants(sandbox: Sandbox) -> None:
-    async with make_client(sandbox, api_key=sandbox.add_key([])) as client:
+async def test_list_catalogs_is_empty_for_an_org_without_grants(seed_sandbox: Sandbox) -> None:
+    async with make_client(seed_sandbox, api_key=seed_sandbox.add_key([])) as client:
         assert await client.list_catalogs() == []
 
 
-async def test_search_products_returns_one_page(sandbox: Sandbox) -> None:
+async def test_list_catalogs_on_the_current_api_says_how_to_name_catalogs(sandbox: Sandbox) -> None:
+    async with make_client(sandbox) as client:
+        with pytest.raises(OctogenEndpointRetiredError) as raised:
+            await client.list_catalogs()
+
+    error = raised.value
+    assert isinstance(error, OctogenNotFoundError) and error.status_code == 404
+    assert str(error) == with_id(
+        "Octogen API 404 on GET /catalogs: the catalog list endpoint was retired on 2026-07-09; name the"
+        " catalogs to sync instead (configuration sources.octogen.catalogs, or --catalog) and find their keys"
+        " with GET /domains/{host} (client.get_domain(host), or the sync's --discover <store URL or host>)",
+        error,
+    )
+    assert error.request_id is not None
+    assert sandbox.request_counts["catalogs"] == 1  # not retried
+
+
+async def test_search_products_returns_one_page(any_sandbox: Sandbox) -> None:
+    sandbox = any_sandbox
     catalog = sandbox.granted_catalogs()[0]
     truth = {item["uuid"]: item for item in sandbox.truth_search_items(catalog)}
 
@@ -86,8 +147,10 @@ async def test_search_products_returns_one_page(sandbox: Sandbox) -> None:
     assert len(page.items) == 10 and page.next_cursor is not None
     assert all(isinstance(item, MerchantProductListItem) for item in page.items)
     for item in [*page.items, *following.items]:
-        assert wire(item) == truth[item.uuid or ""]
-    assert {item.uuid for item in page.items}.isdisjoint(item.uuid for item in following.items)
+        assert stable(wire(item)) == truth[item.uuid or ""]
+    assert page.from_current_api == (sandbox.api_generation == "current")
+    if sandbox.api_generation == "seed":
+        assert {item.uuid for item in page.items}.isdisjoint(item.uuid for item in following.items)
 
 
 @pytest.mark.parametrize("shape", ["v1", "v2"])
@@ -96,60 +159,80 @@ async def test_iter_products_returns_exactly_the_catalogs_truth(sandbox: Sandbox
     catalog = sandbox.granted_catalogs()[1]
 
     async with make_client(sandbox) as client:
-        items = [item async for item in client.iter_products(catalog=catalog, limit=7)]
+        pages = [page async for page in client.iter_search_pages(catalog=catalog, limit=7)]
+    items = [item for page in pages for item in page.items]
 
     assert by_uuid([wire(item) for item in items]) == by_uuid(sandbox.truth_search_items(catalog))
-    assert sandbox.request_counts["search"] == math.ceil(60 / 7)
-    assert client.stats.by_operation == {"search_products": math.ceil(60 / 7)}
+    if shape == "v1":
+        # the seed era: the first answer (to `catalogs`, which it ignores) was discarded, then asked again
+        assert len(pages) == math.ceil(60 / 7)
+        assert sandbox.request_counts["search"] == math.ceil(60 / 7) + 1
+    else:
+        # later pages start with a few products of the previous one again
+        assert len(items) > 60 and sandbox.request_counts["search"] == len(pages)
+    assert client.stats.by_operation == {"search_products": sandbox.request_counts["search"]}
 
 
-async def test_iter_search_pages_walks_every_granted_catalog_without_a_catalog(sandbox: Sandbox) -> None:
+async def test_iter_search_pages_walks_every_granted_catalog_without_a_catalog(any_sandbox: Sandbox) -> None:
+    sandbox = any_sandbox
     truth = [item for catalog in sandbox.granted_catalogs() for item in sandbox.truth_search_items(catalog)]
 
     async with make_client(sandbox) as client:
         pages = [page async for page in client.iter_search_pages(limit=50)]
 
-    assert [len(page.items) for page in pages] == [50, 50, 20]
-    assert [page.next_cursor is None for page in pages] == [False, False, True]
+    if sandbox.api_generation == "seed":
+        assert [len(page.items) for page in pages] == [50, 50, 20]
+    assert [page.next_cursor is None for page in pages] == [False] * (len(pages) - 1) + [True]
+    assert sandbox.request_counts["search"] == len(pages)  # unscoped: the same body for both generations
     records = [wire(item) for page in pages for item in page.items]
     assert by_uuid(records) == by_uuid(truth)
 
 
-async def test_iter_search_pages_keeps_the_filters_on_every_page(sandbox: Sandbox) -> None:
+async def test_iter_search_pages_keeps_the_filters_on_every_page(any_sandbox: Sandbox) -> None:
     # The sandbox binds each cursor to its filters (another filter set gets 422), so a walk that lost a
     # filter after the first page would fail; the hits must also all match the filters.
+    sandbox = any_sandbox
     catalog = sandbox.granted_catalogs()[0]
     truth = sandbox.truth_search_items(catalog)
     low, high = sorted(item["currentPrice"] for item in truth)[5], 400.0
     expected = [item for item in truth if low <= item["currentPrice"] <= high]
 
     async with make_client(sandbox) as client:
-        items = [
-            item
-            async for item in client.iter_products(catalog=catalog, price_min=low, price_max=high, limit=3)
+        pages = [
+            page
+            async for page in client.iter_search_pages(
+                catalog=catalog, price_min=low, price_max=high, limit=3
+            )
         ]
 
-    assert by_uuid([wire(item) for item in items]) == by_uuid(expected)
+    assert by_uuid([wire(item) for page in pages for item in page.items]) == by_uuid(expected)
     assert len(expected) > 10
-    assert sandbox.request_counts["search"] == math.ceil(len(expected) / 3)
+    probe = 1 if sandbox.api_generation == "seed" else 0  # the seed era's answer to `catalogs`, discarded
+    assert sandbox.request_counts["search"] == len(pages) + probe
+    if sandbox.api_generation == "seed":
+        assert len(pages) == math.ceil(len(expected) / 3)
 
 
-async def test_lookup_product_returns_the_full_view(sandbox: Sandbox) -> None:
+async def test_lookup_product_returns_the_full_view(any_sandbox: Sandbox) -> None:
+    sandbox = any_sandbox
     catalog = sandbox.granted_catalogs()[0]
     hit = sandbox.truth_search_items(catalog)[0]
 
     async with make_client(sandbox) as client:
-        lookup = await client.lookup_product(hit["productUrl"])
+        lookup = await client.lookup_product(hit["productUrl"], resolution_mode="index_only")
+        as_sent = await client.lookup_product_wire(hit["productUrl"], resolution_mode="index_only")
 
-    assert wire(lookup) == sandbox.truth_lookup(hit["uuid"])
+    truth = sandbox.truth_lookup(hit["uuid"])  # without the per-request requestId
+    assert {key: value for key, value in wire(lookup).items() if key != "requestId"} == truth
+    assert {key: value for key, value in as_sent.items() if key != "requestId"} == truth
     assert lookup.catalog_key == catalog
     assert isinstance(lookup.product, MerchantProductView)
     assert lookup.product.uuid == hit["uuid"]
-    assert client.stats.by_operation == {"lookup_product": 1}
+    assert lookup.source == ("indexed" if sandbox.api_generation == "current" else None)
+    assert client.stats.by_operation == {"lookup_product": 2}
 
 
-async def test_v2_drift_parses_and_keeps_the_new_fields(sandbox: Sandbox) -> None:
-    sandbox.set_wire_shape("v2")
+async def test_current_hits_and_lookups_are_typed(sandbox: Sandbox) -> None:
     catalog = sandbox.granted_catalogs()[0]
     hit = sandbox.truth_search_items(catalog)[0]
 
@@ -158,20 +241,45 @@ async def test_v2_drift_parses_and_keeps_the_new_fields(sandbox: Sandbox) -> Non
         lookup = await client.lookup_product(hit["productUrl"])
 
     first = next(item for item in page.items if item.uuid == hit["uuid"])
-    assert first.model_extra is not None and set(first.model_extra) == {"catalogKey", "currency", "inStock"}
-    assert wire(first) == hit
-    assert lookup.model_extra is not None and "source" in lookup.model_extra
-    assert wire(lookup) == sandbox.truth_lookup(hit["uuid"])
+    assert first.model_extra == {}
+    assert stable(wire(first)) == hit
+    assert isinstance(first.brand, Brand) and first.brand.name == hit["brand"]["name"]
+    assert isinstance(first.rating, Rating) and first.rating.count == hit["rating"]["count"]
+    assert first.primary_image == hit["primaryImage"]
+    assert (first.catalog_key, first.currency, first.in_stock) == (catalog, hit["currency"], hit["inStock"])
+    assert first.raw_score is not None and first.display_match_score is not None
+    assert lookup.source == "indexed" and lookup.request_id is not None
+    view = lookup.product
+    assert view is not None and view.brand is not None and view.brand.name == hit["brand"]["name"]
+    assert view.variants and all(variant.color is not None for variant in view.variants)
+
+
+async def test_an_index_only_lookup_of_a_url_outside_the_index_is_not_found(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    url = f"https://{sandbox.store_host(catalog)}/products/not-in-the-index"
+    async with make_client(sandbox) as client:
+        on_demand = await client.lookup_product_wire(url)
+        with pytest.raises(OctogenNotFoundError) as raised:
+            await client.lookup_product(url, resolution_mode="index_only")
+
+    assert on_demand["source"] == "on_demand" and on_demand["product"]["uuid"] is None
+    assert raised.value.detail == "product_not_found"
 
 
 # ---- facets and limits -------------------------------------------------------------------------------
 
 
-async def test_facets_are_coerced_from_facet_objects_and_dicts(sandbox: Sandbox) -> None:
+def brand_name(hit: dict[str, Any]) -> str:
+    brand = hit["brand"]
+    return str(brand["name"] if isinstance(brand, dict) else brand)
+
+
+async def test_facets_are_coerced_from_facet_objects_and_dicts(any_sandbox: Sandbox) -> None:
+    sandbox = any_sandbox
     catalog = sandbox.granted_catalogs()[0]
     truth = sandbox.truth_search_items(catalog)
-    brand = truth[0]["brand"]
-    expected = [item for item in truth if item["brand"].lower() == brand.lower()]
+    brand = brand_name(truth[0])
+    expected = [item for item in truth if brand_name(item).lower() == brand.lower()]
 
     async with make_client(sandbox) as client:
         with_objects = await client.search_products(
@@ -183,6 +291,7 @@ async def test_facets_are_coerced_from_facet_objects_and_dicts(sandbox: Sandbox)
 
     assert by_uuid([wire(item) for item in with_objects.items]) == by_uuid(expected)
     assert [item.uuid for item in with_dicts.items] == [item.uuid for item in with_objects.items]
+    assert len(expected) < len(truth)
 
 
 @pytest.mark.parametrize(
@@ -203,7 +312,7 @@ async def test_malformed_facets_are_refused_before_sending(sandbox: Sandbox, fac
     assert raised.value.status_code == 422
     assert raised.value.response is None
     assert raised.value.detail and raised.value.detail[0]["loc"][:2] == ["body", "facets"]
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert nothing_sent(sandbox)
 
 
 @pytest.mark.parametrize("limit", [0, 101, -5, True, 2.5, "10"])
@@ -230,7 +339,7 @@ async def test_limit_outside_1_to_100_is_refused_before_sending(sandbox: Sandbox
         str(error)
         == f"Octogen API request not sent: body.limit: limit must be an integer from 1 to 100, got {limit!r}"
     )
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert nothing_sent(sandbox)
     assert client.stats.requests == 0
 
 
@@ -254,13 +363,13 @@ async def test_missing_key_raises_in_the_constructor_before_any_request(
     monkeypatch.setenv("OCTO_API_KEY", "")
     with pytest.raises(MissingAPIKeyError):
         OctogenClient(base_url=sandbox.base_url)
-    assert sandbox.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert nothing_sent(sandbox)
 
 
 async def test_key_is_read_from_the_environment(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OCTO_API_KEY", sandbox.api_key)
     async with OctogenClient(base_url=sandbox.base_url) as client:
-        assert len(await client.list_catalogs()) == 2
+        assert (await client.get_me()).principal == "api_key"
 
 
 async def test_the_key_argument_wins_over_the_environment(
@@ -270,12 +379,12 @@ async def test_the_key_argument_wins_over_the_environment(
     sandbox.revoke_key(revoked)
     monkeypatch.setenv("OCTO_API_KEY", revoked)
     async with OctogenClient(api_key=sandbox.api_key, base_url=sandbox.base_url) as client:
-        assert len(await client.list_catalogs()) == 2
+        assert (await client.get_me()).principal == "api_key"
 
     monkeypatch.setenv("OCTO_API_KEY", sandbox.api_key)
     async with OctogenClient(api_key=revoked, base_url=sandbox.base_url, retry=FAST_RETRIES) as client:
         with pytest.raises(OctogenAuthenticationError):
-            await client.list_catalogs()
+            await client.get_me()
 
 
 def test_an_unsendable_key_is_refused_without_echoing_it() -> None:
@@ -293,19 +402,21 @@ def test_the_client_repr_does_not_show_the_key(sandbox: Sandbox) -> None:
 # ---- errors --------------------------------------------------------------------------------------------
 
 
-async def test_revoked_key_is_an_authentication_error(sandbox: Sandbox) -> None:
+async def test_revoked_key_is_an_authentication_error(any_sandbox: Sandbox) -> None:
+    sandbox = any_sandbox
     key = sandbox.add_key()
     sandbox.revoke_key(key)
     async with make_client(sandbox, api_key=key) as client:
         with pytest.raises(OctogenAuthenticationError) as raised:
-            await client.list_catalogs()
+            await client.search_products(q="dress")
 
     error = raised.value
+    detail = "API key revoked" if sandbox.api_generation == "current" else "Invalid API key"
     assert error.status_code == 401
-    assert error.detail == "Invalid API key"
+    assert error.detail == detail
     assert isinstance(error.response, httpx.Response) and error.response.status_code == 401
-    assert str(error) == "Octogen API 401 on GET /catalogs: Invalid API key"
-    assert sandbox.request_counts["catalogs"] == 1  # not retried
+    assert str(error) == with_id(f"Octogen API 401 on POST /products/search: {detail}", error)
+    assert sandbox.request_counts["search"] == 1  # not retried
     assert_key_hidden(error, key)
 
 
@@ -318,22 +429,28 @@ async def test_forbidden_key_is_a_forbidden_error(sandbox: Sandbox) -> None:
     error = raised.value
     assert (error.status_code, error.detail) == (403, "api_key_org_type_forbidden")
     assert error.response is not None and error.response.status_code == 403
-    assert str(error) == "Octogen API 403 on POST /products/search: api_key_org_type_forbidden"
+    assert str(error) == with_id(
+        "Octogen API 403 on POST /products/search: api_key_org_type_forbidden", error
+    )
+    assert error.request_id is not None
     assert sandbox.request_counts["search"] == 1
     assert_key_hidden(error, key)
 
 
-async def test_ungranted_catalog_is_not_found(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("scope", ["catalog", "catalogs"])
+async def test_ungranted_catalog_is_not_found(any_sandbox: Sandbox, scope: str) -> None:
+    sandbox = any_sandbox
     ungranted = sandbox.all_catalogs()[-1]
     async with make_client(sandbox) as client:
         with pytest.raises(OctogenNotFoundError) as raised:
-            await client.search_products(catalog=ungranted)
+            await client.search_products(**{scope: ungranted if scope == "catalog" else [ungranted]})
 
     error = raised.value
     assert (error.status_code, error.detail) == (404, "catalog_not_found")
     assert error.response is not None and error.response.status_code == 404
-    assert str(error) == "Octogen API 404 on POST /products/search: catalog_not_found"
-    assert sandbox.request_counts["search"] == 1
+    assert str(error) == with_id("Octogen API 404 on POST /products/search: catalog_not_found", error)
+    # the seed era answered the first request (`catalogs`, ignored) with every granted catalog: asked again
+    assert sandbox.request_counts["search"] == (1 if sandbox.api_generation == "current" else 2)
     assert_key_hidden(error, sandbox.api_key)
 
 
@@ -343,7 +460,9 @@ async def test_unknown_product_url_is_not_found(sandbox: Sandbox) -> None:
             await client.lookup_product("https://nowhere.example/p/1")
 
     assert (raised.value.status_code, raised.value.detail) == (404, "product_not_found")
-    assert str(raised.value) == "Octogen API 404 on POST /products/lookup: product_not_found"
+    assert str(raised.value) == with_id(
+        "Octogen API 404 on POST /products/lookup: product_not_found", raised.value
+    )
 
 
 async def test_api_validation_error_carries_the_validation_list(sandbox: Sandbox) -> None:
@@ -356,9 +475,10 @@ async def test_api_validation_error_carries_the_validation_list(sandbox: Sandbox
     assert error.response is not None and error.response.status_code == 422
     assert isinstance(error.detail, list) and error.detail[0]["loc"] == ["body", "facets", 0, "name"]
     assert error.detail == error.response.json()["detail"]
-    assert str(error) == (
+    assert str(error) == with_id(
         "Octogen API 422 on POST /products/search: body.facets.0.name: Value error, unknown facet name "
-        "'no_such_facet'"
+        "'no_such_facet'",
+        error,
     )
     assert sandbox.request_counts["search"] == 1
 
@@ -373,18 +493,63 @@ async def test_a_cursor_sent_with_other_filters_is_refused(sandbox: Sandbox) -> 
 
 
 async def test_other_statuses_raise_the_base_api_error_after_retries(sandbox: Sandbox) -> None:
-    sandbox.fail_next(5, "500", endpoint="catalogs")
+    sandbox.fail_next(5, "500", endpoint="me")
     async with make_client(sandbox, retry=RetryPolicy(max_attempts=2, initial_backoff=0.01)) as client:
         with pytest.raises(OctogenAPIError) as raised:
-            await client.list_catalogs()
+            await client.get_me()
 
     error = raised.value
     assert type(error) is OctogenAPIError
     assert (error.status_code, error.detail) == (500, "Internal Server Error")
     assert error.response is not None and error.response.status_code == 500
-    assert str(error) == "Octogen API 500 on GET /catalogs: Internal Server Error"
-    assert sandbox.request_counts["catalogs"] == 2
+    assert str(error) == with_id("Octogen API 500 on GET /me: Internal Server Error", error)
+    assert sandbox.request_counts["me"] == 2
     assert_key_hidden(error, sandbox.api_key)
+
+
+async def test_exhausted_credit_stops_at_the_first_402(sandbox: Sandbox) -> None:
+    sandbox.exhaust_credit()
+    async with make_client(sandbox, retry=RetryPolicy(max_attempts=5, initial_backoff=0.01)) as client:
+        with pytest.raises(OctogenInsufficientCreditError) as raised:
+            [page async for page in client.iter_wire_search_pages(catalog=sandbox.granted_catalogs()[0])]
+
+    error = raised.value
+    assert error.status_code == 402 and error.top_up_url
+    assert (
+        f"top up at {error.top_up_url}" in str(error) and error.request_id and error.request_id in str(error)
+    )
+    assert sandbox.request_counts["search"] == 1 and client.stats.requests == 1
+    assert_key_hidden(error, sandbox.api_key)
+
+
+async def test_a_rate_limited_search_reports_retry_after_and_the_limits(sandbox: Sandbox) -> None:
+    sandbox.fail_next(1, "429", endpoint="search", retry_after=7)
+    async with make_client(sandbox, retry=RetryPolicy(max_attempts=1)) as client:
+        with pytest.raises(OctogenRateLimitError) as raised:
+            await client.search_products()
+    assert raised.value.retry_after == 7.0
+    assert sandbox.request_counts["search"] == 1
+
+
+async def test_get_me_and_get_domain(sandbox: Sandbox) -> None:
+    first = sandbox.granted_catalogs()[0]
+    host = sandbox.store_host(first)
+    async with make_client(sandbox) as client:
+        me = await client.get_me()
+        coverage = await client.get_domain(f"https://www.{host}/products/anything?x=1")
+        with pytest.raises(OctogenNotFoundError) as raised:
+            await client.get_domain("nowhere.example")
+
+    assert me.organization is not None and me.organization.type == "catalog_partner"
+    assert me.key is not None and me.key.prefix and sandbox.api_key.startswith(me.key.prefix)
+    assert coverage.host == host
+    by_key = {c.catalog: c for c in coverage.catalogs}
+    assert first in by_key and by_key[first].product_count == 60
+    assert {s["catalog"]: s["displayName"] for s in sandbox.truth_catalog_summaries()}[first] == (
+        by_key[first].catalog_display_name
+    )
+    assert raised.value.detail == "domain_not_covered"
+    assert sandbox.request_counts["me"] == 1 and sandbox.request_counts["domains"] == 2
 
 
 async def test_unreachable_api_is_a_connection_error_without_status(unused_port: int) -> None:
@@ -408,27 +573,27 @@ async def test_unreachable_api_is_a_connection_error_without_status(unused_port:
 
 async def test_async_with_and_aclose_close_the_clients_own_pool(sandbox: Sandbox) -> None:
     async with make_client(sandbox) as client:
-        await client.list_catalogs()
+        await client.get_me()
     with pytest.raises(RuntimeError):
-        await client.list_catalogs()
+        await client.get_me()
 
     other = make_client(sandbox)
-    await other.list_catalogs()
+    await other.get_me()
     await other.aclose()
     with pytest.raises(RuntimeError):
-        await other.list_catalogs()
+        await other.get_me()
 
 
 async def test_a_callers_http_client_is_used_and_left_open(sandbox: Sandbox) -> None:
     async with httpx.AsyncClient() as http:
         async with make_client(sandbox, http_client=http) as client:
-            catalogs = await client.list_catalogs()
+            me = await client.get_me()
         await client.aclose()
 
-        assert len(catalogs) == 2
+        assert me.principal == "api_key"
         assert not http.is_closed
         response = await http.get(
-            sandbox.base_url + "/catalogs", headers={"Authorization": f"Bearer {sandbox.api_key}"}
+            sandbox.base_url + "/me", headers={"Authorization": f"Bearer {sandbox.api_key}"}
         )
         assert response.status_code == 200
         # the client's Authorization header went per request, not onto the caller's client
@@ -439,21 +604,24 @@ async def test_requests_are_counted_into_tracked_stats(sandbox: Sandbox) -> None
     catalog = sandbox.granted_catalogs()[0]
     mine, outer = RequestStats(), RequestStats()
     async with make_client(sandbox) as client, make_client(sandbox) as other:
-        await client.list_catalogs()
+        await client.get_me()
         with client.track(outer):
             with client.track(mine) as returned:
                 assert returned is mine
                 pages = [page async for page in client.iter_search_pages(catalog=catalog, limit=20)]
-                await other.list_catalogs()  # another client: not counted into this client's trackers
+                await other.get_me()  # another client: not counted into this client's trackers
             await client.lookup_product(pages[0].items[0].product_url or "")
-        await client.list_catalogs()
+        await client.get_me()
 
-    assert mine == RequestStats(requests=3, retries=0, by_operation={"search_products": 3})
+    walked = len(pages)
+    assert mine == RequestStats(requests=walked, retries=0, by_operation={"search_products": walked})
     assert outer == RequestStats(
-        requests=4, retries=0, by_operation={"search_products": 3, "lookup_product": 1}
+        requests=walked + 1, retries=0, by_operation={"search_products": walked, "lookup_product": 1}
     )
     assert client.stats == RequestStats(
-        requests=6, retries=0, by_operation={"list_catalogs": 2, "search_products": 3, "lookup_product": 1}
+        requests=walked + 3,
+        retries=0,
+        by_operation={"get_me": 2, "search_products": walked, "lookup_product": 1},
     )
     assert other.stats.requests == 1
 
@@ -472,5 +640,7 @@ async def test_wire_pages_hold_the_same_hits_as_the_models(sandbox: Sandbox, sha
     async with make_client(sandbox) as client:
         pages = [page async for page in client.iter_wire_search_pages(catalog=catalog, limit=7)]
     hits = [hit for page in pages for hit in page["items"]]
-    assert hits == sandbox.truth_search_items(catalog)
+    if shape == "v1":
+        assert hits == sandbox.truth_search_items(catalog)
+    assert by_uuid(hits) == by_uuid(sandbox.truth_search_items(catalog))
     assert [page["nextCursor"] is None for page in pages] == [False] * (len(pages) - 1) + [True]
