@@ -443,7 +443,10 @@ async def test_ungranted_catalog_is_not_found(any_sandbox: Sandbox, scope: str) 
     ungranted = sandbox.all_catalogs()[-1]
     async with make_client(sandbox) as client:
         with pytest.raises(OctogenNotFoundError) as raised:
-            await client.search_products(**{scope: ungranted if scope == "catalog" else [ungranted]})
+            if scope == "catalog":
+                await client.search_products(catalog=ungranted)
+            else:
+                await client.search_products(catalogs=[ungranted])
 
     error = raised.value
     assert (error.status_code, error.detail) == (404, "catalog_not_found")
