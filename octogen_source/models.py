@@ -18,7 +18,8 @@ The models are built to survive API drift without losing data:
   the objects (:class:`Brand`, :class:`Rating`, :class:`VariantColor`) and still read the seed era's
   scalars, which a dump gives back as sent.
 
-Validation stays in pydantic-core (no Python call per record) unless a record actually drifted.
+Validation stays in pydantic-core unless a record actually drifted; the only Python per record is the
+scalar-or-object check of ``brand``, ``rating`` and variant colors.
 """
 
 from __future__ import annotations
@@ -372,6 +373,8 @@ class _Product(OctogenModel):
     gender: str | None = None
     sizes: list[str | None] | None = None
     catalog_key: str | None = None
+    catalog_display_name: str | None = None
+    category_path: list[str | None] | None = None
     raw_score: float | None = None
     """Query-relative: varies between requests and pages."""
     display_match_score: int | None = None
@@ -382,9 +385,8 @@ class _Product(OctogenModel):
 class MerchantProductListItem(_Product):
     """A search hit."""
 
-    catalog_display_name: str | None = None
     colors: list[str | None] | None = None
-    category_path: list[str | None] | None = None
+    """Product-family color labels (a product view has color objects)."""
 
 
 class MerchantProductListPage(OctogenModel):

@@ -57,18 +57,31 @@ def test_search_hits_round_trip_the_wire_record(state: SandboxState, shape: str)
     assert first.current_price == hits[0]["currentPrice"]
     assert isinstance(first.updated_at, datetime)
     assert first.updated_at.tzinfo is not None
-    if shape == "v1":
-        assert all(isinstance(image, str) for image in first.images or [])
-        assert first.model_extra == {}
-    else:
-        assert first.images and all(isinstance(image, dict) for image in first.images)
-        image: ImageObject = first.images[0]  # type: ignore[assignment]
-        assert image == hits[0]["images"][0] and image.get("width") == 1600
-        assert first.model_extra == {
-            "catalogKey": hits[0]["catalogKey"],
-            "currency": "USD",
-            "inStock": hits[0]["inStock"],
-        }
+    assert all(item.model_extra == {} for item in page.items)  # every field of both generations is typed
+    for item, hit in zip(page.items, hits, strict=False):
+        assert (item.brand is None, item.rating is None) == (hit["brand"] is None, hit["rating"] is None)
+    typed, hit = next(
+        (item, hit) for item, hit in zip(page.items, hits, strict=False) if hit["brand"] and hit["rating"]
+    )
+    assert typed.brand is not None and typed.rating is not None
+    if shape == "v1":  # the seed era: scalars
+        assert all(isinstance(image, str) for image in typed.images or [])
+        assert (typed.brand.name, typed.rating.average) == (hit["brand"], hit["rating"])
+    else:  # the current API: objects
+        assert typed.images and all(isinstance(image, dict) for image in typed.images)
+        image: ImageObject = typed.images[0]  # type: ignore[assignment]
+        assert image == hit["images"][0] and image.get("width") == hit["images"][0]["width"]
+        assert typed.primary_image == hit["primaryImage"]
+        assert (typed.brand.name, typed.brand.slug) == (hit["brand"]["name"], hit["brand"]["slug"])
+        assert (typed.rating.average, typed.rating.count) == (
+            hit["rating"]["average"],
+            hit["rating"]["count"],
+        )
+        assert (typed.catalog_key, typed.currency, typed.in_stock) == (
+            hit["catalogKey"],
+            hit["currency"],
+            hit["inStock"],
+        )
 
 
 @pytest.mark.parametrize("shape", ["v1", "v2"])
@@ -88,7 +101,10 @@ def test_lookup_round_trips_and_types_the_full_view(state: SandboxState, shape: 
         assert view.description == sent["description"]
         assert view.in_stock == sent["inStock"]
         assert view.sizes == sent["sizes"]
-        assert view.colors == [ProductColor(label=c["label"], hex_code=c["hexCode"]) for c in sent["colors"]]
+        assert view.colors == [
+            ProductColor(label=c["label"], hex_code=c["hexCode"], swatch_url=c.get("swatchUrl"))
+            for c in sent["colors"]
+        ]
         assert isinstance(view.identifiers, ProductIdentifiers)
         assert view.identifiers.product_id == sent["identifiers"]["productId"]
         assert view.identifiers.product_group_id == sent["identifiers"]["productGroupId"]
@@ -100,9 +116,15 @@ def test_lookup_round_trips_and_types_the_full_view(state: SandboxState, shape: 
         assert view.reviews == sent["reviews"]
         assert view.promotions == sent["promotions"]
         assert view.enrichment == sent["enrichment"]
-        assert view.model_extra is not None and view.model_extra["attributes"] == sent["attributes"]
-        if shape == "v2":
-            assert lookup.model_extra == {"source": body["source"]}
+        assert view.brand is not None and view.brand.name is not None
+        assert all(variant.color is not None and variant.color.label for variant in view.variants)
+        assert lookup.model_extra == {}
+        if shape == "v1":
+            assert view.model_extra is not None and view.model_extra["attributes"] == sent["attributes"]
+            assert lookup.source is None
+        else:
+            assert view.model_extra == {}
+            assert lookup.source == body["source"] == "indexed"
 
 
 def test_catalog_summaries_round_trip(state: SandboxState) -> None:
