@@ -12,7 +12,15 @@ from octogen_source.sandbox import Sandbox
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
+    """A sandbox speaking today's API (the default generation), 2 of its 3 catalogs granted."""
     with Sandbox(catalogs=3, products=60, ungranted=1) as running:
+        yield running
+
+
+@pytest.fixture
+def seed_sandbox() -> Iterator[Sandbox]:
+    """The same sandbox speaking the seed-era API (May 2026): GET /catalogs, ``catalog``, string brands."""
+    with Sandbox(catalogs=3, products=60, ungranted=1, generation="seed") as running:
         yield running
 
 

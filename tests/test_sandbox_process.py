@@ -14,6 +14,7 @@ from octogen_source.sandbox import RemoteSandbox, RemoteSandboxError, Sandbox
 from tests.test_sandbox_api import api_client, by_uuid, walk
 
 CLI = [sys.executable, "-m", "octogen_source.sandbox"]
+SEED = ["--api-generation", "seed"]
 
 
 @pytest.fixture
@@ -26,8 +27,20 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture
 def sandbox_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     process = subprocess.Popen(
-        [*CLI, "--port", "0", "--catalogs", "2", "--products", "40", "--seed", "3", "--ungranted", "1"]
-        + ["--api-generation", "seed"],
+        [
+            *CLI,
+            "--port",
+            "0",
+            "--catalogs",
+            "2",
+            "--products",
+            "40",
+            "--seed",
+            "3",
+            "--ungranted",
+            "1",
+            *SEED,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -162,13 +175,17 @@ def test_remote_faults_and_counts(sandbox: Sandbox, remote: RemoteSandbox) -> No
         assert client.get("/catalogs").status_code in (500, 503)
         remote.clear_faults()
         assert client.get("/catalogs").status_code == 200
-    assert remote.request_counts == sandbox.request_counts == {
-        "catalogs": 2,
-        "search": 1,
-        "lookup": 0,
-        "me": 0,
-        "domains": 0,
-    }
+    assert (
+        remote.request_counts
+        == sandbox.request_counts
+        == {
+            "catalogs": 2,
+            "search": 1,
+            "lookup": 0,
+            "me": 0,
+            "domains": 0,
+        }
+    )
     assert remote.faults_injected == {"429": 1, **{k: 1 for k in sandbox.faults_injected if k != "429"}}
     remote.reset_counts()
     assert sandbox.request_counts == dict.fromkeys(("catalogs", "search", "lookup", "me", "domains"), 0)

@@ -39,7 +39,7 @@ _FAULT_DETAILS = {
     "504": "Gateway Timeout",
 }
 # today's API names its failures; lookups have their own codes
-_CURRENT_FAULT_DETAILS = {"429": "rate_limit_exceeded", **_FAULT_DETAILS}
+_CURRENT_FAULT_DETAILS = {**_FAULT_DETAILS, "429": "rate_limit_exceeded"}
 _CURRENT_LOOKUP_FAULT_DETAILS = {
     **_CURRENT_FAULT_DETAILS,
     "429": "product_lookup_rate_limited",

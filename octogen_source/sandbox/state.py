@@ -588,8 +588,7 @@ class SandboxState:
         product = self._store.by_url.get(url.loose)
         if product is None:
             return None
-        plain = url.requested.split("#", 1)[0].rstrip("/")
-        return product, "normalized_exact" if plain.lower() == url.loose.lower() else "loose"
+        return product, "normalized_exact" if url.normalized == product.product_url else "loose"
 
     def _on_demand(self, url: ProductUrl, cache_policy: str, request_id: str) -> dict[str, Any]:
         info = next((e.info for e in self._store.catalogs.values() if store_host(e.info) == url.host), None)
