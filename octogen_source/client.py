@@ -622,7 +622,7 @@ def _parse_wire_lookup(content: bytes) -> dict[str, Any]:
     return dict(_WIRE_LOOKUP.validate_json(content))
 
 
-_HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
+_HOST = re.compile(r"[a-z0-9._:-]+")  # a name, or an IPv6 address (urlsplit drops its brackets)
 
 
 def _normalise_host(url_or_host: str) -> str:

@@ -275,6 +275,14 @@ class _ScalarOrRecord(OctogenModel):
     def _as_sent(self, handler: SerializerFunctionWrapHandler) -> Any:
         return self._sent_scalar if self._sent_scalar is not None else handler(self)
 
+    def __eq__(self, other: object) -> bool:
+        # how the value arrived does not matter: Brand("Acme") from a string equals Brand(name="Acme")
+        return (
+            type(other) is type(self)
+            and self.__dict__ == other.__dict__
+            and self.__pydantic_extra__ == other.__pydantic_extra__
+        )
+
 
 class Brand(_ScalarOrRecord):
     """A product's brand: ``{name, slug, url, description}``; the seed era's plain name becomes ``name``."""
