@@ -27,6 +27,7 @@ from octogen_source.errors import (
     OctogenInsufficientCreditError,
     OctogenNotFoundError,
     OctogenRateLimitError,
+    OctogenScopeError,
     OctogenValidationError,
 )
 from octogen_source.models import (
@@ -647,3 +648,24 @@ async def test_wire_pages_hold_the_same_hits_as_the_models(sandbox: Sandbox, sha
         assert hits == sandbox.truth_search_items(catalog)
     assert by_uuid(hits) == by_uuid(sandbox.truth_search_items(catalog))
     assert [page["nextCursor"] is None for page in pages] == [False] * (len(pages) - 1) + [True]
+
+
+async def test_several_catalogs_are_searched_together_or_refused_by_the_seed_era(
+    any_sandbox: Sandbox,
+) -> None:
+    sandbox = any_sandbox
+    granted = sandbox.granted_catalogs()
+    truth = [item for catalog in granted for item in sandbox.truth_search_items(catalog)]
+    async with make_client(sandbox) as client:
+        walk = client.iter_wire_search_pages(catalogs=granted, limit=50)
+        if sandbox.api_generation == "seed":
+            with pytest.raises(OctogenScopeError, match="searches one catalog per request"):
+                [page async for page in walk]
+            assert sandbox.request_counts["search"] == 1  # the answer that ignored `catalogs`, discarded
+            return
+        pages = [page async for page in walk]
+
+    assert by_uuid([hit for page in pages for hit in page["items"]]) == by_uuid(truth)
+    assert pages[-1]["nextCursor"] is None
+    effective = pages[-1].get("effectiveQuery")
+    assert effective is not None and effective["catalogs"] == granted
