@@ -103,7 +103,8 @@ class OctogenRateLimitError(OctogenAPIError):
 class OctogenScopeError(OctogenError):
     """A search scope this API generation cannot honour (several catalogs on a seed-era API).
 
-    Raised instead of sending a request whose scope the API would silently ignore.
+    Raised rather than returning pages whose scope the API ignored (they would hold every catalog's
+    products); not sent at all once the client knows the API is seed-era.
     """
 
 
