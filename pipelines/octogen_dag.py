@@ -20,9 +20,14 @@ Configuration (an Airflow Variable wins over the environment variable of the sam
     ``octogen_dataset``               dataset of every catalog (default ``octogen``)
     ``octogen_duckdb_path``           the DuckDB file (duckdb destination only)
     ``octogen_bq_project`` / ``octogen_bq_principal``   autosubscribe: your project and the reader principal
-    connection ``octogen_mcp``        optional: password = control-plane access token, extra
-                                      ``token_command``, host = control-plane URL (else the worker's
-                                      OCTOGEN_MCP_* environment)
+    connection ``octogen_mcp``        optional; control-plane credentials, one of: extra
+                                      ``refresh_token_file`` + ``client_id_file`` (or ``client_id``), the
+                                      files ``octogen-mcp-login`` wrote (the worker must be able to write
+                                      the refresh-token file: it rotates on every run); extra
+                                      ``token_command``; password = an access token. Extra ``auth_server`` /
+                                      ``token_endpoint`` override the OAuth server; host (full URL) or extra
+                                      ``url`` = the MCP URL. Credentials named here replace the worker's
+                                      OCTOGEN_MCP_* ones; without them the worker's environment applies.
 Parse-time environment only: OCTOGEN_SYNC_SCHEDULE, OCTOGEN_AUTOSUBSCRIBE_SCHEDULE,
 OCTOGEN_MAX_PARALLEL_CATALOGS (default 4; use 1 with DuckDB, a single-writer file).
 """
@@ -129,17 +134,43 @@ def api_credentials() -> dict[str, str]:
     return credentials
 
 
+MCP_CREDENTIAL_EXTRAS = {
+    "refresh_token_file": "OCTOGEN_MCP_REFRESH_TOKEN_FILE",
+    "client_id_file": "OCTOGEN_MCP_CLIENT_ID_FILE",
+    "client_id": "OCTOGEN_MCP_CLIENT_ID",
+    "token_command": "OCTOGEN_MCP_TOKEN_COMMAND",
+}
+MCP_SERVER_EXTRAS = {
+    "auth_server": "OCTOGEN_MCP_AUTH_SERVER",
+    "token_endpoint": "OCTOGEN_MCP_TOKEN_ENDPOINT",
+    "url": "OCTOGEN_MCP_URL",
+}
+
+
 def control_plane_environ() -> dict[str, str]:
-    """OCTOGEN_MCP_* for the autosubscribe pass from the optional ``octogen_mcp`` connection."""
+    """OCTOGEN_MCP_* for the autosubscribe pass from the optional ``octogen_mcp`` connection.
+
+    Credentials named by the connection replace the worker's: the other credential variables are blanked
+    for the pass, so a stale OCTOGEN_MCP_ACCESS_TOKEN in the worker's environment cannot win over the
+    connection's refresh-token file."""
     conn = _connection(MCP_CONNECTION_ID)
     if conn is None:
         return {}
-    environ: dict[str, str] = {}
+    extra = conn.extra_dejson
+    credentials: dict[str, str] = {}
     if conn.password:
-        environ["OCTOGEN_MCP_ACCESS_TOKEN"] = conn.password
-    if token_command := conn.extra_dejson.get("token_command"):
-        environ["OCTOGEN_MCP_TOKEN_COMMAND"] = str(token_command)
-    if conn.host:
+        credentials["OCTOGEN_MCP_ACCESS_TOKEN"] = conn.password
+    for key, variable in MCP_CREDENTIAL_EXTRAS.items():
+        if value := str(extra.get(key) or "").strip():
+            credentials[variable] = value
+    environ: dict[str, str] = {}
+    if credentials:
+        environ = dict.fromkeys(["OCTOGEN_MCP_ACCESS_TOKEN", *MCP_CREDENTIAL_EXTRAS.values()], "")
+        environ.update(credentials)
+    for key, variable in MCP_SERVER_EXTRAS.items():
+        if value := str(extra.get(key) or "").strip():
+            environ[variable] = value
+    if conn.host and "OCTOGEN_MCP_URL" not in environ:
         environ["OCTOGEN_MCP_URL"] = conn.host
     return environ
 
