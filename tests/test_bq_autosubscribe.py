@@ -772,3 +772,15 @@ def test_source_stale_counts_as_active_and_is_reported_stale(
     stale = "stale: Octogen's export is behind (source_stale)"
     assert f"linked dataset {PROJECT}.octogen_hats {stale}" in result.out
     assert control_plane.mutating_calls == []
+
+
+def test_friendly_name_names_the_linked_datasets(
+    run: Any, control_plane: FakeControlPlane, hub: FakeAnalyticsHub
+) -> None:
+    control_plane.set_cell(reader(control_plane), "shoes", "awaiting_subscription")
+
+    result = run("--apply", "--friendly-name", "Octogen catalog (shoes)")
+
+    assert result.code == 0, result.err
+    (subscription,) = hub.subscriptions(PROJECT, "us")
+    assert subscription.destination_dataset.friendly_name == "Octogen catalog (shoes)"

@@ -130,7 +130,8 @@ class ControlPlane(Protocol):
 
 SubscribeFunction = Callable[..., BigQuerySubscriptionResult]
 """Called like :func:`subscribe_to_listing` with keyword arguments ``listing_resource``,
-``destination_project``, ``destination_dataset_id`` and ``location`` (run in a worker thread)."""
+``destination_project``, ``destination_dataset_id``, ``location`` and ``friendly_name`` (run in a worker
+thread)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class AutosubscribeOptions:
     principal: str
     catalogs: tuple[str, ...] = ()
     apply: bool = False
+    friendly_name: str | None = None  # display name of the linked datasets created
 
 
 @dataclass(frozen=True)
@@ -381,6 +383,7 @@ class _Pass:
                 destination_project=project,
                 destination_dataset_id=dataset,
                 location=location,
+                friendly_name=self.options.friendly_name,
             )
         except OctogenBigQueryAccessPendingError:
             return outcome(

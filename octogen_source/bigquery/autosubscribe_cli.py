@@ -81,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
         help="only this catalog (repeatable or comma-separated; default: every catalog)",
     )
     parser.add_argument("--apply", action="store_true", help="register and subscribe (default: dry-run)")
+    parser.add_argument("--friendly-name", metavar="NAME", help="display name of the linked datasets created")
     parser.add_argument("--json", action="store_true", help="print one machine-readable JSON object")
     parser.add_argument(
         "--mcp-url",
@@ -156,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         principal=args.principal.strip(),
         catalogs=tuple(catalogs),
         apply=args.apply,
+        friendly_name=(args.friendly_name or "").strip() or None,
     )
     try:
         report = autosubscribe(options, control_plane_url=url, access_token=token_source)
