@@ -15,10 +15,12 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import orjson
+
 from octogen_source.sandbox.brands import brand_view, slugify
 from octogen_source.sandbox.catalog import CatalogInfo, Product
 from octogen_source.sandbox.enrichment import enrichment, wire_gender
-from octogen_source.sandbox.wire import CURRENCY, dumps, iso_timestamp
+from octogen_source.sandbox.wire import CURRENCY, iso_timestamp
 
 CURRENT_CACHE_KEY = "current"
 OCTOGEN_CDN = "https://images.octogen.ai"
@@ -53,8 +55,9 @@ def category_path(product: Product) -> list[str]:
 
 def images(product: Product, info: CatalogInfo) -> list[dict[str, Any]]:
     """Image objects: the merchant URL always; Octogen's hosted webp copy for most products."""
-    rng = random.Random(f"{product.uuid}:media")
-    hosted = rng.random() > 0.07
+    # the uuid's random bits stand in for an rng here: this runs once per product on the first walk
+    bits = int(product.uuid[-12:], 16)
+    hosted = bits % 100 >= 7
     square = product.kind.size_system == "shoes"
     result = []
     for index in range(product.image_count):
@@ -66,7 +69,7 @@ def images(product: Product, info: CatalogInfo) -> list[dict[str, Any]]:
                     "cdnUrl": f"{OCTOGEN_CDN}/{info.key}/{product.uuid}/{index}.webp",
                     "width": 1200,
                     "height": 1200 if square else 1500,
-                    "sizeBytes": 38_000 + int(rng.random() * 180_000),
+                    "sizeBytes": 38_000 + (bits >> (8 + 4 * index)) % 180_000,
                     "mimeType": "image/webp",
                 }
             )
@@ -125,7 +128,7 @@ def hit_prefix(product: Product, info: CatalogInfo) -> bytes:
         cache = product.hit_cache = {}
     cached = cache.get(CURRENT_CACHE_KEY)
     if cached is None:
-        cached = cache[CURRENT_CACHE_KEY] = dumps(hit_dict(product, info))[:-1]
+        cached = cache[CURRENT_CACHE_KEY] = orjson.dumps(hit_dict(product, info))[:-1]
     return cached
 
 

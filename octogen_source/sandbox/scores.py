@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 # per position on a page, the share of the page's top score a hit keeps
 _DECAY_PER_POSITION = 0.004
+MAX_PAGE = 100
+# (share, rendered displayMatchScore and closing brace) per position: only rawScore is formatted per request
+_POSITIONS: tuple[tuple[float, bytes], ...] = tuple(
+    (share, b',"displayMatchScore":%d}' % round(100 * share))
+    for share in (1.0 - _DECAY_PER_POSITION * position for position in range(MAX_PAGE))
+)
 
 
 def page_top_score(request_serial: int) -> float:
@@ -20,14 +26,9 @@ def page_top_score(request_serial: int) -> float:
 
 
 def score_suffixes(request_serial: int, count: int) -> list[bytes]:
-    """``,"rawScore":R,"displayMatchScore":D}`` for each position of a page of ``count`` hits."""
+    """``,"rawScore":R,"displayMatchScore":D}`` for each position of a page of ``count`` (<= 100) hits."""
     top = page_top_score(request_serial)
-    suffixes = []
-    for position in range(count):
-        share = 1.0 - _DECAY_PER_POSITION * position
-        raw = round(top * share, 4)
-        suffixes.append(b',"rawScore":%r,"displayMatchScore":%d}' % (raw, round(100 * share)))
-    return suffixes
+    return [b',"rawScore":%r' % round(top * share, 4) + display for share, display in _POSITIONS[:count]]
 
 
 def splice(prefixes: Sequence[bytes], suffixes: Sequence[bytes]) -> bytes:
