@@ -34,6 +34,7 @@ class _Walker:
         self._lookup_slots = asyncio.Semaphore(max(lookups, 1))
         self._look_up = lookups > 0
         self._look_up_only = look_up_only
+        self._looked_up: set[str] = set()
         self.totals = WalkTotals()
 
     async def _post(self, path: str, body: dict[str, Any]) -> Any:
@@ -44,22 +45,25 @@ class _Walker:
 
     async def _lookup(self, url: str) -> None:
         async with self._lookup_slots:
-            await self._post("products/lookup", {"url": url})
+            await self._post("products/lookup", {"url": url, "resolutionMode": "index_only"})
 
     async def walk_catalog(self, catalog: str) -> None:
         cursor: str | None = None
         in_flight: deque[asyncio.Future[list[None]]] = deque()
         while True:
-            body: dict[str, Any] = {"catalog": catalog, "limit": self._page_size}
+            body: dict[str, Any] = {"catalogs": [catalog], "limit": self._page_size}
             if cursor is not None:
                 body["cursor"] = cursor
             page = await self._post("products/search", body)
             self.totals.products += len(page["items"])
             if self._look_up:
                 wanted = self._look_up_only
+                # a product repeated across pages (current API) is looked up once, as the sync does
+                fresh = [item for item in page["items"] if item["uuid"] not in self._looked_up]
+                self._looked_up.update(item["uuid"] for item in fresh)
                 lookups = [
                     self._lookup(item["productUrl"])
-                    for item in page["items"]
+                    for item in fresh
                     if wanted is None or item["uuid"] in wanted
                 ]
                 in_flight.append(asyncio.gather(*lookups))

@@ -33,6 +33,7 @@ from octogen_source.source.tables import (
     PRODUCTS,
     with_dlt_columns,
 )
+from octogen_source.source.typed_fields import stable_hit
 from octogen_source.warehouse import destination_for
 
 # one hit in a batch of BATCH_ROWS rows gives a products row and a price_history row
@@ -55,7 +56,7 @@ def read_hits(base_url: str, api_key: str, catalogs: list[str], page_size: int) 
         base_url=base_url.rstrip("/") + "/", headers={"Authorization": f"Bearer {api_key}"}, timeout=60.0
     ) as client:
         for catalog in catalogs:
-            body: dict[str, Any] = {"catalog": catalog, "limit": page_size}
+            body: dict[str, Any] = {"catalogs": [catalog], "limit": page_size}
             while True:
                 response = client.post("products/search", json=body)
                 response.raise_for_status()
@@ -84,8 +85,13 @@ def prepare_rows(base_url: str, api_key: str, catalogs: list[str], page_size: in
         products.clear()
         prices.clear()
 
+    seen: set[str] = set()
     for catalog, hit in read_hits(base_url, api_key, catalogs, page_size):
-        row = product_row(hit, catalog=catalog, fingerprint=hit_fingerprint(hit))
+        if hit["uuid"] in seen:
+            continue  # the current API repeats products across pages; the sync loads each once
+        seen.add(hit["uuid"])
+        stable = stable_hit(hit)
+        row = product_row(stable, catalog=catalog, fingerprint=hit_fingerprint(stable))
         products.append(row)
         prices.append(price_row(row, catalog, observed_at))
         if len(products) >= HITS_PER_BATCH:

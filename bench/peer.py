@@ -28,7 +28,7 @@ def peer_config(base_url: str, api_key: str, catalogs: list[str], *, page_size: 
                 "endpoint": {
                     "path": "products/search",
                     "method": "POST",
-                    "json": {"catalog": catalog, "limit": page_size},
+                    "json": {"catalogs": [catalog], "limit": page_size},
                 },
             }
             for index, catalog in enumerate(catalogs)

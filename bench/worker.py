@@ -68,6 +68,7 @@ def prepare_sync(spec: Spec, api_key: str) -> Callable[[], Figures]:
     options = SyncOptions(
         api_key=api_key,
         base_url=spec["base_url"],
+        catalogs=tuple(spec["catalogs"]),
         duckdb_path=spec["duckdb_path"],
         pipelines_dir=spec["pipelines_dir"],
         pipeline_name=spec.get("pipeline_name", "octogen_bench"),

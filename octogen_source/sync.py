@@ -32,6 +32,7 @@ from octogen_source.errors import (
     OctogenConnectionError,
     OctogenError,
     OctogenForbiddenError,
+    OctogenInsufficientCreditError,
     OctogenValidationError,
 )
 from octogen_source.retries import RetryPolicy
@@ -191,21 +192,23 @@ def _loader_file_format(options: SyncOptions) -> str | None:
 def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str, Any]:
     facets = [parse_facet(text) for text in options.facets]  # malformed facets fail before any request
     arguments: dict[str, Any] = {
-        "catalogs": list(options.catalogs) or None,
-        "q": options.q,
-        "facets": facets or None,
-        "price_min": options.price_min,
-        "price_max": options.price_max,
         "details": options.details,
         "refetch_all": options.full_refresh,
         "observer": observer,
         "retry": options.retry,
     }
-    # left out when unset, so that dlt resolves them from its config providers
+    # left out when unset, so that dlt resolves them from its config providers (an argument passed, even
+    # None, would hide [sources.octogen] catalogs or SOURCES__OCTOGEN__CATALOGS)
+    given: dict[str, Any] = {
+        "catalogs": list(options.catalogs) or None,
+        "q": options.q,
+        "facets": facets or None,
+        "price_min": options.price_min,
+        "price_max": options.price_max,
+    }
     for name in ("api_key", "base_url", "page_size", "max_concurrent_lookups", "max_concurrent_catalogs"):
-        value = getattr(options, name)
-        if value is not None:
-            arguments[name] = value
+        given[name] = getattr(options, name)
+    arguments.update({name: value for name, value in given.items() if value is not None})
     return arguments
 
 
@@ -262,6 +265,12 @@ def root_cause(error: BaseException) -> BaseException:
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
     if isinstance(cause, SyncError | MissingAPIKeyError):
         return str(cause)
+    if isinstance(cause, OctogenInsufficientCreditError):
+        top_up = f" at {cause.top_up_url}" if cause.top_up_url else " in the Octogen platform"
+        return (
+            "the Octogen organization's prepaid credit is exhausted (402): nothing was loaded from this run;"
+            f" top up{top_up}, then run the sync again"
+        )
     if isinstance(cause, OctogenAuthenticationError):
         return f"the Octogen API rejected the API key (401 {_detail(cause)})"
     if isinstance(cause, OctogenForbiddenError):

@@ -52,13 +52,22 @@ VIEW_COLUMNS: tuple[ViewColumn, ...] = (
     ViewColumn("current_price", "DOUBLE", ((_PRODUCT, "current_price"),), "price now"),
     ViewColumn("original_price", "DOUBLE", ((_PRODUCT, "original_price"),), "list price (before discount)"),
     ViewColumn(
+        "currency", "VARCHAR", ((_PRODUCT, "currency"), (_DETAIL, "currency")), "ISO 4217 code of the prices"
+    ),
+    ViewColumn(
         "previous_price",
         "DOUBLE",
         (),  # computed from price_history, see _previous_price_relation
         "current_price of the latest observation before the current one (NULL when none)",
     ),
     ViewColumn("rating", "DOUBLE", ((_PRODUCT, "rating"),), "average rating"),
-    ViewColumn("image_url", "VARCHAR", ((_PRODUCT, "image_url"),), "main image"),
+    ViewColumn("rating_count", "BIGINT", ((_PRODUCT, "rating_count"),), "number of ratings"),
+    ViewColumn(
+        "image_url",
+        "VARCHAR",
+        ((_PRODUCT, "primary_image_url"), (_PRODUCT, "image_url")),
+        "main image (the hosted copy when there is one)",
+    ),
     ViewColumn("updated_at", "TIMESTAMPTZ", ((_PRODUCT, "updated_at"),), "when Octogen last saw it change"),
     ViewColumn("is_active", "BOOLEAN", ((_PRODUCT, "is_active"),), "the merchant lists it as active"),
     ViewColumn("description", "VARCHAR", ((_DETAIL, "description"),), "long description (lookup)"),

@@ -14,7 +14,8 @@ Configuration (an Airflow Variable wins over the environment variable of the sam
     connection ``octogen_api``        password = the Octogen API key; host (full URL) or extra ``base_url`` =
                                       the API base URL (default production). Handed to run_sync, never logged;
                                       without the connection dlt's own config applies (SOURCES__OCTOGEN__*).
-    ``octogen_catalogs``              catalog keys, comma-separated or a JSON list; empty = every granted one
+    ``octogen_catalogs``              catalog keys, comma-separated or a JSON list; the current API needs
+                                      them (empty = what GET /catalogs lists, seed-era APIs only)
     ``octogen_destination``           bigquery (default) or duckdb; warehouse credentials the dlt way: the
                                       worker's env (DESTINATION__BIGQUERY__*), .dlt/secrets.toml, or ADC
     ``octogen_dataset``               dataset of every catalog (default ``octogen``)
@@ -191,15 +192,26 @@ def retry_can_help(error: BaseException) -> bool:
 
 
 def granted_catalogs(credentials: Mapping[str, str]) -> list[str]:
-    """Every catalog the key may read (used when ``octogen_catalogs`` is empty)."""
+    """Every catalog the key may read (used when ``octogen_catalogs`` is empty); seed-era APIs only: the
+    current one retired the listing, which fails the task with a line naming the Variable to set."""
     from octogen_source.client import DEFAULT_BASE_URL, OctogenClient
+    from octogen_source.errors import OctogenEndpointRetiredError
+    from octogen_source.source import CatalogsRequiredError
 
     api_key = credentials.get("api_key") or os.environ.get("SOURCES__OCTOGEN__API_KEY") or None
     base_url = credentials.get("base_url") or os.environ.get("SOURCES__OCTOGEN__BASE_URL") or DEFAULT_BASE_URL
 
     async def listing() -> list[str]:
         async with OctogenClient(api_key=api_key, base_url=base_url) as client:
-            return [summary.catalog for summary in await client.list_catalogs() if summary.catalog]
+            try:
+                summaries = await client.list_catalogs()
+            except OctogenEndpointRetiredError:
+                raise CatalogsRequiredError(
+                    "the Octogen API no longer lists catalogs (GET /catalogs retired on 2026-07-09): set the"
+                    " octogen_catalogs Variable to the catalog keys; find them with"
+                    " `python pipelines/sync.py --discover <store host>`"
+                ) from None
+            return [summary.catalog for summary in summaries if summary.catalog]
 
     return asyncio.run(listing())
 

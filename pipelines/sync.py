@@ -3,6 +3,7 @@
     uv run python pipelines/sync.py --demo                 # a local sandbox into ./octogen_demo.duckdb
     uv run python pipelines/sync.py                        # every granted catalog into <pipeline>.duckdb
     uv run python pipelines/sync.py --destination bigquery --catalog northwind_apparel
+    uv run python pipelines/sync.py --discover www.example-store.com   # which catalogs serve a store
 
 The key comes from OCTO_API_KEY, SOURCES__OCTOGEN__API_KEY or .dlt/secrets.toml. Exit status 0 on
 success; on failure one line on stderr and status 1 (2 for bad arguments).
@@ -18,6 +19,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from octogen_source.cli import OneLineArgumentParser
+from octogen_source.discover import discover, format_discovery
+from octogen_source.errors import OctogenError
+from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.sync import (
     DEFAULT_DATASET,
@@ -48,6 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
     )
     parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
+    parser.add_argument(
+        "--api-generation",
+        choices=API_GENERATIONS,
+        default=API_GENERATIONS[0],
+        help="with --demo: the sandbox speaks today's API (current) or the May 2026 one (seed)",
+    )
+    parser.add_argument(
+        "--discover",
+        metavar="HOST",
+        help="print the catalogs serving a store (a host or any URL on it), then exit",
+    )
     parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
     parser.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
     parser.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
@@ -101,14 +116,16 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
     )
 
 
-def run_demo(options: SyncOptions) -> None:
+def run_demo(options: SyncOptions, generation: str) -> None:
     """Starts the sandbox on a free port, syncs it into ./octogen_demo.duckdb, shows a query."""
     import duckdb
 
     from octogen_source.sandbox import Sandbox
 
-    with Sandbox(catalogs=3, products=150, ungranted=0) as sandbox:
-        print(f"sandbox running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
+    with Sandbox(catalogs=3, products=150, ungranted=0, generation=generation) as sandbox:
+        print(
+            f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}"
+        )
         report = run_sync(
             replace(
                 options,
@@ -117,6 +134,7 @@ def run_demo(options: SyncOptions) -> None:
                 duckdb_path=DEMO_DATABASE,
                 pipeline_name=DEMO_PIPELINE,
                 destination="duckdb",
+                catalogs=options.catalogs or tuple(sandbox.granted_catalogs()),
             )
         )
     print(format_summary(report))
@@ -157,11 +175,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error} (see --help)", file=sys.stderr)
         return 2
     try:
-        if arguments.demo:
-            run_demo(options)
+        if arguments.discover is not None:
+            print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
+        elif arguments.demo:
+            run_demo(options, arguments.api_generation)
         else:
             print(format_summary(run_sync(options)))
-    except SyncError as error:
+    except (SyncError, OctogenError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -15,9 +15,13 @@ from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_mat
 PRODUCTS_PER_CATALOG = 40
 
 
-@pytest.fixture
-def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> Iterator[SyncTarget]:
-    sandbox = sandbox_factory(catalogs=4, products=PRODUCTS_PER_CATALOG, ungranted=1, seed=3)
+@pytest.fixture(params=["current", "seed"])
+def target(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[SyncTarget]:
+    sandbox = sandbox_factory(
+        catalogs=4, products=PRODUCTS_PER_CATALOG, ungranted=1, seed=3, generation=request.param
+    )
     yield SyncTarget(sandbox, tmp_path)
 
 
@@ -68,12 +72,17 @@ def test_each_kind_of_change_lands_and_nothing_else_is_fetched(target: SyncTarge
     sandbox.add_same_second(first, 2)
     assert_synced(target, expected, target.sync(), new=2, changed=3)
 
-    # shape drift: images become objects, hits gain fields; every hit differs, nothing is lost
-    sandbox.set_wire_shape("v2")
+    # the API moves under the sync (seed-era hits become today's objects, or back): every hit differs,
+    # nothing is lost, and the typed columns keep their types
+    moved_to = "current" if sandbox.api_generation == "seed" else "seed"
+    sandbox.set_api_generation(moved_to)
     live = len(expected.live_hits())
     assert_synced(target, expected, target.sync(), changed=live)
     products = read_rows(target.database, "products")
-    assert all(row["currency"] == "USD" for row in products)
+    assert all(isinstance(row.get("brand", ""), str) for row in products)
+    assert all(isinstance(row.get("rating", 0.0), float) for row in products)
+    if moved_to == "current":
+        assert all(row["currency"] == "USD" for row in products)
 
     assert_synced(target, expected, target.sync())
 

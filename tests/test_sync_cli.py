@@ -4,6 +4,7 @@ one test runs the real script to check the exit status and the whole output of a
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -31,6 +32,7 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
     monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("SOURCES__OCTOGEN__CATALOGS", json.dumps(sandbox.granted_catalogs()))
     monkeypatch.setenv("SOURCES__OCTOGEN__RETRY_MAX_ATTEMPTS", "1")
     logger = logging.getLogger("octogen_source")
     level, handlers = logger.level, list(logger.handlers)
@@ -57,7 +59,7 @@ def closed_port() -> int:
 
 def test_missing_key(cli_env: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     assert "no Octogen API key" in one_error_line(capsys, [])
-    assert cli_env.request_counts == {"catalogs": 0, "search": 0, "lookup": 0}
+    assert sum(cli_env.request_counts.values()) == 0
 
 
 def test_rejected_and_forbidden_keys(
@@ -67,7 +69,7 @@ def test_rejected_and_forbidden_keys(
     cli_env.revoke_key(revoked)
     monkeypatch.setenv("OCTO_API_KEY", revoked)
     line = one_error_line(capsys, [])
-    assert line == "error: the Octogen API rejected the API key (401 Invalid API key)"
+    assert line == "error: the Octogen API rejected the API key (401 API key revoked)"
     assert revoked not in line
     monkeypatch.setenv("OCTO_API_KEY", cli_env.add_key(forbidden=True))
     assert "403 api_key_org_type_forbidden" in one_error_line(capsys, [])
@@ -77,12 +79,14 @@ def test_unknown_and_ungranted_catalogs(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
-    granted = ", ".join(cli_env.granted_catalogs())
     line = one_error_line(capsys, ["--catalog", "no_such_catalog"])
-    assert line == f"error: unknown catalog 'no_such_catalog': this API key is granted {granted}"
+    assert line == (
+        "error: unknown catalog 'no_such_catalog': this API key cannot see it (404 catalog_not_found);"
+        " find catalog keys with `pipelines/sync.py --discover <store URL or host>`"
+    )
     ungranted = next(c for c in cli_env.all_catalogs() if c not in cli_env.granted_catalogs())
     assert f"unknown catalog {ungranted!r}" in one_error_line(capsys, ["--catalog", ungranted])
-    assert cli_env.request_counts["search"] == 0
+    assert cli_env.request_counts["lookup"] == 0
 
 
 def test_unreachable_host(
@@ -92,7 +96,7 @@ def test_unreachable_host(
     url = f"http://127.0.0.1:{closed_port()}/v1"
     monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", url)
     assert one_error_line(capsys, []).startswith(
-        f"error: cannot reach the Octogen API at {url}: GET /catalogs"
+        f"error: cannot reach the Octogen API at {url}: POST /products/search"
     )
 
 
@@ -142,7 +146,11 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
     revoked = sandbox.add_key()
     sandbox.revoke_key(revoked)
     env = {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
-    env.update(DLT_DATA_DIR=str(tmp_path / "dlt"), SOURCES__OCTOGEN__BASE_URL=sandbox.base_url)
+    env.update(
+        DLT_DATA_DIR=str(tmp_path / "dlt"),
+        SOURCES__OCTOGEN__BASE_URL=sandbox.base_url,
+        SOURCES__OCTOGEN__CATALOGS=json.dumps(sandbox.granted_catalogs()),
+    )
     missing = subprocess.Popen(
         [sys.executable, str(SCRIPT)],
         cwd=tmp_path,
@@ -161,7 +169,7 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
     )
     for process, expected in (
         (missing, "error: no Octogen API key"),
-        (rejected, "error: the Octogen API rejected the API key (401 Invalid API key)"),
+        (rejected, "error: the Octogen API rejected the API key (401 API key revoked)"),
     ):
         out, err = process.communicate(timeout=120)
         assert process.returncode == 1

@@ -3,6 +3,7 @@ API's truth: nothing lost, nothing duplicated. The killed sync runs in a subproc
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -64,7 +65,12 @@ def start_sync(target: SyncTarget, **env: str) -> subprocess.Popen[str]:
             target.sandbox.base_url,
         ],
         cwd=target.root,
-        env={**os.environ, "OCTO_API_KEY": target.sandbox.api_key, **env},
+        env={
+            **os.environ,
+            "OCTO_API_KEY": target.sandbox.api_key,
+            "SOURCES__OCTOGEN__CATALOGS": json.dumps(target.sandbox.granted_catalogs()),
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -64,6 +64,7 @@ def test_the_key_is_nowhere(target: SyncTarget, monkeypatch: pytest.MonkeyPatch)
         OCTO_API_KEY=key,
         DLT_DATA_DIR=str(target.pipelines_dir.parent / "dlt"),
         SOURCES__OCTOGEN__BASE_URL=sandbox.base_url,
+        SOURCES__OCTOGEN__CATALOGS=json.dumps(sandbox.granted_catalogs()),
         DESTINATION__DUCKDB__CREDENTIALS=str(target.database),
     )
     cli = subprocess.run(

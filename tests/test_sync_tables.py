@@ -51,6 +51,8 @@ class SyncTarget:
 
     def options(self, **overrides: Any) -> SyncOptions:
         settings: dict[str, Any] = {
+            # named, as the current API requires (it no longer lists catalogs); catalogs=() lists them
+            "catalogs": tuple(self.sandbox.granted_catalogs()),
             "api_key": self.sandbox.api_key,
             "base_url": self.sandbox.base_url,
             "duckdb_path": str(self.database),
@@ -180,10 +182,44 @@ def as_stored(record: Record) -> Record:
     return stored
 
 
+VOLATILE_HIT_FIELDS = ("rawScore", "displayMatchScore")
+JSON_DETAIL_FIELDS = ("enrichment", "attributes")
+
+
+def typed_columns(record: Record) -> Record:
+    """The typed columns the tables derive from a wire hit or product (brand name, rating average and count,
+    primary image URL), written out here from the contract, independently of the production code."""
+    typed: Record = {}
+    brand = record.get("brand")
+    if isinstance(brand, dict):
+        typed["brand"] = brand.get("name")
+        typed["brand_json"] = brand
+    rating = record.get("rating")
+    if isinstance(rating, dict):
+        average = rating.get("average")
+        typed["rating"] = None if average is None else float(average)
+        typed["rating_count"] = rating.get("count")
+    primary = record.get("primaryImage")
+    images = record.get("images") or []
+    first = images[0] if images else None
+    if isinstance(primary, dict) and (primary.get("cdnUrl") or primary.get("url")):
+        typed["primary_image_url"] = primary.get("cdnUrl") or primary.get("url")
+    elif record.get("imageUrl"):
+        typed["primary_image_url"] = record["imageUrl"]
+    elif isinstance(first, str):
+        typed["primary_image_url"] = first
+    elif isinstance(first, dict):
+        typed["primary_image_url"] = first.get("cdnUrl") or first.get("url")
+    return typed
+
+
 def as_stored_hit(hit: Record) -> Record:
-    """A search hit as ``products`` stores it: snake_case names, nulls absent, nested values kept whole
-    (stored as JSON text; :func:`assert_tables_match` decodes them)."""
-    return {_NAMING.normalize_identifier(key): value for key, value in hit.items() if value is not None}
+    """A search hit as ``products`` stores it: per-query scores dropped, snake_case names, the typed columns,
+    nulls absent, nested values kept whole (stored as JSON text; :func:`assert_tables_match` decodes them)."""
+    kept = {key: value for key, value in hit.items() if key not in VOLATILE_HIT_FIELDS}
+    stored = {_NAMING.normalize_identifier(key): value for key, value in kept.items()}
+    stored.update(typed_columns(kept))
+    return {name: value for name, value in stored.items() if value is not None}
 
 
 def decode_nested(record: Record, expected: Record) -> Record:
@@ -197,13 +233,21 @@ def decode_nested(record: Record, expected: Record) -> Record:
 
 
 def expected_detail(lookup: Record) -> Record:
-    """The product_details record of a lookup response: the product plus the lookup's own fields."""
-    row = dict(lookup["product"])
+    """The product_details record of a lookup response: the product (typed columns laid over it) plus the
+    lookup's own fields; objects whose keys are data stay whole (JSON columns)."""
+    product = lookup["product"]
+    typed = typed_columns(product)
+    if "brand_json" in typed:
+        typed["brand_json"] = json.dumps(typed["brand_json"], separators=(",", ":"), ensure_ascii=False)
+    row = {key: value for key, value in product.items() if key not in JSON_DETAIL_FIELDS}
+    row.update(typed)
     for key, value in lookup.items():
         if key not in ("product", "catalogKey"):
-            row[key] = value
+            row[f"lookup_{key}" if key in row else key] = value
     row["catalog"] = lookup["catalogKey"]
-    return as_stored(row)
+    stored = as_stored(row)
+    stored.update({key: product[key] for key in JSON_DETAIL_FIELDS if product.get(key) is not None})
+    return stored
 
 
 def price_key(uuid: str, updated_at: Any, current: Any, original: Any) -> tuple[Any, ...]:
@@ -220,6 +264,8 @@ class ExpectedTables:
 
     sandbox: Sandbox
     details: bool = True
+    listed: bool = False
+    """The sync listed the catalogs (GET /catalogs, seed era) instead of being given them."""
     products: dict[str, Record] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
     product_details: dict[str, Record] = field(default_factory=dict)
@@ -242,7 +288,24 @@ class ExpectedTables:
             if self.details:
                 self.product_details[uuid] = expected_detail(self.sandbox.truth_lookup(uuid))
         self.removed = set(self.products) - set(live)
-        self.catalogs = {summary["catalog"]: as_stored(summary) for summary in self.sandbox.truth_catalogs()}
+        summaries = self.sandbox.truth_catalog_summaries()
+        self.catalogs = {summary["catalog"]: self._expected_catalog(summary) for summary in summaries}
+
+    def _expected_catalog(self, summary: Record) -> Record:
+        """What a sync says of a catalog: the listing (seed era, when it listed them), else the display name
+        from the hits (current) or lookups, the source URL from lookups, the count of products walked."""
+        if self.listed:
+            listing = {entry["catalog"]: entry for entry in self.sandbox.truth_catalogs()}
+            return as_stored(listing[summary["catalog"]])
+        previous = self.catalogs.get(summary["catalog"], {})
+        current = self.sandbox.api_generation == "current"
+        known = {
+            "catalog": summary["catalog"],
+            "product_count": summary["productCount"],
+            "display_name": summary["displayName"] if (current or self.details) else None,
+            "source_base_url": summary["sourceBaseUrl"] if self.details else None,
+        }
+        return {**previous, **{name: value for name, value in known.items() if value is not None}}
 
 
 def assert_tables_match(database: Path, expected: ExpectedTables) -> None:
@@ -260,6 +323,11 @@ def assert_tables_match(database: Path, expected: ExpectedTables) -> None:
     details = read_table(database, "product_details", "uuid")
     assert set(details) == set(expected.product_details)
     for uuid, record in details.items():
+        for name in JSON_DETAIL_FIELDS:
+            if isinstance(record.get(name), str):
+                record[name] = json.loads(record[name])
+        # the current API's id of the lookup that gave the row (new on every request)
+        assert isinstance(record.pop("request_id", ""), str)
         assert record == expected.product_details[uuid], f"product_details row {uuid}"
 
     history = read_rows(database, "price_history") if "price_history" in table_names(database) else []

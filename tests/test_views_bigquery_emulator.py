@@ -46,6 +46,7 @@ def sync_into_bigquery(sandbox: Sandbox, pipelines_dir: Path) -> None:
             pipelines_dir=str(pipelines_dir),
             api_key=sandbox.api_key,
             base_url=sandbox.base_url,
+            catalogs=tuple(sandbox.granted_catalogs()),
         )
     )
 

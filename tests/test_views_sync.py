@@ -14,6 +14,7 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, run_sync
 from octogen_source.views import VIEW_COLUMNS, create_analyst_views
+from tests.test_sync_tables import typed_columns
 
 PIPELINE = "octogen_views_test"
 DATASET = "octogen"
@@ -38,6 +39,7 @@ def sync(sandbox: Sandbox, tmp_path: Path) -> dlt.Pipeline:
         pipelines_dir=pipelines_dir,
         api_key=sandbox.api_key,
         base_url=sandbox.base_url,
+        catalogs=tuple(sandbox.granted_catalogs()),
     )
     run_sync(options)
     pipeline = dlt.pipeline(
@@ -64,18 +66,21 @@ def expected_view(sandbox: Sandbox, previous_prices: dict[str, float]) -> dict[s
         for hit in sandbox.truth_search_items(catalog):
             view = sandbox.truth_product_view(hit["uuid"])
             identifiers = view.get("identifiers") or {}
+            typed = typed_columns(hit)
             updated_at = hit["updatedAt"]
             expected[hit["uuid"]] = {
                 "catalog": catalog,
                 "uuid": hit["uuid"],
                 "title": hit["title"],
-                "brand": hit["brand"],
+                "brand": typed.get("brand", hit["brand"]),
                 "product_url": hit["productUrl"],
                 "current_price": hit["currentPrice"],
                 "original_price": hit["originalPrice"],
+                "currency": hit.get("currency"),
                 "previous_price": previous_prices.get(hit["uuid"]),
-                "rating": hit["rating"],
-                "image_url": hit["imageUrl"],
+                "rating": typed.get("rating", hit["rating"]),
+                "rating_count": typed.get("rating_count"),
+                "image_url": typed.get("primary_image_url"),
                 "updated_at": datetime.fromisoformat(updated_at) if updated_at else None,
                 "is_active": hit["isActive"],
                 "description": view["description"],

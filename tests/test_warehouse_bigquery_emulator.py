@@ -23,6 +23,7 @@ What the emulator (bqemulator 1.4.0) cannot show, each covered elsewhere:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -141,6 +142,7 @@ class BigQuerySyncs:
                 pipelines_dir=str(self.pipelines_dir),
                 api_key=self.sandbox.api_key,
                 base_url=self.sandbox.base_url,
+                catalogs=tuple(self.sandbox.granted_catalogs()),
                 retry=FAST_RETRY,
             )
         )
@@ -278,6 +280,7 @@ def test_the_cli_loads_into_bigquery(
         **bigquery_environment,
         "OCTO_API_KEY": sandbox.api_key,
         "SOURCES__OCTOGEN__BASE_URL": sandbox.base_url,
+        "SOURCES__OCTOGEN__CATALOGS": json.dumps(sandbox.granted_catalogs()),
         "DLT_DATA_DIR": str(tmp_path / "dlt"),
     }
     command = [sys.executable, str(REPO_ROOT / "pipelines" / "sync.py"), "--destination", "bigquery"]

@@ -2,7 +2,8 @@
 
 Tables (see :mod:`octogen_source.source.tables` for keys and columns):
 
-- ``catalogs``: one row per catalog granted to the key, merged on ``catalog``;
+- ``catalogs``: one row per synced catalog (display name, source URL, product count as the run saw them),
+  merged on ``catalog``;
 - ``products``: one row per product (every search-hit field, nested values as JSON text), merged on ``uuid``;
   ``removed_at`` is set once a complete, unfiltered walk no longer lists the product (null while listed);
 - ``product_details``: the lookup record of each new or changed product, merged on ``uuid``;
@@ -25,7 +26,7 @@ from dlt.extract import DltResource
 from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL
 from octogen_source.errors import MissingAPIKeyError
 from octogen_source.retries import RetryPolicy
-from octogen_source.source.catalog_walk import UnknownCatalogError
+from octogen_source.source.catalog_walk import CatalogsRequiredError, UnknownCatalogError
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import (
     DEFAULT_MAX_CONCURRENT_CATALOGS,
@@ -55,6 +56,7 @@ __all__ = [
     "PRODUCTS",
     "PRODUCT_DETAILS",
     "CatalogReport",
+    "CatalogsRequiredError",
     "InvalidSettingError",
     "UnknownCatalogError",
     "WalkObserver",
@@ -87,7 +89,8 @@ def octogen_source(
     Args:
         api_key: the Platform API key (``sources.octogen.api_key`` secret; falls back to ``OCTO_API_KEY``).
         base_url: the API's base URL.
-        catalogs: catalog keys to sync; default every catalog granted to the key.
+        catalogs: catalog keys to sync. Without them the catalogs are listed with ``GET /catalogs``, which
+            only seed-era APIs answer: the current API retired it, and the run stops saying so.
         q, facets, price_min, price_max: search filters (a facet is a ``Facet``, ``{"name", "values"}``
             or ``name=v1,v2``).
             A filtered sync loads what it finds but never marks a product removed.
@@ -111,7 +114,7 @@ def octogen_source(
     settings = SourceSettings(
         api_key=key,
         base_url=base_url,
-        catalogs=tuple(catalogs) if catalogs is not None else None,
+        catalogs=_catalog_keys(catalogs),
         filters=SearchFilters(
             q=q or None,
             facets=coerce_facets(facets),
@@ -133,6 +136,14 @@ def octogen_source(
     if details:
         tables.append(product_details_table(walk))
     return tables
+
+
+def _catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """Configured catalog keys; a single string (``SOURCES__OCTOGEN__CATALOGS=a,b``) is split on commas."""
+    if isinstance(catalogs, str):
+        catalogs = catalogs.split(",")
+    keys = tuple(key.strip() for key in catalogs or () if key and key.strip())
+    return keys or None
 
 
 def _retry_policy(

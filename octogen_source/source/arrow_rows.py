@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow as pa
 from dlt.common.schema.typing import TTableSchemaColumns
 
-from octogen_source.source.records import Row, column_name, json_text
+from octogen_source.source.json_values import json_text
+from octogen_source.source.records import Row, column_name
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 ARROW_TYPES: dict[str, pa.DataType] = {

@@ -2,12 +2,15 @@
 
 One walk per run, on one client (so a 429 pauses everything through the client's shared gate):
 
-1. list the catalogs (rows for ``catalogs``) and pick the ones to walk;
+1. take the catalogs to walk from the settings; with none configured, ask ``GET /catalogs`` (seed-era APIs
+   only: the current API retired catalog enumeration, and the run then stops saying how to name catalogs);
 2. per catalog, at most ``max_concurrent_catalogs`` at a time: read the loaded versions of its products from
    the destination, then stream its pages. Each hit is compared with the loaded version by uuid (fingerprint
    of the whole hit, updatedAt included): unchanged hits end there; new and changed ones become ``products``
    and ``price_history`` rows and, with details on, are looked up (bounded, concurrently with the next page's
    search). A lookup answering 404 means the product went away since the search: its row is marked removed.
+   After its walk, a catalog's ``catalogs`` row: what the API said of it in this run (display name from hits
+   or lookups, the number of products a complete unfiltered walk listed), the loaded row for the rest.
 3. once every catalog is walked, the live products a catalog's complete, unfiltered walk did not list (and
    no other catalog listed: a product may move) are read back from the destination and re-emitted with
    ``removed_at`` set (the merge keeps their last state).
@@ -24,14 +27,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from octogen_source.client import OctogenClient
-from octogen_source.errors import OctogenError
-from octogen_source.models import MerchantCatalogSummary, WireSearchPage
+from octogen_source.errors import OctogenEndpointRetiredError, OctogenError, OctogenNotFoundError
+from octogen_source.models import WireSearchPage
 from octogen_source.source.details import DetailFetcher
 from octogen_source.source.known_versions import KnownVersions, Verdict
 from octogen_source.source.records import (
@@ -46,6 +49,7 @@ from octogen_source.source.records import (
 )
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import SourceSettings
+from octogen_source.source.typed_fields import stable_hit
 
 PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
@@ -58,6 +62,18 @@ milliseconds per table resource (it binds config and the incremental anew), so p
 
 class UnknownCatalogError(OctogenError):
     """A catalog asked for is not granted to the key (or does not exist)."""
+
+
+class CatalogsRequiredError(OctogenError):
+    """No catalogs are configured and the API can no longer list them."""
+
+
+DISCOVER_HINT = "find catalog keys with `pipelines/sync.py --discover <store URL or host>`"
+CATALOGS_REQUIRED = (
+    "no catalogs configured, and this Octogen API no longer lists them (GET /catalogs was retired on"
+    " 2026-07-09): name them with --catalog KEY, SOURCES__OCTOGEN__CATALOGS or [sources.octogen] catalogs"
+    f" in .dlt/config.toml; {DISCOVER_HINT}"
+)
 
 
 @dataclass(slots=True)
@@ -91,6 +107,8 @@ class LoadedState(Protocol):
 
     def stored_products(self, uuids: Sequence[str]) -> list[Row]: ...
 
+    def stored_catalog(self, catalog: str) -> Row | None: ...
+
 
 Emit = Callable[[WalkBatch], Awaitable[None]]
 
@@ -113,16 +131,21 @@ class _BatchBuffer:
             await self._emit(batch)
 
 
-def select_catalogs(granted: Iterable[MerchantCatalogSummary], wanted: Sequence[str] | None) -> list[str]:
-    """The catalogs to walk: ``wanted`` (checked against the grants, duplicates dropped) or all granted."""
-    granted_keys = [summary.catalog for summary in granted if summary.catalog]
-    if wanted is None:
-        return granted_keys
-    for catalog in wanted:
-        if catalog not in granted_keys:
-            available = ", ".join(granted_keys) or "no catalogs"
-            raise UnknownCatalogError(f"unknown catalog {catalog!r}: this API key is granted {available}")
-    return list(dict.fromkeys(wanted))
+@dataclass(slots=True)
+class _CatalogFacts:
+    """What the API said of one catalog during this run."""
+
+    listed: dict[str, object] = field(default_factory=dict)
+    """Its GET /catalogs entry as a ``catalogs`` row (seed-era APIs, when the run listed the catalogs)."""
+    display_name: str | None = None
+    source_base_url: str | None = None
+
+    def learn(self, record: dict[str, object]) -> None:
+        """Take the catalog's display name and source URL from a hit or a lookup response (wire names)."""
+        if self.display_name is None and isinstance(record.get("catalogDisplayName"), str):
+            self.display_name = record["catalogDisplayName"]  # type: ignore[assignment]
+        if self.source_base_url is None and isinstance(record.get("sourceBaseUrl"), str):
+            self.source_base_url = record["sourceBaseUrl"]  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -164,6 +187,7 @@ class CatalogWalk:
         self._listed: set[str] = set()
         """Every uuid a walk of this run listed: a product is emitted once per run (the ``products`` merge
         relies on it), and a product listed by one catalog is not marked removed by another."""
+        self._facts: dict[str, _CatalogFacts] = {}
 
     async def batches(self) -> AsyncIterator[WalkBatch]:
         settings = self._settings
@@ -173,13 +197,31 @@ class CatalogWalk:
             retry=settings.retry,
             max_connections=settings.max_connections,
         ) as client:
-            with client.track(self._observer.overhead):
-                granted = await client.list_catalogs()
-            walked = select_catalogs(granted, settings.catalogs)
-            yield WalkBatch(catalogs=[catalog_row(s.model_dump(by_alias=True, mode="json")) for s in granted])
+            walked = await self._catalogs_to_walk(client)
             fetcher = DetailFetcher(client, settings.max_concurrent_lookups) if settings.details else None
             async for batch in self._walk_catalogs(client, fetcher, walked):
                 yield batch
+
+    async def _catalogs_to_walk(self, client: OctogenClient) -> list[str]:
+        """The configured catalogs; with none, every catalog ``GET /catalogs`` lists (seed-era APIs)."""
+        if self._settings.catalogs is not None:
+            return list(dict.fromkeys(self._settings.catalogs))
+        with client.track(self._observer.overhead):
+            try:
+                granted = await client.list_catalogs()
+            except OctogenEndpointRetiredError:
+                raise CatalogsRequiredError(CATALOGS_REQUIRED) from None
+        walked: list[str] = []
+        for summary in granted:
+            if summary.catalog:
+                walked.append(summary.catalog)
+                self._facts_of(summary.catalog).listed = catalog_row(
+                    summary.model_dump(by_alias=True, mode="json")
+                )
+        return walked
+
+    def _facts_of(self, catalog: str) -> _CatalogFacts:
+        return self._facts.setdefault(catalog, _CatalogFacts())
 
     async def _walk_catalogs(
         self, client: OctogenClient, fetcher: DetailFetcher | None, catalogs: list[str]
@@ -230,32 +272,53 @@ class CatalogWalk:
         a filtered walk), to be marked removed once every catalog has been walked."""
         settings = self._settings
         report = self._observer.start(catalog)
+        facts = self._facts_of(catalog)
         buffer = _BatchBuffer(emit)
         with client.track(report.http):
             known = await asyncio.to_thread(self._loaded.known_versions, catalog)
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
                 pages = client.iter_wire_search_pages(
-                    catalog=catalog, limit=settings.page_size, **settings.filters.as_search_arguments()
+                    catalogs=[catalog], limit=settings.page_size, **settings.filters.as_search_arguments()
                 )
                 async for page in pages:
-                    plan = self._plan_page(page, known, report)
-                    in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher)))
+                    plan = self._plan_page(page, known, report, facts)
+                    in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
                     while len(in_flight) > PAGES_IN_FLIGHT:
                         await buffer.add(await in_flight.popleft())
                 while in_flight:
                     await buffer.add(await in_flight.popleft())
+            except OctogenNotFoundError as error:
+                raise UnknownCatalogError(
+                    f"unknown catalog {catalog!r}: this API key cannot see it ({error.status_code}"
+                    f" {error.detail}); {DISCOVER_HINT}"
+                ) from None
             finally:
                 for pending in in_flight:
                     pending.cancel()
             report.complete = True
+            await buffer.add(WalkBatch(catalogs=[await self._catalog_row(catalog, report, facts)]))
             await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
         unlisted = [] if settings.filters.is_filtered else known.unseen_live()
         return _Unlisted(report, unlisted)
 
-    def _plan_page(self, page: WireSearchPage, known: KnownVersions, report: CatalogReport) -> _PagePlan:
+    async def _catalog_row(self, catalog: str, report: CatalogReport, facts: _CatalogFacts) -> Row:
+        """The catalog's row: what this run learned over what was loaded before (a merge replaces the row)."""
+        stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
+        row: Row = {**(stored or {}), **facts.listed, "catalog": catalog}
+        if facts.display_name is not None:
+            row["display_name"] = facts.display_name
+        if facts.source_base_url is not None:
+            row["source_base_url"] = facts.source_base_url
+        if report.complete and not self._settings.filters.is_filtered:
+            row["product_count"] = report.listed
+        return row
+
+    def _plan_page(
+        self, page: WireSearchPage, known: KnownVersions, report: CatalogReport, facts: _CatalogFacts
+    ) -> _PagePlan:
         changes: list[_Change] = []
         for hit in page["items"]:
             uuid = hit.get("uuid")
@@ -263,24 +326,32 @@ class CatalogWalk:
                 continue  # cannot be keyed, merged or compared; the API always sends one
             report.walked += 1
             if uuid in self._listed:
-                report.unchanged += 1  # listed twice (two catalogs, or twice in one walk): loaded once
+                # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a
+                # product across pages); loaded once
+                report.repeated += 1
                 continue
             self._listed.add(uuid)
+            report.listed += 1
+            if facts.display_name is None:
+                facts.learn(hit)
             report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
-            fingerprint = hit_fingerprint(hit)
+            stable = stable_hit(hit)
+            fingerprint = hit_fingerprint(stable)
             verdict = known.classify(uuid, fingerprint, has_images=hit.get("images") is not None)
             if verdict in (Verdict.UNCHANGED, Verdict.REWRITE) and self._settings.refetch_all:
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
                 continue
-            row = product_row(hit, catalog=report.catalog, fingerprint=fingerprint)
+            row = product_row(stable, catalog=report.catalog, fingerprint=fingerprint)
             product_url = hit.get("productUrl")
             changes.append(_Change(verdict, row, product_url if isinstance(product_url, str) else None))
         report.pages += 1
         return _PagePlan(report, changes, report.high_water)
 
-    async def _complete_page(self, plan: _PagePlan, fetcher: DetailFetcher | None) -> WalkBatch:
+    async def _complete_page(
+        self, plan: _PagePlan, fetcher: DetailFetcher | None, facts: _CatalogFacts
+    ) -> WalkBatch:
         """The page's rows: products, prices and (looked up) details; a product gone by its lookup is
         marked removed."""
         report = plan.report
@@ -292,18 +363,24 @@ class CatalogWalk:
                 if change.product_url and change.verdict is not Verdict.REWRITE
             ]
             report.lookups += len(looked_up)
-            outcomes = await fetcher.fetch([change.product_url for change in looked_up if change.product_url])
+            outcomes = await fetcher.fetch(
+                [(change.product_url, change.row["uuid"]) for change in looked_up if change.product_url]
+            )
             for change, outcome in zip(looked_up, outcomes, strict=True):
-                if outcome.response is None:
+                if outcome.gone:
                     change.gone = True
-                else:
+                elif outcome.response is not None:
+                    facts.learn(outcome.response)
                     batch.details.append(
                         detail_row(outcome.response, uuid=change.row["uuid"], catalog=report.catalog)
                     )
+                else:
+                    report.lookup_mismatches += 1
         for change in plan.changes:
             if change.gone:
                 batch.products.append(removed_row(change.row, datetime.now(UTC)))
                 report.removed += 1
+                report.listed -= 1  # listed by the search, gone by its lookup
                 continue
             batch.products.append(change.row)
             batch.prices.append(price_row(change.row, report.catalog, self._observed_at))

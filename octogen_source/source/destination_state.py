@@ -15,6 +15,8 @@ from octogen_source.source.known_versions import PRODUCTS_TABLE, KnownVersions, 
 from octogen_source.source.records import Row
 from octogen_source.source.stored_rows import read_records
 
+CATALOGS_TABLE = "catalogs"
+
 
 class DestinationState:
     """The loaded ``products`` of the pipeline that is extracting the source.
@@ -36,6 +38,14 @@ class DestinationState:
             return KnownVersions()
         with self._pipeline.sql_client() as client:  # type: ignore[attr-defined]
             return read_known_versions(client, catalog)
+
+    def stored_catalog(self, catalog: str) -> Row | None:
+        """The loaded ``catalogs`` row of ``catalog``, if any."""
+        if not self._has_destination:
+            return None
+        with self._pipeline.sql_client() as client:  # type: ignore[attr-defined]
+            rows = read_records(client, self._schema, CATALOGS_TABLE, "catalog", [catalog])
+        return rows[0] if rows else None
 
     def stored_products(self, uuids: Sequence[str]) -> list[Row]:
         """The loaded rows of these products, child tables (images, ...) attached."""

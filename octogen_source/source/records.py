@@ -24,9 +24,16 @@ from typing import Any
 import orjson
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
+from octogen_source.source.json_values import json_text
+from octogen_source.source.typed_fields import stable_hit, typed_fields
+
 Row = dict[str, Any]
 
 _NAMING = NamingConvention()
+
+JSON_DETAIL_FIELDS: tuple[str, ...] = ("enrichment", "attributes")
+"""Objects of a product record whose keys are data (attribute names such as "Sleeve length type"): stored as
+one JSON text each, so the schema does not grow a column or a table per key."""
 
 # the lookup response fields that are not copied onto a product_details row as they are
 _LOOKUP_PRODUCT = "product"
@@ -46,18 +53,15 @@ def to_columns(record: Mapping[str, Any]) -> Row:
 
 
 def hit_fingerprint(hit: Mapping[str, Any]) -> int:
-    """A signed 64-bit digest of a search hit as the API sent it (any field, any shape, keys in any order).
+    """A signed 64-bit digest of a search hit as the API sent it (any field, any shape, keys in any order),
+    per-query scores left out (:func:`~octogen_source.source.typed_fields.stable_hit`: give it that).
 
     Stored as ``products.hit_hash``; a hit whose fingerprint differs from the loaded one is a changed product
     even when its updatedAt did not move (a repricing without a new timestamp, a new field, a shape change).
+    A seed-era hit has no scores, so its fingerprint is the one earlier versions stored.
     """
     canonical = orjson.dumps(hit, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big", signed=True)
-
-
-def json_text(value: Any) -> str:
-    """A nested value as the JSON text stored for it (keys in the order the API sent them)."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
 
 
 def flat_columns(record: Mapping[str, Any]) -> Row:
@@ -71,12 +75,15 @@ def flat_columns(record: Mapping[str, Any]) -> Row:
 
 
 def product_row(hit: Mapping[str, Any], *, catalog: str, fingerprint: int) -> Row:
-    """The ``products`` row of a live search hit, keyed by wire names plus the row's own columns.
+    """The ``products`` row of a live search hit, keyed by wire names plus the row's own columns: the hit
+    without its per-query scores, with the typed columns laid over it (brand name, rating average and
+    count, primary image URL).
 
     Column names (and JSON text for nested values) are given when the batch is turned into an arrow table
     (:mod:`arrow_rows`), once per column, or by :func:`flat_columns` for a batch handed over as dicts.
     """
-    row = dict(hit)
+    row = stable_hit(hit)
+    row.update(typed_fields(row))
     row["catalog"] = catalog
     row["hit_hash"] = fingerprint
     row["removed_at"] = None
@@ -184,9 +191,14 @@ def detail_row(lookup: Mapping[str, Any], *, uuid: str, catalog: str) -> Row:
     the product's; one that collides with a product field gets a ``lookup_`` prefix.
     """
     product = lookup.get(_LOOKUP_PRODUCT)
-    row = to_columns(product) if isinstance(product, Mapping) else {}
+    row: Row = {}
+    if isinstance(product, Mapping):
+        row = to_columns({**product, **typed_fields(product)})
+        for name in JSON_DETAIL_FIELDS:
+            if isinstance(row.get(name), dict | list):
+                row[name] = json_text(row[name])
     for key, value in lookup.items():
-        if key in (_LOOKUP_PRODUCT, _LOOKUP_CATALOG):
+        if key in (_LOOKUP_PRODUCT, _LOOKUP_CATALOG) or value is None:
             continue
         name = column_name(key)
         row[f"lookup_{name}" if name in row else name] = value

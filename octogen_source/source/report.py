@@ -22,6 +22,12 @@ class CatalogReport:
     lookups: int = 0
     walked: int = 0
     """Search hits seen."""
+    listed: int = 0
+    """Distinct products this walk listed (first seen in this run), less those gone by their lookup."""
+    repeated: int = 0
+    """Hits of a product already listed in this run (on an earlier page, or by another catalog)."""
+    lookup_mismatches: int = 0
+    """Lookups that answered with another product than the hit's: no details stored for it."""
     pages: int = 0
     complete: bool = False
     """The walk reached the last page (only then, and only unfiltered, are removals marked)."""

@@ -20,7 +20,7 @@ from dlt.extract import DltResource
 from octogen_source.source.arrow_rows import ArrowRows
 from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
 from octogen_source.source.destination_state import DestinationState
-from octogen_source.source.records import Row, flat_columns
+from octogen_source.source.records import JSON_DETAIL_FIELDS, Row, flat_columns
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.stored_rows import ROW_ID
@@ -39,31 +39,56 @@ _PRICES: TTableSchemaColumns = {
 
 CATALOG_COLUMNS: TTableSchemaColumns = {
     "catalog": {"data_type": "text", "nullable": False},
+    "display_name": {"data_type": "text"},
+    "source_base_url": {"data_type": "text"},
     "product_count": {"data_type": "bigint"},
+    # GET /catalogs (seed-era API only)
     "last_indexed_at": {"data_type": "timestamp"},
 }
+_TYPED: TTableSchemaColumns = {
+    # the brand name (the current API's brand object is kept whole in brand_json)
+    "brand": {"data_type": "text"},
+    "brand_json": {"data_type": "text"},
+    # rating average (the seed era's rating number) and count
+    "rating": {"data_type": "double"},
+    "rating_count": {"data_type": "bigint"},
+    "primary_image_url": {"data_type": "text"},
+    "currency": {"data_type": "text"},
+    "in_stock": {"data_type": "bool"},
+}
+"""Columns both API generations fill with one type each (see :mod:`typed_fields`)."""
+
 PRODUCT_COLUMNS: TTableSchemaColumns = {
     "uuid": {"data_type": "text", "nullable": False},
     "catalog": {"data_type": "text"},
     "product_url": {"data_type": "text"},
     "title": {"data_type": "text"},
-    "brand": {"data_type": "text"},
     "image_url": {"data_type": "text"},
     # the list as the API sent it (URL strings or image objects), as JSON text
     "images": {"data_type": "text"},
+    "primary_image": {"data_type": "text"},
     "is_active": {"data_type": "bool"},
     "updated_at": {"data_type": "timestamp"},
     # declared so the column exists while every product is live (dlt creates no all-null column)
     "removed_at": {"data_type": "timestamp"},
     "hit_hash": {"data_type": "bigint"},
-    "rating": {"data_type": "double"},
+    "catalog_key": {"data_type": "text"},
+    "catalog_display_name": {"data_type": "text"},
+    "gender": {"data_type": "text"},
+    # lists of labels as JSON text
+    "colors": {"data_type": "text"},
+    "sizes": {"data_type": "text"},
+    "category_path": {"data_type": "text"},
+    **_TYPED,
     **_PRICES,
 }
 PRODUCT_DETAIL_COLUMNS: TTableSchemaColumns = {
     "uuid": {"data_type": "text", "nullable": False},
     "catalog": {"data_type": "text"},
     "updated_at": {"data_type": "timestamp"},
-    "rating": {"data_type": "double"},
+    # JSON text (not dlt's json type: BigQuery would then load the table from JSONL instead of parquet)
+    **{name: {"data_type": "text"} for name in JSON_DETAIL_FIELDS},
+    **_TYPED,
     **_PRICES,
 }
 PRICE_HISTORY_COLUMNS: TTableSchemaColumns = {
