@@ -538,3 +538,21 @@ async def test_an_access_token_expiring_mid_pass_is_renewed_under_the_lock(
     assert [subscriber.subscriber_project_id for subscriber in view.subscribers] == [PROJECT]
     assert auth.counters.refresh_grants - grants == 2
     assert auth.live_refresh_tokens(login.client_id) == [login.refresh_token]
+
+
+def test_a_server_that_does_not_rotate_leaves_the_file_alone(
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    auth: FakeAuthorizationServer,
+    login: Login,
+) -> None:
+    before = login.refresh_token
+    modified = login.refresh_token_file.stat().st_mtime_ns
+    auth.rotate = False
+    try:
+        code, _, err = _run(capsys, auth)
+    finally:
+        auth.rotate = True
+    assert (code, err) == (0, "")
+    assert login.refresh_token == before
+    assert login.refresh_token_file.stat().st_mtime_ns == modified
