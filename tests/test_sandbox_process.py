@@ -85,6 +85,28 @@ def test_same_seed_in_process_and_out_of_process_gives_the_same_catalog(
     assert local.api_key == api_key
 
 
+def test_cli_speaks_the_current_generation_unless_told_otherwise() -> None:
+    process = subprocess.Popen(
+        [*CLI, "--port", "0", "--catalogs", "1", "--products", "5"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        headers = {"Authorization": f"Bearer {settings['OCTO_API_KEY']}"}
+        with httpx.Client(base_url=settings["OCTOGEN_BASE_URL"], headers=headers, timeout=10) as client:
+            assert client.get("/catalogs").status_code == 404
+            assert client.get("/me").json()["organization"]["type"] == "catalog_partner"
+        with RemoteSandbox(settings["OCTOGEN_BASE_URL"]) as remote:
+            assert remote.info()["apiGeneration"] == remote.api_generation == "current"
+            remote.set_api_generation("seed")
+            assert httpx.get(f"{settings['OCTOGEN_BASE_URL']}/catalogs", headers=headers).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(10)
+    with pytest.raises(subprocess.CalledProcessError):
+        subprocess.run([*CLI, "--api-generation", "v7"], check=True, capture_output=True, timeout=60)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

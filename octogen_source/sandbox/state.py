@@ -430,7 +430,10 @@ class SandboxState:
         endpoint: str | None = None,
         retry_after: float | str | None = None,
     ) -> None:
-        """The next ``count`` requests (to ``endpoint``: catalogs/search/lookup, or any) fail with ``kind``.
+        """The next ``count`` requests (to ``endpoint``: catalogs/search/lookup/me/domains, or any) fail
+        with ``kind``. In the current generation a 429 also carries ``X-RateLimit-*`` and 429/502/504 name
+        their cause (``rate_limit_exceeded``; on lookups ``product_lookup_rate_limited``,
+        ``product_lookup_upstream_failed``, ``product_lookup_timed_out``).
 
         ``retry_after`` (429): seconds, or a string sent verbatim (an HTTP date); None sends no header.
         """
@@ -463,7 +466,8 @@ class SandboxState:
 
     @property
     def request_counts(self) -> dict[str, int]:
-        """Requests received per endpoint ("catalogs", "search", "lookup"), faulted ones included."""
+        """Requests received per endpoint ("catalogs", "search", "lookup", "me", "domains"), faulted and
+        rejected ones included (also a request to a route the active generation does not have)."""
         with self._lock:
             return dict(self._counts)
 
