@@ -178,7 +178,9 @@ def test_wire_shapes_are_aliases_of_the_generations(sandbox: Sandbox, client: ht
     current = by_uuid(response.json()["items"])
     assert set(current) == set(seed_hits)
     for uuid, hit in current.items():
-        assert hit["brand"]["name"] == seed_hits[uuid]["brand"] if hit["brand"] else not seed_hits[uuid]["brand"]
+        assert (
+            hit["brand"]["name"] == seed_hits[uuid]["brand"] if hit["brand"] else not seed_hits[uuid]["brand"]
+        )
         assert [image["url"] for image in hit["images"]] == seed_hits[uuid]["images"]
     sandbox.set_wire_shape("v1")
     assert sandbox.api_generation == "seed"
