@@ -87,12 +87,11 @@ def parse_lookup_request(raw: bytes) -> LookupRequest:
 
 
 def _unsafe(host: str) -> bool:
-    if host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host.strip("[]"):
-        return True
+    """Loopback, private, link-local or reserved addresses, and names that only resolve locally."""
     try:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return host == "localhost" or host.endswith(_LOCAL_SUFFIXES) or "." not in host
     return not address.is_global
 
 
