@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -188,3 +188,85 @@ def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Pa
         live = connection.execute("SELECT count(*) FROM octogen.products WHERE removed_at IS NULL").fetchone()
         details = connection.execute("SELECT count(*) FROM octogen.product_details").fetchone()
     assert live == details == (450,)
+
+
+def test_demo_against_the_seed_era_api(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCES__OCTOGEN__CATALOGS")
+    assert main(["--demo", "--api-generation", "seed", "--no-details"]) == 0
+    out, _ = capsys.readouterr()
+    assert "sandbox (seed API)" in out and "total              450" in out
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [lambda keys: ",".join(keys), lambda keys: " , ".join(keys) + ",", json.dumps],
+    ids=["comma-separated", "spaced", "json-list"],
+)
+def test_catalogs_named_in_the_environment(
+    cli_env: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    configured: Callable[[list[str]], str],
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    first = cli_env.granted_catalogs()[:1]
+    monkeypatch.setenv("SOURCES__OCTOGEN__CATALOGS", configured(first))
+    assert main(["--no-details"]) == 0
+    out, _ = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[1:2]] == first
+
+
+def test_catalogs_named_in_config_toml(cli_env: Sandbox, tmp_path: Path) -> None:
+    # a process of its own, started in the project folder as a user would (dlt reads ./.dlt once per process)
+    last = cli_env.granted_catalogs()[-1]
+    (tmp_path / ".dlt").mkdir()
+    (tmp_path / ".dlt" / "config.toml").write_text(f'[sources.octogen]\ncatalogs = ["{last}"]\n')
+    env = {name: value for name, value in os.environ.items() if name != "SOURCES__OCTOGEN__CATALOGS"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--no-details"],
+        cwd=tmp_path,
+        env={**env, "OCTO_API_KEY": cli_env.api_key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1].split()[0] == last and lines[3].startswith("total")
+
+
+def test_without_catalogs_the_current_api_gets_one_line_saying_how_to_name_them(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    monkeypatch.delenv("SOURCES__OCTOGEN__CATALOGS")
+    line = one_error_line(capsys, [])
+    assert "GET /catalogs was retired on 2026-07-09" in line and "--catalog KEY" in line
+    assert "--discover" in line
+    assert cli_env.request_counts["search"] == 0
+
+
+def test_discover_prints_the_catalogs_serving_a_store(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    catalog = cli_env.granted_catalogs()[0]
+    host = cli_env.store_host(catalog)
+    for argument in (host, f"https://{host}/products/anything?variant=1"):
+        assert main(["--discover", argument]) == 0
+        out, err = capsys.readouterr()
+        count = next(s["productCount"] for s in cli_env.truth_catalog_summaries() if s["catalog"] == catalog)
+        name = next(s["displayName"] for s in cli_env.truth_catalog_summaries() if s["catalog"] == catalog)
+        lines = out.splitlines()
+        assert lines[0] == f"catalogs serving {host}:"
+        assert lines[2].split()[0] == catalog and name in lines[2] and f" {count} " in lines[2]
+        assert lines[-1] == f"sync with: --catalog {catalog}" and err == ""
+
+    assert main(["--discover", "unknown-store.example"]) == 0
+    assert "no catalog visible to this API key serves unknown-store.example" in capsys.readouterr().out
+
+    monkeypatch.setenv("OCTO_API_KEY", "octo_live_0123456789abcdef0123456789abcdef_wrong")
+    assert "401" in one_error_line(capsys, ["--discover", host])

@@ -15,6 +15,7 @@ A product is new or changed when its uuid has no live row or its search hit diff
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -69,7 +70,8 @@ __all__ = [
 def octogen_source(
     api_key: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
-    catalogs: Sequence[str] | None = None,
+    # str first: dlt then hands an environment value over as it is (a JSON list or comma-separated keys)
+    catalogs: str | Sequence[str] | None = None,
     q: str | None = None,
     facets: list[Any] | None = None,
     price_min: float | None = None,
@@ -139,9 +141,23 @@ def octogen_source(
 
 
 def _catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Configured catalog keys; a single string (``SOURCES__OCTOGEN__CATALOGS=a,b``) is split on commas."""
+    """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON list
+    (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
     if isinstance(catalogs, str):
-        catalogs = catalogs.split(",")
+        text = catalogs.strip()
+        if text.startswith("["):
+            try:
+                catalogs = json.loads(text)
+            except ValueError:
+                raise InvalidSettingError(
+                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
+                ) from None
+        else:
+            catalogs = text.split(",")
+    if catalogs is None:
+        return None
+    if not isinstance(catalogs, Sequence) or not all(isinstance(key, str) for key in catalogs):
+        raise InvalidSettingError("sources.octogen.catalogs must be a list of catalog keys")
     keys = tuple(key.strip() for key in catalogs or () if key and key.strip())
     return keys or None
 
