@@ -123,9 +123,7 @@ def run_demo(options: SyncOptions, generation: str) -> None:
     from octogen_source.sandbox import Sandbox
 
     with Sandbox(catalogs=3, products=150, ungranted=0, generation=generation) as sandbox:
-        print(
-            f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}"
-        )
+        print(f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
         report = run_sync(
             replace(
                 options,

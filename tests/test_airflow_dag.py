@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from octogen_source.sandbox import Sandbox
+from tests.test_sync_tables import typed_columns
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("airflow") is None,
@@ -35,14 +36,14 @@ HIT_COLUMNS = {
     "uuid": "uuid",
     "productUrl": "product_url",
     "title": "title",
-    "brand": "brand",
     "currentPrice": "current_price",
     "originalPrice": "original_price",
     "imageUrl": "image_url",
-    "rating": "rating",
     "isActive": "is_active",
     "updatedAt": "updated_at",
 }
+TYPED_COLUMNS = ("brand", "rating", "rating_count")
+"""Columns the tables derive from the current API's objects (brand name, rating average and count)."""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -157,7 +158,7 @@ def run_sync_dag() -> tuple[str, dict[str, dict[str, Any]], dict[str, str]]:
 
 def loaded_products(database: Path) -> dict[str, dict[str, Any]]:
     """The products table (search-hit columns, catalog, removed_at, images decoded from JSON) by uuid."""
-    names = ["catalog", "removed_at", "images", *HIT_COLUMNS.values()]
+    names = ["catalog", "removed_at", "images", *HIT_COLUMNS.values(), *TYPED_COLUMNS]
     with duckdb.connect(str(database), read_only=True) as connection:
         rows = connection.execute(f"SELECT {', '.join(names)} FROM octogen.products").fetchall()
     table = {}
@@ -173,6 +174,8 @@ def expected_products(sandbox: Sandbox) -> dict[str, dict[str, Any]]:
     for catalog in sandbox.granted_catalogs():
         for item in sandbox.truth_search_items(catalog):
             row: dict[str, Any] = {column: item[key] for key, column in HIT_COLUMNS.items()}
+            typed = typed_columns(item)
+            row.update({column: typed.get(column) for column in TYPED_COLUMNS})
             if row["updated_at"] is not None:
                 row["updated_at"] = datetime.fromisoformat(row["updated_at"])
             row.update(catalog=catalog, removed_at=None, images=list(item["images"]))
@@ -192,7 +195,7 @@ def test_sync_dag_loads_every_granted_catalog_and_a_fresh_worker_loads_only_what
     sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "warehouse.duckdb"
-    configure_sync(monkeypatch, sandbox, database)  # no octogen_catalogs: every catalog granted to the key
+    configure_sync(monkeypatch, sandbox, database, catalogs=",".join(sandbox.granted_catalogs()))
     # every task's throwaway pipeline directory is made here: proof that none survives a run
     worker_tmp = tmp_path / "worker_tmp"
     worker_tmp.mkdir()
@@ -244,6 +247,22 @@ def test_rejected_key_fails_the_catalog_task_without_retrying_and_never_logs_the
     logs = captured.out + captured.err  # dag.test() runs the tasks in this process, logging to stdout
     assert f"{catalog}: the Octogen API rejected the API key" in logs
     assert sandbox.api_key not in logs
+
+
+# failed, not up_for_retry: otherwise dag.test() would wait out the retry delay
+@pytest.mark.timeout(90, method="thread")
+def test_without_octogen_catalogs_the_current_api_fails_resolve_catalogs_with_one_line(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_sync(monkeypatch, sandbox, tmp_path / "warehouse.duckdb")  # no octogen_catalogs
+
+    state, summaries, states = run_sync_dag()
+
+    assert (state, summaries, states["resolve_catalogs[-1]"]) == ("failed", {}, "failed")
+    captured = capfd.readouterr()
+    logs = captured.out + captured.err
+    assert "set the octogen_catalogs Variable to the catalog keys" in logs
+    assert sandbox.request_counts["search"] == 0 and sandbox.api_key not in logs
 
 
 PROJECT = "acme-analytics"

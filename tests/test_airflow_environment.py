@@ -21,7 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_VENV = Path(os.environ.get("OCTOGEN_AIRFLOW_VENV", REPO / ".airflow-venv"))
-AIRFLOW_TESTS = "tests/test_airflow_dag.py"
+AIRFLOW_TESTS = ("tests/test_airflow_dag.py", "tests/test_bq_airflow_autosubscribe.py")
 
 
 def _child_environ() -> dict[str, str]:
@@ -60,7 +60,7 @@ def test_airflow_dag_tests_pass_in_the_airflow_environment(tmp_path: Path) -> No
             str(AIRFLOW_VENV / "bin" / "python"),
             "-m",
             "pytest",
-            AIRFLOW_TESTS,
+            *AIRFLOW_TESTS,
             "-q",
             "-p",
             "no:cacheprovider",
@@ -81,6 +81,6 @@ def test_airflow_dag_tests_pass_in_the_airflow_environment(tmp_path: Path) -> No
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert suite is not None
     counts = {name: int(suite.get(name, "0")) for name in ("tests", "failures", "errors", "skipped")}
-    assert counts["tests"] >= 5 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, (
+    assert counts["tests"] >= 7 and counts["failures"] == counts["errors"] == counts["skipped"] == 0, (
         f"{counts}\n{output}"
     )

@@ -141,8 +141,8 @@ def octogen_source(
 
 
 def _catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON list
-    (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
+    """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON
+    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
     if isinstance(catalogs, str):
         text = catalogs.strip()
         if text.startswith("["):
