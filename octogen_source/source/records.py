@@ -204,7 +204,16 @@ def detail_row(lookup: Mapping[str, Any], *, uuid: str, catalog: str) -> Row:
         row[f"lookup_{name}" if name in row else name] = value
     row["uuid"] = uuid
     row["catalog"] = lookup.get(_LOOKUP_CATALOG) or catalog
-    return row
+    # nested nulls left out too: dlt warns about (and creates no) child columns that only ever held nulls
+    return {name: _without_nulls(value) for name, value in row.items()}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _without_nulls(inner) for key, inner in value.items() if inner is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value if item is not None]
+    return value
 
 
 def catalog_row(summary: Mapping[str, Any]) -> Row:
