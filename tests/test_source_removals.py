@@ -1,5 +1,5 @@
 """Removals: only a complete, unfiltered walk marks products removed; they keep their last state; a product
-that comes back is live again; a product gone between search and lookup is removed, not a failed run."""
+that comes back is live again. (A product gone between search and lookup: tests/test_sync_current_api.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from octogen_source.sync import SyncError
 from tests.test_sync_tables import (
     ExpectedTables,
     SyncTarget,
-    as_stored_hit,
     assert_tables_match,
     read_table,
     totals,
@@ -103,43 +102,6 @@ def test_an_interrupted_walk_marks_nothing_removed(target: SyncTarget) -> None:
     assert read_table(target.database, "products", "uuid") == before
 
     assert target.sync(details=False).total("removed") == 3
-
-
-def test_a_product_gone_before_its_lookup_is_removed_not_a_failure(
-    target: SyncTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The sandbox cannot remove a product between one search and its lookups on its own; this wraps the real
-    # lookup so that its first call removes a product of the same catalog on the server (over the sandbox's
-    # own controls) before any lookup request is sent. Everything else is the real client and server.
-    sandbox = target.sandbox
-    removed: list[str] = []
-    last_hits: dict[str, dict[str, Any]] = {}
-    real_lookup = OctogenClient.lookup_product_wire
-
-    async def lookup_after_a_removal(self: OctogenClient, url: str, **arguments: Any) -> dict[str, Any]:
-        if not removed:
-            for catalog in sandbox.granted_catalogs():
-                hits = {hit["uuid"]: hit for hit in sandbox.truth_search_items(catalog)}
-                if any(hit["productUrl"] == url for hit in hits.values()):
-                    removed.extend(sandbox.remove_products(catalog, 1))
-                    last_hits[removed[0]] = {**hits[removed[0]], "catalog": catalog}
-        return await real_lookup(self, url, **arguments)
-
-    monkeypatch.setattr(OctogenClient, "lookup_product_wire", lookup_after_a_removal)
-    report = target.sync()
-    monkeypatch.undo()
-
-    live = 3 * PRODUCTS_PER_CATALOG - 1
-    assert totals(report) == {"new": live, "changed": 0, "removed": 1, "lookups": live + 1}
-    assert removed_uuids(target) == set(removed)
-    details = read_table(target.database, "product_details", "uuid")
-    assert removed[0] not in details and len(details) == live
-    expected = ExpectedTables(sandbox)
-    expected.observe()
-    # the removed product's row keeps what the search said; it got no details and no price observation
-    expected.products[removed[0]] = as_stored_hit(last_hits[removed[0]])
-    expected.removed = set(removed)
-    assert_tables_match(target.database, expected)
 
 
 def test_a_product_moved_to_another_catalog_is_live_there_and_loaded_once(target: SyncTarget) -> None:
