@@ -298,3 +298,28 @@ def test_the_catalogs_table_says_what_the_api_says_now(target: SyncTarget) -> No
 
     target.sync(details=False, q="dress")  # a filtered walk changes no count and forgets nothing
     assert read_table(target.database, "catalogs", "catalog") == catalogs
+
+
+@pytest.mark.parametrize("generation", ["current", "seed"])
+def test_products_and_prices_take_the_arrow_path_in_both_generations(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, generation: str
+) -> None:
+    # counts the batches handed to dlt as dict rows (the slow path a value that does not fit its column takes)
+    import octogen_source.source.tables as tables
+
+    slow_batches: list[int] = []
+    real_flat_columns = tables.flat_columns
+
+    def counted(row: dict[str, Any]) -> dict[str, Any]:
+        slow_batches.append(1)
+        return real_flat_columns(row)
+
+    monkeypatch.setattr(tables, "flat_columns", counted)
+    sandbox = sandbox_factory(catalogs=2, products=120, seed=8, generation=generation)
+    target = SyncTarget(sandbox, tmp_path)
+    target.sync(page_size=25)
+    sandbox.update_prices(sandbox.granted_catalogs()[0], 7)
+    sandbox.set_api_generation("seed" if generation == "current" else "current")  # and after the API moved
+    target.sync(page_size=25)
+    assert slow_batches == []
+    assert not [name for name in all_columns(target.database) if "__v_" in name]
