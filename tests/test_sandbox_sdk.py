@@ -7,6 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+pytest.importorskip(
+    "octogen_ai_sdk", reason="runs in .vendor-sdk-venv (tests/test_vendor_sdk_environment.py)"
+)
+
 from octogen_ai_sdk import (
     MeQuotas,
     OctogenAuthenticationError,
