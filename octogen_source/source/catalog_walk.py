@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -281,11 +282,12 @@ class CatalogWalk:
                 pages = client.iter_wire_search_pages(
                     catalogs=[catalog], limit=settings.page_size, **settings.filters.as_search_arguments()
                 )
-                async for page in pages:
-                    plan = self._plan_page(page, known, report, facts)
-                    in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
-                    while len(in_flight) > PAGES_IN_FLIGHT:
-                        await buffer.add(await in_flight.popleft())
+                async with aclosing(pages):  # cancels the next page's request if the walk stops here
+                    async for page in pages:
+                        plan = self._plan_page(page, known, report, facts)
+                        in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
+                        while len(in_flight) > PAGES_IN_FLIGHT:
+                            await buffer.add(await in_flight.popleft())
                 while in_flight:
                     await buffer.add(await in_flight.popleft())
             except OctogenNotFoundError as error:
