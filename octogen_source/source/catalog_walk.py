@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from octogen_source.client import OctogenClient
 from octogen_source.errors import OctogenEndpointRetiredError, OctogenError, OctogenNotFoundError
@@ -51,6 +51,7 @@ from octogen_source.source.records import (
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.typed_fields import stable_hit
+from octogen_source.source.uuid_index import UuidSet
 
 PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
@@ -185,7 +186,7 @@ class CatalogWalk:
         self._loaded = loaded
         self._observer = observer
         self._observed_at = datetime.now(UTC)
-        self._listed: set[str] = set()
+        self._listed = UuidSet()
         """Every uuid a walk of this run listed: a product is emitted once per run (the ``products`` merge
         relies on it), and a product listed by one catalog is not marked removed by another."""
         self._facts: dict[str, _CatalogFacts] = {}
@@ -321,25 +322,34 @@ class CatalogWalk:
     def _plan_page(
         self, page: WireSearchPage, known: KnownVersions, report: CatalogReport, facts: _CatalogFacts
     ) -> _PagePlan:
-        changes: list[_Change] = []
+        hits: list[tuple[dict[str, Any], str]] = []
         for hit in page["items"]:
             uuid = hit.get("uuid")
             if not isinstance(uuid, str):
                 continue  # cannot be keyed, merged or compared; the API always sends one
+            hits.append((hit, uuid))
+        # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a product
+        # across pages); loaded once
+        first_listings = self._listed.add_all([uuid for _, uuid in hits])
+        listed: list[tuple[dict[str, Any], str, dict[str, Any], int]] = []
+        for (hit, uuid), first in zip(hits, first_listings, strict=True):
             report.walked += 1
-            if uuid in self._listed:
-                # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a
-                # product across pages); loaded once
+            if not first:
                 report.repeated += 1
                 continue
-            self._listed.add(uuid)
             report.listed += 1
             if facts.display_name is None:
                 facts.learn(hit)
             report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
             stable = stable_hit(hit)
-            fingerprint = hit_fingerprint(stable)
-            verdict = known.classify(uuid, fingerprint, has_images=hit.get("images") is not None)
+            listed.append((hit, uuid, stable, hit_fingerprint(stable)))
+        verdicts = known.classify_all(
+            [uuid for _, uuid, _, _ in listed],
+            [fingerprint for _, _, _, fingerprint in listed],
+            [hit.get("images") is not None for hit, _, _, _ in listed],
+        )
+        changes: list[_Change] = []
+        for (hit, _, stable, fingerprint), verdict in zip(listed, verdicts, strict=True):
             if verdict in (Verdict.UNCHANGED, Verdict.REWRITE) and self._settings.refetch_all:
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
