@@ -57,9 +57,11 @@ PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
 REMOVAL_CHUNK = 500
 """Removed products read back from the destination per query."""
-BATCH_ROWS = 10_000
+BATCH_ROWS = 2_000
 """Rows (all tables together) gathered before a batch is handed to dlt. Each hand-over costs dlt a few
-milliseconds per table resource (it binds config and the incremental anew), so pages are grouped."""
+milliseconds per table resource (it binds config and the incremental anew), so pages are grouped; but the
+rows of today's hits take ≈ 6 KiB of Python objects per product until dlt has written them, so a batch
+stays small (≈ 6 MiB) for memory to stay flat whatever the catalog's size."""
 
 
 class UnknownCatalogError(OctogenError):
@@ -230,7 +232,7 @@ class CatalogWalk:
     ) -> AsyncIterator[WalkBatch]:
         """Walks ``catalogs`` concurrently (bounded) and yields their batches as they come."""
         outbox: asyncio.Queue[WalkBatch | BaseException | _Unlisted] = asyncio.Queue(
-            maxsize=2 * self._settings.max_concurrent_catalogs
+            maxsize=self._settings.max_concurrent_catalogs
         )
         slots = asyncio.Semaphore(self._settings.max_concurrent_catalogs)
 
