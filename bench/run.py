@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds the sandbox waits before answering each request, comma-separated: the timed parts run"
         " once per value, ratios within each (e.g. 0,0.02; default 0: loopback)",
     )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="a source tree of an earlier version (e.g. `git archive <commit> | tar -x -C DIR`): its full,"
+        " incremental and one-catalog syncs are measured too, right after ours, on the same sandbox",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the DuckDB files and pipeline dirs")
     return parser
 
@@ -185,15 +192,24 @@ class Bench:
             )
         # the destination the incremental sync runs against: the last full sync's (details on if measured)
         loaded: dict[str, str] = {}
+        loaded_by_baseline: dict[str, str] = {}
+        baseline = args.baseline_tree
 
-        def full_sync(details: bool) -> Measurement:
-            loaded.clear()
-            loaded.update(self.fresh_destination())
+        def full_sync(details: bool, tree: Path | None = None) -> Measurement:
+            destination = loaded_by_baseline if tree else loaded
+            destination.clear()
+            destination.update(self.fresh_destination())
             label = "full sync with details" if details else "full sync"
-            return run_worker(label, sandbox, self.sync_spec(details=details, destination=loaded))
+            return run_worker(
+                label, sandbox, self.sync_spec(details=details, destination=destination), tree=tree
+            )
 
         if "full" not in args.skip or ("details" in args.skip and "incremental" not in args.skip):
             self.measure("full", "full sync, details off", lambda: full_sync(False))
+            if baseline:
+                self.measure(
+                    "full-base", "baseline: full sync, details off", lambda: full_sync(False, baseline)
+                )
         if "bare-details" not in args.skip:
             lookups = args.lookups or DEFAULT_MAX_CONCURRENT_LOOKUPS
             walk_and_look_up = {**walk, "lookups": lookups}
@@ -205,7 +221,17 @@ class Bench:
         if "details" not in args.skip:
             self.measure("details", "full sync, details on", lambda: full_sync(True))
         if "incremental" not in args.skip:
-            self.measure("incremental", "incremental sync", lambda: self.incremental(sandbox, loaded))
+            changed: set[str] = set()
+            self.measure(
+                "incremental", "incremental sync", lambda: self.incremental(sandbox, loaded, changed)
+            )
+            if baseline:
+                # the baseline's destination was loaded before the same products changed
+                self.measure(
+                    "incremental-base",
+                    "baseline: incremental sync",
+                    lambda: self.incremental(sandbox, loaded_by_baseline, changed, tree=baseline),
+                )
         if "one-catalog" not in args.skip:
             # one catalog alone, as one Airflow task syncs it
             alone = {"catalogs": sandbox.catalogs[:1]}
@@ -214,15 +240,22 @@ class Bench:
                 "bare walk of one catalog",
                 lambda: run_worker("bare one", sandbox, {**walk, **alone}),
             )
-            self.measure(
-                "one",
-                "full sync of one catalog",
-                lambda: run_worker(
-                    "one catalog",
-                    sandbox,
-                    {**self.sync_spec(details=False, destination=self.fresh_destination()), **alone},
-                ),
-            )
+            for key, label, tree in (
+                ("one", "full sync of one catalog", None),
+                ("one-base", "baseline: full sync of one catalog", args.baseline_tree),
+            ):
+                if key == "one-base" and tree is None:
+                    continue
+                self.measure(
+                    key,
+                    label,
+                    lambda tree=tree: run_worker(  # type: ignore[misc]
+                        "one catalog",
+                        sandbox,
+                        {**self.sync_spec(details=False, destination=self.fresh_destination()), **alone},
+                        tree=tree,
+                    ),
+                )
         if "peer" not in args.skip:
             self.measure(
                 "peer",
@@ -239,17 +272,21 @@ class Bench:
                 ),
             )
 
-    def incremental(self, sandbox: SandboxProcess, loaded: dict[str, str]) -> Measurement:
-        """Reprices ``--changed`` of each catalog's products, then syncs the last full sync's destination
-        again, details on."""
-        per_catalog = max(1, round(self.args.products * self.args.changed))
-        changed = {
-            uuid
-            for catalog in sandbox.catalogs
-            for uuid in sandbox.remote.update_prices(catalog, per_catalog)
-        }
+    def incremental(
+        self, sandbox: SandboxProcess, loaded: dict[str, str], changed: set[str], tree: Path | None = None
+    ) -> Measurement:
+        """Reprices ``--changed`` of each catalog's products (unless ``changed`` already names them: a
+        baseline's turn), then syncs the last full sync's destination again, details on."""
+        if not changed or tree is None:
+            per_catalog = max(1, round(self.args.products * self.args.changed))
+            changed.clear()
+            changed.update(
+                uuid
+                for catalog in sandbox.catalogs
+                for uuid in sandbox.remote.update_prices(catalog, per_catalog)
+            )
         measurement = run_worker(
-            "incremental sync", sandbox, self.sync_spec(details=True, destination=loaded)
+            "incremental sync", sandbox, self.sync_spec(details=True, destination=loaded), tree=tree
         )
         figures = measurement.figures
         checks = {
@@ -271,7 +308,7 @@ class Bench:
             f"{'OK' if ok else 'MISMATCH'}",
             flush=True,
         )
-        if "floors" not in self.args.skip:
+        if "floors" not in self.args.skip and tree is None:
             self.incremental_floor(sandbox, changed)
         return measurement
 
@@ -304,16 +341,31 @@ class Bench:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
                 measurement = run_worker(f"full sync of {total:,}", sandbox, spec)
             self.results[key] = [measurement]
-            phases = ", ".join(
-                f"{phase} {peak / MIB:,.0f}"
-                for phase, peak in measurement.figures.get("rss_by_phase", {}).items()
-            )
-            print(
-                f"  full sync of {measurement.products:,} products: peak RSS "
-                f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s); by phase (MiB): "
-                f"{phases}",
-                flush=True,
-            )
+            self.print_rss(measurement)
+        if self.args.baseline_tree is None:
+            return
+        for total in self.args.rss_sizes:
+            per_catalog = math.ceil(total / self.args.catalogs)
+            with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
+                spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
+                measurement = run_worker(
+                    f"full sync of {total:,}", sandbox, spec, tree=self.args.baseline_tree
+                )
+            self.results[f"rss_{total}-base"] = [measurement]
+            print("  baseline:", end="")
+            self.print_rss(measurement)
+
+    def print_rss(self, measurement: Measurement) -> None:
+        phases = ", ".join(
+            f"{phase} {peak / MIB:,.0f}"
+            for phase, peak in measurement.figures.get("rss_by_phase", {}).items()
+        )
+        print(
+            f"  full sync of {measurement.products:,} products: peak RSS "
+            f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s); by phase (MiB): "
+            f"{phases}",
+            flush=True,
+        )
 
     def timing_ratios(self, tag: str, *, on_loopback: bool) -> list[Ratio]:
         """The ratios among the timings of one latency; at a real latency every target is 1.1 (issue 13)."""
@@ -370,6 +422,14 @@ class Bench:
             ratios.append(
                 Ratio(f"one catalog alone / its bare walk{tag}", one / bare_one, None if on_loopback else 1.1)
             )
+        for key, against, name in (
+            ("full-base", "bare", "baseline: full sync / bare loop"),
+            ("incremental-base", "incremental-floor", "baseline: incremental / bare loop, same requests"),
+            ("one-base", "bare-one", "baseline: one catalog alone / its bare walk"),
+        ):
+            mine, theirs = seconds(key), seconds(against)
+            if mine and theirs:
+                ratios.append(Ratio(f"{name}{tag}", mine / theirs, None))
         if full and peer:
             ratios.append(Ratio(f"peer / ours (details off){tag}", peer / full, 2.0, at_most=False))
         if incremental and peer:
@@ -382,12 +442,12 @@ class Bench:
         for latency in self.args.latency:
             ratios += self.timing_ratios(latency_tag(latency), on_loopback=latency == 0)
         found = self.results
-        small, large = (found.get(f"rss_{size}") for size in self.args.rss_sizes)
-        if small and large:
-            ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
-            ratios.append(
-                Ratio(f"RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})", ratio, 1.3)
-            )
+        for suffix, prefix in (("", ""), ("-base", "baseline: ")):
+            small, large = (found.get(f"rss_{size}{suffix}") for size in self.args.rss_sizes)
+            if small and large:
+                ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
+                name = f"{prefix}RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})"
+                ratios.append(Ratio(name, ratio, None if prefix else 1.3))
         return ratios
 
     def table_rows(self) -> list[tuple[str, list[Measurement]]]:
@@ -403,6 +463,9 @@ class Bench:
         }
         labels["bare-one"] = "bare walk of one catalog"
         labels["one"] = "full sync of one catalog"
+        labels["full-base"] = "baseline: full sync, details off"
+        labels["incremental-base"] = "baseline: incremental"
+        labels["one-base"] = "baseline: full sync of one catalog"
         rows = [
             (label + tag, self.results[key + tag])
             for tag in (latency_tag(latency) for latency in self.args.latency)
@@ -410,9 +473,10 @@ class Bench:
             if key + tag in self.results
         ]
         rows += [
-            (f"full sync for RSS, {size:,}", self.results[f"rss_{size}"])
+            (f"{prefix}full sync for RSS, {size:,}", self.results[f"rss_{size}{suffix}"])
+            for suffix, prefix in (("", ""), ("-base", "baseline: "))
             for size in self.args.rss_sizes
-            if f"rss_{size}" in self.results
+            if f"rss_{size}{suffix}" in self.results
         ]
         return rows
 
