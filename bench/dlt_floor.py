@@ -2,8 +2,8 @@
 
 The products and price history rows of every hit are made with the sync's own code (fingerprint, rows,
 arrow tables with ``_dlt_id`` and ``_dlt_load_id``) from pages read before the clock starts; the clock
-then runs one ``pipeline.run`` of two resources with the sync's hints (``products`` merged delete-insert on
-uuid, ``price_history`` insert-only) into a fresh DuckDB file, parquet, the sync's DuckDB settings. No
+then runs one ``pipeline.run`` of two resources with the hints of the sync's first load (both appended, see
+``octogen_source.source.first_load``) into a fresh DuckDB file, parquet, the sync's DuckDB settings. No
 request, no walk: what dlt needs for these rows whatever reads them. Its normalize and load steps cannot
 overlap a walk (dlt loads a package once its extract is over), so bare loop + those steps is a floor for
 a full sync loaded in one package.
@@ -25,8 +25,6 @@ from octogen_source.source.arrow_rows import ArrowRows
 from octogen_source.source.catalog_walk import BATCH_ROWS
 from octogen_source.source.records import hit_fingerprint, price_row, product_row
 from octogen_source.source.tables import (
-    INSERT_NEW_KEYS,
-    MERGE_ONE_ROW_PER_KEY,
     PRICE_HISTORY,
     PRICE_HISTORY_COLUMNS,
     PRODUCT_COLUMNS,
@@ -108,7 +106,7 @@ def load_prepared(prepared: PreparedRows, *, duckdb_path: str, pipelines_dir: st
         name=PRODUCTS,
         primary_key="uuid",
         columns=PRODUCT_COLUMNS,
-        write_disposition=MERGE_ONE_ROW_PER_KEY,
+        write_disposition="append",  # a first load (first_load.py)
     )
     def products() -> Iterator[pa.Table]:
         for table in prepared.products:
@@ -118,7 +116,7 @@ def load_prepared(prepared: PreparedRows, *, duckdb_path: str, pipelines_dir: st
         name=PRICE_HISTORY,
         primary_key="observation_id",
         columns=PRICE_HISTORY_COLUMNS,
-        write_disposition=INSERT_NEW_KEYS,
+        write_disposition="append",
     )
     def price_history() -> Iterator[pa.Table]:
         for table in prepared.prices:

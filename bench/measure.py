@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.sandbox_process import REPO_ROOT, SandboxProcess
@@ -79,8 +80,11 @@ class Measurement:
         }
 
 
-def run_worker(name: str, sandbox: SandboxProcess, spec: dict[str, Any]) -> Measurement:
-    """Runs ``bench.worker`` with ``spec`` (base URL and catalogs filled in) against ``sandbox``."""
+def run_worker(
+    name: str, sandbox: SandboxProcess, spec: dict[str, Any], *, tree: Path | None = None
+) -> Measurement:
+    """Runs ``bench.worker`` with ``spec`` (base URL and catalogs filled in) against ``sandbox``; with
+    ``tree``, the worker and the code it measures come from that source tree (e.g. an older commit)."""
     full_spec = {"base_url": sandbox.base_url, "catalogs": sandbox.catalogs, **spec}
     sandbox.remote.reset_counts()
     load_before = os.getloadavg()
@@ -88,7 +92,7 @@ def run_worker(name: str, sandbox: SandboxProcess, spec: dict[str, Any]) -> Meas
     children_cpu = _children_cpu_seconds()
     completed = subprocess.run(
         [sys.executable, "-m", "bench.worker", json.dumps(full_spec)],
-        cwd=REPO_ROOT,
+        cwd=tree or REPO_ROOT,
         env=worker_environment(sandbox.api_key),
         capture_output=True,
         text=True,

@@ -41,7 +41,7 @@ from bench.soak import SoakSettings, run_soak
 from octogen_source.source.settings import DEFAULT_MAX_CONCURRENT_LOOKUPS
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-PARTS = ("bare", "floors", "full", "bare-details", "details", "incremental", "peer", "rss")
+PARTS = ("bare", "floors", "full", "bare-details", "details", "incremental", "one-catalog", "peer", "rss")
 MIB = 2**20
 
 
@@ -83,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--soak-max-attempts", type=int, default=10, help="RetryPolicy.max_attempts of the soak's syncs"
     )
+    parser.add_argument(
+        "--latency",
+        default="0",
+        help="seconds the sandbox waits before answering each request, comma-separated: the timed parts run"
+        " once per value, ratios within each (e.g. 0,0.02; default 0: loopback)",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        default=None,
+        help="a source tree of an earlier version (e.g. `git archive <commit> | tar -x -C DIR`): its full,"
+        " incremental and one-catalog syncs are measured too, right after ours, on the same sandbox",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the DuckDB files and pipeline dirs")
     return parser
 
@@ -92,6 +105,9 @@ def _finish_arguments(args: argparse.Namespace) -> argparse.Namespace:
     args.products = args.products or (5_000 if args.quick else 50_000)
     sizes = args.rss_sizes or ("2000,20000" if args.quick else "10000,200000")
     args.rss_sizes = [int(size) for size in sizes.split(",")]
+    args.latency = [float(value) for value in str(args.latency).split(",") if value.strip()]
+    if not args.latency or any(value < 0 for value in args.latency):
+        raise SystemExit("error: --latency needs seconds >= 0")
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     unknown = args.skip - set(PARTS)
     if unknown:
@@ -111,6 +127,8 @@ class Bench:
         self.workdir = workdir
         self.results: dict[str, list[Measurement]] = {}
         self._serial = 0
+        self.tag = ""
+        """Suffix of the result keys of the latency being measured ("" on loopback, "@20ms", ...)."""
 
     def fresh_destination(self) -> dict[str, str]:
         self._serial += 1
@@ -131,7 +149,8 @@ class Bench:
         }
 
     def measure(self, key: str, label: str, run: Callable[[], Measurement]) -> list[Measurement]:
-        runs = self.results.setdefault(key, [])
+        runs = self.results.setdefault(key + self.tag, [])
+        label += self.tag
         for attempt in range(self.args.repeat):
             measurement = run()
             runs.append(measurement)
@@ -145,11 +164,23 @@ class Bench:
         return runs
 
     def run_main(self, sandbox: SandboxProcess) -> None:
-        args = self.args
-        walk = {"task": "bare", "page_size": args.page_size, "concurrency": args.concurrency}
+        walk = {"task": "bare", "page_size": self.args.page_size, "concurrency": self.args.concurrency}
         # the sandbox renders each hit once and caches it: every measurement should see a warm sandbox
         warm_up = run_worker("warm-up walk", sandbox, walk)
         print(f"  warm-up walk (not counted): {warm_up.seconds:.2f} s", flush=True)
+        for latency in self.args.latency:
+            self.tag = latency_tag(latency)
+            print(f"latency per request: {latency * 1000:g} ms", flush=True)
+            sandbox.remote.set_fault_rates(latency=latency)
+            try:
+                self.run_parts(sandbox)
+            finally:
+                sandbox.remote.clear_faults()
+        self.tag = ""
+
+    def run_parts(self, sandbox: SandboxProcess) -> None:
+        args = self.args
+        walk = {"task": "bare", "page_size": args.page_size, "concurrency": args.concurrency}
         if "bare" not in args.skip:
             self.measure("bare", "bare loop", lambda: run_worker("bare loop", sandbox, walk))
         if "floors" not in args.skip:
@@ -161,15 +192,24 @@ class Bench:
             )
         # the destination the incremental sync runs against: the last full sync's (details on if measured)
         loaded: dict[str, str] = {}
+        loaded_by_baseline: dict[str, str] = {}
+        baseline = args.baseline_tree
 
-        def full_sync(details: bool) -> Measurement:
-            loaded.clear()
-            loaded.update(self.fresh_destination())
+        def full_sync(details: bool, tree: Path | None = None) -> Measurement:
+            destination = loaded_by_baseline if tree else loaded
+            destination.clear()
+            destination.update(self.fresh_destination())
             label = "full sync with details" if details else "full sync"
-            return run_worker(label, sandbox, self.sync_spec(details=details, destination=loaded))
+            return run_worker(
+                label, sandbox, self.sync_spec(details=details, destination=destination), tree=tree
+            )
 
         if "full" not in args.skip or ("details" in args.skip and "incremental" not in args.skip):
             self.measure("full", "full sync, details off", lambda: full_sync(False))
+            if baseline:
+                self.measure(
+                    "full-base", "baseline: full sync, details off", lambda: full_sync(False, baseline)
+                )
         if "bare-details" not in args.skip:
             lookups = args.lookups or DEFAULT_MAX_CONCURRENT_LOOKUPS
             walk_and_look_up = {**walk, "lookups": lookups}
@@ -181,7 +221,41 @@ class Bench:
         if "details" not in args.skip:
             self.measure("details", "full sync, details on", lambda: full_sync(True))
         if "incremental" not in args.skip:
-            self.measure("incremental", "incremental sync", lambda: self.incremental(sandbox, loaded))
+            changed: set[str] = set()
+            self.measure(
+                "incremental", "incremental sync", lambda: self.incremental(sandbox, loaded, changed)
+            )
+            if baseline:
+                # the baseline's destination was loaded before the same products changed
+                self.measure(
+                    "incremental-base",
+                    "baseline: incremental sync",
+                    lambda: self.incremental(sandbox, loaded_by_baseline, changed, tree=baseline),
+                )
+        if "one-catalog" not in args.skip:
+            # one catalog alone, as one Airflow task syncs it
+            alone = {"catalogs": sandbox.catalogs[:1]}
+            self.measure(
+                "bare-one",
+                "bare walk of one catalog",
+                lambda: run_worker("bare one", sandbox, {**walk, **alone}),
+            )
+            for key, label, tree in (
+                ("one", "full sync of one catalog", None),
+                ("one-base", "baseline: full sync of one catalog", args.baseline_tree),
+            ):
+                if key == "one-base" and tree is None:
+                    continue
+                self.measure(
+                    key,
+                    label,
+                    lambda tree=tree: run_worker(  # type: ignore[misc]
+                        "one catalog",
+                        sandbox,
+                        {**self.sync_spec(details=False, destination=self.fresh_destination()), **alone},
+                        tree=tree,
+                    ),
+                )
         if "peer" not in args.skip:
             self.measure(
                 "peer",
@@ -198,17 +272,21 @@ class Bench:
                 ),
             )
 
-    def incremental(self, sandbox: SandboxProcess, loaded: dict[str, str]) -> Measurement:
-        """Reprices ``--changed`` of each catalog's products, then syncs the last full sync's destination
-        again, details on."""
-        per_catalog = max(1, round(self.args.products * self.args.changed))
-        changed = {
-            uuid
-            for catalog in sandbox.catalogs
-            for uuid in sandbox.remote.update_prices(catalog, per_catalog)
-        }
+    def incremental(
+        self, sandbox: SandboxProcess, loaded: dict[str, str], changed: set[str], tree: Path | None = None
+    ) -> Measurement:
+        """Reprices ``--changed`` of each catalog's products (unless ``changed`` already names them: a
+        baseline's turn), then syncs the last full sync's destination again, details on."""
+        if not changed or tree is None:
+            per_catalog = max(1, round(self.args.products * self.args.changed))
+            changed.clear()
+            changed.update(
+                uuid
+                for catalog in sandbox.catalogs
+                for uuid in sandbox.remote.update_prices(catalog, per_catalog)
+            )
         measurement = run_worker(
-            "incremental sync", sandbox, self.sync_spec(details=True, destination=loaded)
+            "incremental sync", sandbox, self.sync_spec(details=True, destination=loaded), tree=tree
         )
         figures = measurement.figures
         checks = {
@@ -230,7 +308,7 @@ class Bench:
             f"{'OK' if ok else 'MISMATCH'}",
             flush=True,
         )
-        if "floors" not in self.args.skip:
+        if "floors" not in self.args.skip and tree is None:
             self.incremental_floor(sandbox, changed)
         return measurement
 
@@ -247,14 +325,15 @@ class Bench:
             "look_up_file": str(uuids),
         }
         floor = run_worker("bare loop + changed lookups", sandbox, spec)
-        self.results.setdefault("incremental-floor", []).append(floor)
+        self.results.setdefault("incremental-floor" + self.tag, []).append(floor)
         print(
-            f"  floor: bare loop + {floor.server_requests.get('lookup', 0):,} lookups of the changed:"
+            f"  floor{self.tag}: bare loop + {floor.server_requests.get('lookup', 0):,} changed lookups:"
             f" {floor.seconds:.2f} s",
             flush=True,
         )
 
     def run_rss(self) -> None:
+        self.tag = ""
         for total in self.args.rss_sizes:
             per_catalog = math.ceil(total / self.args.catalogs)
             key = f"rss_{total}"
@@ -262,14 +341,37 @@ class Bench:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
                 measurement = run_worker(f"full sync of {total:,}", sandbox, spec)
             self.results[key] = [measurement]
-            print(
-                f"  full sync of {measurement.products:,} products: peak RSS "
-                f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s)",
-                flush=True,
-            )
+            self.print_rss(measurement)
+        if self.args.baseline_tree is None:
+            return
+        for total in self.args.rss_sizes:
+            per_catalog = math.ceil(total / self.args.catalogs)
+            with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
+                spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
+                measurement = run_worker(
+                    f"full sync of {total:,}", sandbox, spec, tree=self.args.baseline_tree
+                )
+            self.results[f"rss_{total}-base"] = [measurement]
+            print("  baseline:", end="")
+            self.print_rss(measurement)
 
-    def ratios(self) -> list[Ratio]:
-        found = self.results
+    def print_rss(self, measurement: Measurement) -> None:
+        phases = ", ".join(
+            f"{phase} {peak / MIB:,.0f}"
+            for phase, peak in measurement.figures.get("rss_by_phase", {}).items()
+        )
+        print(
+            f"  full sync of {measurement.products:,} products: peak RSS "
+            f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s); by phase (MiB): "
+            f"{phases}",
+            flush=True,
+        )
+
+    def timing_ratios(self, tag: str, *, on_loopback: bool) -> list[Ratio]:
+        """The ratios among the timings of one latency; at a real latency every target is 1.1 (issue 13)."""
+        found = {
+            key[: -len(tag)] if tag else key: runs for key, runs in self.results.items() if key.endswith(tag)
+        }
         ratios: list[Ratio] = []
 
         def seconds(key: str) -> float | None:
@@ -280,19 +382,21 @@ class Bench:
         bare_details = seconds("bare-details")
         incremental, peer = seconds("incremental"), seconds("peer")
         if bare and full:
-            ratios.append(Ratio("full sync / bare loop", full / bare, 1.3))
+            ratios.append(Ratio(f"full sync / bare loop{tag}", full / bare, 1.3 if on_loopback else 1.1))
         if bare_details and details:
             ratios.append(
-                Ratio("full sync with details / bare loop with lookups", details / bare_details, None)
+                Ratio(f"full sync with details / bare loop with lookups{tag}", details / bare_details, None)
             )
         if bare and incremental:
-            ratios.append(Ratio("incremental / bare loop", incremental / bare, 1.1))
+            ratios.append(
+                Ratio(f"incremental / bare loop{tag}", incremental / bare, 1.1 if on_loopback else None)
+            )
         dlt_floor, incremental_floor = found.get("dlt-floor"), seconds("incremental-floor")
         if bare and dlt_floor:
             load_steps = median(run.figures["dlt_normalize_load_seconds"] for run in dlt_floor)
             ratios.append(
                 Ratio(
-                    "floor of a full sync: (bare loop + dlt's normalize and load) / bare loop",
+                    f"floor of a full sync: (bare loop + dlt's normalize and load) / bare loop{tag}",
                     (bare + load_steps) / bare,
                     None,
                 )
@@ -300,22 +404,50 @@ class Bench:
         if bare and incremental_floor:
             ratios.append(
                 Ratio(
-                    "floor of an incremental: bare loop + changed lookups / bare loop",
+                    f"floor of an incremental: bare loop + changed lookups / bare loop{tag}",
                     incremental_floor / bare,
                     None,
                 )
             )
+        if incremental and incremental_floor:
+            ratios.append(
+                Ratio(
+                    f"incremental / bare loop making the same requests{tag}",
+                    incremental / incremental_floor,
+                    None if on_loopback else 1.1,
+                )
+            )
+        one, bare_one = seconds("one"), seconds("bare-one")
+        if one and bare_one:
+            ratios.append(
+                Ratio(f"one catalog alone / its bare walk{tag}", one / bare_one, None if on_loopback else 1.1)
+            )
+        for key, against, name in (
+            ("full-base", "bare", "baseline: full sync / bare loop"),
+            ("incremental-base", "incremental-floor", "baseline: incremental / bare loop, same requests"),
+            ("one-base", "bare-one", "baseline: one catalog alone / its bare walk"),
+        ):
+            mine, theirs = seconds(key), seconds(against)
+            if mine and theirs:
+                ratios.append(Ratio(f"{name}{tag}", mine / theirs, None))
         if full and peer:
-            ratios.append(Ratio("peer / ours (details off)", peer / full, 2.0, at_most=False))
+            ratios.append(Ratio(f"peer / ours (details off){tag}", peer / full, 2.0, at_most=False))
         if incremental and peer:
             # the peer has no incremental mode: every run of it reads and merges everything again
-            ratios.append(Ratio("peer / our incremental", peer / incremental, None))
-        small, large = (found.get(f"rss_{size}") for size in self.args.rss_sizes)
-        if small and large:
-            ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
-            ratios.append(
-                Ratio(f"RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})", ratio, 1.3)
-            )
+            ratios.append(Ratio(f"peer / our incremental{tag}", peer / incremental, None))
+        return ratios
+
+    def ratios(self) -> list[Ratio]:
+        ratios: list[Ratio] = []
+        for latency in self.args.latency:
+            ratios += self.timing_ratios(latency_tag(latency), on_loopback=latency == 0)
+        found = self.results
+        for suffix, prefix in (("", ""), ("-base", "baseline: ")):
+            small, large = (found.get(f"rss_{size}{suffix}") for size in self.args.rss_sizes)
+            if small and large:
+                ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
+                name = f"{prefix}RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})"
+                ratios.append(Ratio(name, ratio, None if prefix else 1.3))
         return ratios
 
     def table_rows(self) -> list[tuple[str, list[Measurement]]]:
@@ -329,13 +461,28 @@ class Bench:
             "incremental-floor": "bare loop + changed lookups",
             "peer": "peer: dlt rest_api",
         }
-        rows = [(label, self.results[key]) for key, label in labels.items() if key in self.results]
+        labels["bare-one"] = "bare walk of one catalog"
+        labels["one"] = "full sync of one catalog"
+        labels["full-base"] = "baseline: full sync, details off"
+        labels["incremental-base"] = "baseline: incremental"
+        labels["one-base"] = "baseline: full sync of one catalog"
+        rows = [
+            (label + tag, self.results[key + tag])
+            for tag in (latency_tag(latency) for latency in self.args.latency)
+            for key, label in labels.items()
+            if key + tag in self.results
+        ]
         rows += [
-            (f"full sync for RSS, {size:,}", self.results[f"rss_{size}"])
+            (f"{prefix}full sync for RSS, {size:,}", self.results[f"rss_{size}{suffix}"])
+            for suffix, prefix in (("", ""), ("-base", "baseline: "))
             for size in self.args.rss_sizes
-            if f"rss_{size}" in self.results
+            if f"rss_{size}{suffix}" in self.results
         ]
         return rows
+
+
+def latency_tag(latency: float) -> str:
+    return f"@{latency * 1000:g}ms" if latency else ""
 
 
 def run_benchmark(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:

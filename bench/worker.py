@@ -13,6 +13,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,49 @@ def _peak_rss_bytes() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, children) * 1024
+
+
+class PhaseSampler:
+    """Samples the process's RSS every few milliseconds and keeps the peak of each phase of a sync: ``walk``
+    (dlt's extract, the walk included), ``normalize``, ``load``, ``after`` (views, report)."""
+
+    INTERVAL_SECONDS = 0.01
+
+    def __init__(self) -> None:
+        self.phase = "walk"
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.INTERVAL_SECONDS):
+            rss = _current_rss_bytes()
+            if rss > self.peaks.get(self.phase, 0):
+                self.peaks[self.phase] = rss
+
+    def __enter__(self) -> PhaseSampler:
+        import dlt
+
+        sampler = self
+        for step in ("extract", "normalize", "load"):
+            original = getattr(dlt.Pipeline, step)
+
+            def marked(
+                self: Any, *args: Any, _step: str = step, _original: Any = original, **kwargs: Any
+            ) -> Any:
+                sampler.phase = "walk" if _step == "extract" else _step
+                try:
+                    return _original(self, *args, **kwargs)
+                finally:
+                    sampler.phase = "after"
+
+            setattr(dlt.Pipeline, step, marked)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def prepare_bare(spec: Spec, api_key: str) -> Callable[[], Figures]:
@@ -81,8 +125,10 @@ def prepare_sync(spec: Spec, api_key: str) -> Callable[[], Figures]:
     )
 
     def run() -> Figures:
-        report = run_sync(options)
-        figures: Figures = {
+        with PhaseSampler() as sampler:
+            report = run_sync(options)
+        figures: Figures = {"rss_by_phase": sampler.peaks}
+        figures |= {
             name: report.total(name) for name in ("new", "changed", "removed", "lookups", "retries", "walked")
         }
         figures["products"] = figures.pop("walked")

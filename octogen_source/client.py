@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Literal, Self, TypeVar, get_args
@@ -263,10 +264,12 @@ class OctogenClient:
         price_min: float | None = None,
         price_max: float | None = None,
         limit: int = 50,
-    ) -> AsyncIterator[WireSearchPage]:
+    ) -> AsyncGenerator[WireSearchPage, None]:
         """:meth:`iter_search_pages` for bulk consumers: each page as the API sent it (hits as plain dicts
         with wire names), only its shape checked, ``nextCursor`` always present (``None`` on the last page).
-        Same scope rule, retries, errors and end-of-walk checks."""
+        Same scope rule, retries, errors and end-of-walk checks. The next page is requested while the
+        caller works on the current one: close the iterator when stopping early
+        (``contextlib.aclosing``)."""
         query = SearchQuery.of(
             catalog=catalog,
             catalogs=catalogs,
@@ -276,7 +279,7 @@ class OctogenClient:
             price_max=price_max,
             limit=limit,
         )
-        return self._walk_pages(query, _WIRE_PAGES)
+        return self._walk_pages(query, _WIRE_PAGES, prefetch=True)
 
     def iter_products(
         self,
@@ -324,22 +327,41 @@ class OctogenClient:
         body = _lookup_body(url, resolution_mode, match_mode)
         return await self._call("lookup_product", "POST", "/products/lookup", body, _parse_wire_lookup)
 
-    async def _walk_pages(self, query: SearchQuery, kind: _PageKind[_Page]) -> AsyncIterator[_Page]:
+    async def _walk_pages(
+        self, query: SearchQuery, kind: _PageKind[_Page], *, prefetch: bool = False
+    ) -> AsyncGenerator[_Page, None]:
+        """The pages of a search, one request per cursor. With ``prefetch`` the next page is requested as
+        soon as a page's cursor is read, before that page is handed over, so the consumer's work on it
+        overlaps the next round trip; a consumer that stops early should close the iterator
+        (``contextlib.aclosing``) so that the request in flight is cancelled at once."""
         cursor: str | None = None
-        while True:
+        following: asyncio.Future[_Page] | None = None
+        try:
             page = await self._search_page(query, cursor, kind)
-            yield page
-            next_cursor = kind.next_cursor(page)
-            if next_cursor is None:
-                return
-            if next_cursor == cursor:
-                raise OctogenAPIError(
-                    "Octogen API 200 on POST /products/search: the API sent back the cursor it was given;"
-                    " stopping a walk that would never end",
-                    status_code=200,
-                    detail="repeated cursor",
-                )
-            cursor = next_cursor
+            while True:
+                next_cursor = kind.next_cursor(page)
+                repeated = next_cursor is not None and next_cursor == cursor
+                if prefetch and next_cursor is not None and not repeated:
+                    following = asyncio.ensure_future(self._search_page(query, next_cursor, kind))
+                yield page
+                if next_cursor is None:
+                    return
+                if repeated:
+                    raise OctogenAPIError(
+                        "Octogen API 200 on POST /products/search: the API sent back the cursor it was given;"
+                        " stopping a walk that would never end",
+                        status_code=200,
+                        detail="repeated cursor",
+                    )
+                cursor = next_cursor
+                if following is not None:
+                    page, following = await following, None
+                else:
+                    page = await self._search_page(query, cursor, kind)
+        finally:
+            if following is not None and not following.done():
+                following.cancel()
+                following.add_done_callback(_retrieve_outcome)
 
     async def _search_page(self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page]) -> _Page:
         """One page, its scope sent the way the answering API generation understands it.
@@ -580,6 +602,12 @@ _MODEL_PAGES: Final = _PageKind[MerchantProductListPage](
 _WIRE_PAGES: Final = _PageKind[WireSearchPage](
     parse_wire_search_page, is_current_api_page, lambda page: page["nextCursor"]
 )
+
+
+def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
+    """Marks the outcome of a request nobody waits for any more as seen (no "never retrieved" warning)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _refuses_field(error: OctogenValidationError, name: str) -> bool:

@@ -37,6 +37,7 @@ from octogen_source.errors import (
 )
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
+from octogen_source.source.first_load import append_on_first_load, holds_no_products
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
 from octogen_source.views import create_analyst_views
@@ -129,6 +130,9 @@ def run_sync(options: SyncOptions) -> SyncReport:
         finish_pending_packages(pipeline)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
+        duckdb_path = _duckdb_path(options)
+        if duckdb_path is not None and holds_no_products(duckdb_path):
+            append_on_first_load(source)
         run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
         info = pipeline.run(source, **run_arguments)
         create_analyst_views(pipeline)

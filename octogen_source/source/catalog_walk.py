@@ -28,9 +28,10 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from octogen_source.client import OctogenClient
 from octogen_source.errors import OctogenEndpointRetiredError, OctogenError, OctogenNotFoundError
@@ -50,14 +51,17 @@ from octogen_source.source.records import (
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.typed_fields import stable_hit
+from octogen_source.source.uuid_index import UuidSet
 
 PAGES_IN_FLIGHT = 2
 """Pages of one catalog whose lookups may run while the next page is being searched."""
 REMOVAL_CHUNK = 500
 """Removed products read back from the destination per query."""
-BATCH_ROWS = 10_000
+BATCH_ROWS = 2_000
 """Rows (all tables together) gathered before a batch is handed to dlt. Each hand-over costs dlt a few
-milliseconds per table resource (it binds config and the incremental anew), so pages are grouped."""
+milliseconds per table resource (it binds config and the incremental anew), so pages are grouped; but the
+rows of today's hits take ≈ 6 KiB of Python objects per product until dlt has written them, so a batch
+stays small (≈ 6 MiB) for memory to stay flat whatever the catalog's size."""
 
 
 class UnknownCatalogError(OctogenError):
@@ -184,7 +188,7 @@ class CatalogWalk:
         self._loaded = loaded
         self._observer = observer
         self._observed_at = datetime.now(UTC)
-        self._listed: set[str] = set()
+        self._listed = UuidSet()
         """Every uuid a walk of this run listed: a product is emitted once per run (the ``products`` merge
         relies on it), and a product listed by one catalog is not marked removed by another."""
         self._facts: dict[str, _CatalogFacts] = {}
@@ -228,7 +232,7 @@ class CatalogWalk:
     ) -> AsyncIterator[WalkBatch]:
         """Walks ``catalogs`` concurrently (bounded) and yields their batches as they come."""
         outbox: asyncio.Queue[WalkBatch | BaseException | _Unlisted] = asyncio.Queue(
-            maxsize=2 * self._settings.max_concurrent_catalogs
+            maxsize=self._settings.max_concurrent_catalogs
         )
         slots = asyncio.Semaphore(self._settings.max_concurrent_catalogs)
 
@@ -281,11 +285,12 @@ class CatalogWalk:
                 pages = client.iter_wire_search_pages(
                     catalogs=[catalog], limit=settings.page_size, **settings.filters.as_search_arguments()
                 )
-                async for page in pages:
-                    plan = self._plan_page(page, known, report, facts)
-                    in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
-                    while len(in_flight) > PAGES_IN_FLIGHT:
-                        await buffer.add(await in_flight.popleft())
+                async with aclosing(pages):  # cancels the next page's request if the walk stops here
+                    async for page in pages:
+                        plan = self._plan_page(page, known, report, facts)
+                        in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
+                        while len(in_flight) > PAGES_IN_FLIGHT:
+                            await buffer.add(await in_flight.popleft())
                 while in_flight:
                     await buffer.add(await in_flight.popleft())
             except OctogenNotFoundError as error:
@@ -319,25 +324,34 @@ class CatalogWalk:
     def _plan_page(
         self, page: WireSearchPage, known: KnownVersions, report: CatalogReport, facts: _CatalogFacts
     ) -> _PagePlan:
-        changes: list[_Change] = []
+        hits: list[tuple[dict[str, Any], str]] = []
         for hit in page["items"]:
             uuid = hit.get("uuid")
             if not isinstance(uuid, str):
                 continue  # cannot be keyed, merged or compared; the API always sends one
+            hits.append((hit, uuid))
+        # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a product
+        # across pages); loaded once
+        first_listings = self._listed.add_all([uuid for _, uuid in hits])
+        listed: list[tuple[dict[str, Any], str, dict[str, Any], int]] = []
+        for (hit, uuid), first in zip(hits, first_listings, strict=True):
             report.walked += 1
-            if uuid in self._listed:
-                # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a
-                # product across pages); loaded once
+            if not first:
                 report.repeated += 1
                 continue
-            self._listed.add(uuid)
             report.listed += 1
             if facts.display_name is None:
                 facts.learn(hit)
             report.see_updated_at(wire_timestamp(hit.get("updatedAt")))
             stable = stable_hit(hit)
-            fingerprint = hit_fingerprint(stable)
-            verdict = known.classify(uuid, fingerprint, has_images=hit.get("images") is not None)
+            listed.append((hit, uuid, stable, hit_fingerprint(stable)))
+        verdicts = known.classify_all(
+            [uuid for _, uuid, _, _ in listed],
+            [fingerprint for _, _, _, fingerprint in listed],
+            [hit.get("images") is not None for hit, _, _, _ in listed],
+        )
+        changes: list[_Change] = []
+        for (hit, _, stable, fingerprint), verdict in zip(listed, verdicts, strict=True):
             if verdict in (Verdict.UNCHANGED, Verdict.REWRITE) and self._settings.refetch_all:
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
