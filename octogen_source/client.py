@@ -16,6 +16,7 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from octogen_source.bounded_body import read_bounded
 from octogen_source.errors import (
     ERRORS_BY_STATUS,
     MissingAPIKeyError,
@@ -56,6 +57,9 @@ DEFAULT_BASE_URL: Final = "https://api.octogen.ai/v1"
 API_KEY_ENV: Final = "OCTO_API_KEY"
 MAX_LIMIT: Final = 100
 MAX_CATALOGS: Final = 500
+DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+"""The largest response body read (decoded). A current 100-hit search page is about 190 KB and a lookup tens
+of KB: 16 MiB is ~85 times the largest real page, while 20 connections at the limit stay near 320 MiB."""
 CATALOGS_RETIRED_ON: Final = "2026-07-09"
 
 ApiGeneration = Literal["current", "seed"]
@@ -105,13 +109,19 @@ class OctogenClient:
         http_client: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 20,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         key = _resolve_api_key(api_key)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
         if httpx.URL(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self._api_key = key
+        self._max_response_bytes = max_response_bytes
         self._base_url = base_url.rstrip("/")
         self._retrying = build_retrying(retry if retry is not None else RetryPolicy(), RateLimitGate())
         self.stats = RequestStats()
@@ -411,8 +421,11 @@ class OctogenClient:
         self, method: str, url: str, path: str, body: dict[str, Any] | None
     ) -> httpx.Response:
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, url, json=body, headers=self._request_headers, timeout=self._request_timeout
+            )
+            response = await read_bounded(
+                await self._http.send(request, stream=True), self._max_response_bytes, f"{method} {path}"
             )
         except httpx.TransportError as error:
             # Raised outside this block, so the new error does not carry httpx's (whose request holds the

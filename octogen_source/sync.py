@@ -86,6 +86,12 @@ class SyncOptions:
     loader_file_format: str | None = None
     duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
     """DuckDB's memory during the load (spilling beyond it); None: DuckDB's default, 80% of the RAM."""
+    max_response_bytes: int | None = None
+    """The largest API response body read; default ``sources.octogen.max_response_bytes`` or 16 MiB."""
+    allow_mass_removal: bool | None = None
+    """Sweep removals even when they would remove more than ``max_removal_share`` of a catalog (or its walk
+    listed far fewer products than the last complete one); default ``sources.octogen.allow_mass_removal``."""
+    max_removal_share: float | None = None
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
 
@@ -206,7 +212,16 @@ def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str,
         "price_min": options.price_min,
         "price_max": options.price_max,
     }
-    for name in ("api_key", "base_url", "page_size", "max_concurrent_lookups", "max_concurrent_catalogs"):
+    for name in (
+        "api_key",
+        "base_url",
+        "page_size",
+        "max_concurrent_lookups",
+        "max_concurrent_catalogs",
+        "max_response_bytes",
+        "allow_mass_removal",
+        "max_removal_share",
+    ):
         given[name] = getattr(options, name)
     arguments.update({name: value for name, value in given.items() if value is not None})
     return arguments

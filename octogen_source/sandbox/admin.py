@@ -138,6 +138,7 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
             _arg(body, "kind"),
             endpoint=body.get("endpoint"),
             retry_after=body.get("retry_after"),
+            **({"body_bytes": body["body_bytes"]} if "body_bytes" in body else {}),
         )
 
     def fault_rates(_request: web.Request, body: dict[str, Any]) -> None:

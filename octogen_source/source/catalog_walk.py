@@ -196,6 +196,7 @@ class CatalogWalk:
             base_url=settings.base_url,
             retry=settings.retry,
             max_connections=settings.max_connections,
+            max_response_bytes=settings.max_response_bytes,
         ) as client:
             walked = await self._catalogs_to_walk(client)
             fetcher = DetailFetcher(client, settings.max_concurrent_lookups) if settings.details else None

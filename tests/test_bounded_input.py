@@ -1,0 +1,57 @@
+"""Bounded input (issue 13, item 1): a response body over the client's ``max_response_bytes`` is refused at
+once with one line naming the endpoint and the limit, read in chunks (never whole), and not retried; a sync
+that meets one fails with that line and loads nothing of it. Real HTTP to the sandbox on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES, OctogenClient
+from octogen_source.errors import OctogenResponseTooLargeError
+from octogen_source.sandbox import Sandbox
+from tests.test_sync_tables import FAST_RETRY
+
+
+def _search(sandbox: Sandbox, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
+    async def run() -> None:
+        async with OctogenClient(
+            api_key=sandbox.api_key,
+            base_url=sandbox.base_url,
+            retry=FAST_RETRY,
+            max_response_bytes=max_response_bytes,
+        ) as client:
+            await client.search_products(catalogs=[sandbox.granted_catalogs()[0]], limit=100)
+
+    asyncio.run(run())
+
+
+def test_default_limit_is_far_above_a_real_page() -> None:
+    assert DEFAULT_MAX_RESPONSE_BYTES == 16 * 1024 * 1024
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off_and_not_retried(sandbox: Sandbox) -> None:
+    sandbox.fail_next(1, "oversized", endpoint="search", body_bytes=64 * 1024 * 1024)
+    with pytest.raises(OctogenResponseTooLargeError) as raised:
+        _search(sandbox, max_response_bytes=1024 * 1024)
+    message = str(raised.value)
+    assert message == (
+        "the Octogen API answered POST /products/search with a longer body, more than the 1,048,576-byte"
+        " limit; refused (raise it with max_response_bytes, sources.octogen.max_response_bytes or"
+        " --max-response-bytes)"
+    )
+    assert "\n" not in message
+    assert sandbox.request_counts["search"] == 1  # refused, not retried
+
+
+def test_an_announced_length_over_the_limit_is_refused_unread(sandbox: Sandbox) -> None:
+    # a real 60-product page announces its Content-Length: more than the 10,000 bytes allowed here
+    with pytest.raises(OctogenResponseTooLargeError, match=r"with a body of [\d,]+ bytes \(announced\)"):
+        _search(sandbox, max_response_bytes=10_000)
+    _search(sandbox)  # the default takes it
+
+
+def test_the_limit_must_be_positive(sandbox: Sandbox) -> None:
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        OctogenClient(api_key=sandbox.api_key, max_response_bytes=0)
