@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import httpx
 
 from octogen_source.errors import OctogenResponseTooLargeError
@@ -48,3 +50,33 @@ def too_large(endpoint: str, limit: int, received: str) -> OctogenResponseTooLar
         endpoint=endpoint,
         limit=limit,
     )
+
+
+MAX_TEXT_CHARS: Final = 1024 * 1024
+"""Longer text values in the wire answers a sync stores are cut to this many characters. Real titles,
+descriptions and URLs are a few KB at most, so every real value stays whole, while no cell a load writes can
+exceed 1 MiB (a garbage value such as a 1-billion-character name cannot take a load down). Only a body
+longer than this can hold such a value, so real answers (a 100-hit page is ~190 KB) are never even scanned."""
+
+
+def clip_long_text(value: Any, limit: int = MAX_TEXT_CHARS) -> int:
+    """Cuts, in place, every string of the JSON value ``value`` (nested dicts and lists) that is longer than
+    ``limit`` characters; returns how many were cut. Keys are data of the API too, but are left alone."""
+    clipped = 0
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str):
+                if len(item) > limit:
+                    value[key] = item[:limit]
+                    clipped += 1
+            elif isinstance(item, dict | list):
+                clipped += clip_long_text(item, limit)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if isinstance(item, str):
+                if len(item) > limit:
+                    value[index] = item[:limit]
+                    clipped += 1
+            elif isinstance(item, dict | list):
+                clipped += clip_long_text(item, limit)
+    return clipped

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from octogen_source.bounded_body import read_bounded
+from octogen_source.bounded_body import clip_long_text, read_bounded
 from octogen_source.errors import (
     ERRORS_BY_STATUS,
     MissingAPIKeyError,
@@ -78,6 +78,8 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
+    clipped_values: int = 0
+    """Text values cut to the client's ``max_text_chars`` in wire answers."""
 
     def record(self, operation: str, *, retry: bool) -> None:
         self.requests += 1
@@ -98,6 +100,11 @@ class OctogenClient:
     is raised here, before any request. ``timeout`` applies to every request, also through a caller's
     ``http_client`` (which the client never closes). Transport errors, 429 and 5xx are retried per
     ``retry``; a 429 holds every request of this client until its ``Retry-After`` has passed.
+
+    A response body larger than ``max_response_bytes`` (decoded) is refused, as soon as the limit is passed,
+    with :class:`OctogenResponseTooLargeError` (not retried). With ``max_text_chars``, the wire answers
+    (:meth:`iter_wire_search_pages`, :meth:`lookup_product_wire`) come with every longer text value cut to
+    that many characters (counted in ``stats.clipped_values``).
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class OctogenClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 20,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_text_chars: int | None = None,
     ) -> None:
         key = _resolve_api_key(api_key)
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
@@ -122,6 +130,7 @@ class OctogenClient:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self._api_key = key
         self._max_response_bytes = max_response_bytes
+        self._max_text_chars = max_text_chars
         self._base_url = base_url.rstrip("/")
         self._retrying = build_retrying(retry if retry is not None else RetryPolicy(), RateLimitGate())
         self.stats = RequestStats()
@@ -392,9 +401,15 @@ class OctogenClient:
     ) -> _Parsed:
         response = await self._send_with_retries(operation, method, path, body)
         try:
-            return parse(response.content)
+            parsed = parse(response.content)
         except ValidationError as error:
             problem = _describe_bad_body(error, response.content)
+        else:
+            limit = self._max_text_chars
+            # only a body longer than the limit can hold a longer value: real answers are not scanned
+            if limit is not None and isinstance(parsed, dict) and len(response.content) > limit:
+                self._count_clipped(clip_long_text(parsed, limit))
+            return parsed
         request_id = _request_id(response)
         raise OctogenAPIError(
             f"Octogen API {response.status_code} on {method} {path}: {problem}{_request_id_note(request_id)}",
@@ -474,6 +489,12 @@ class OctogenClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]")
+
+    def _count_clipped(self, values: int) -> None:
+        self.stats.clipped_values += values
+        for owner, stats in _tracked_stats.get():
+            if owner is self:
+                stats.clipped_values += values
 
     def _count(self, operation: str, *, retry: bool) -> None:
         self.stats.record(operation, retry=retry)

@@ -112,6 +112,8 @@ class SyncReport:
     """Requests spent listing the catalogs (not attributed to one catalog)."""
     catalog_list_retries: int = 0
     """Retried requests among those."""
+    notices: list[str] = field(default_factory=list)
+    """What the run did before syncing that the user must know (a failed earlier load it cleared)."""
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.catalogs)
@@ -123,6 +125,11 @@ class SyncReport:
     @property
     def retries(self) -> int:
         return self.total("retries") + self.catalog_list_retries
+
+    @property
+    def warnings(self) -> list[str]:
+        """One line each: skipped removal sweeps, records refused or cut, an earlier load cleared."""
+        return [*self.notices, *(line for report in self.catalogs for line in report.warnings())]
 
 
 def run_sync(options: SyncOptions) -> SyncReport:
@@ -364,6 +371,7 @@ def format_summary(report: SyncReport) -> str:
         f"synced into {report.destination} dataset {report.dataset!r} (pipeline {report.pipeline_name!r});"
         f" newest updatedAt seen: {high_water}"
     )
+    lines.extend(f"warning: {line}" for line in report.warnings)
     return "\n".join(lines)
 
 
