@@ -139,7 +139,7 @@ def run_sync(options: SyncOptions) -> SyncReport:
     try:
         pipeline = _pipeline(options)
         # a run killed during normalize or load left packages: finish them before extracting anew
-        finish_pending_packages(pipeline)
+        notices = _finish_earlier_loads(pipeline, options)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
         run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
@@ -159,7 +159,28 @@ def run_sync(options: SyncOptions) -> SyncReport:
         high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
         catalog_list_requests=observer.overhead.requests,
         catalog_list_retries=observer.overhead.retries,
+        notices=notices,
     )
+
+
+def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[str]:
+    """Finishes the loads an earlier run left; one notice when they failed again and were cleared."""
+    try:
+        cleared = finish_pending_packages(pipeline)
+    except Exception as error:
+        line = describe_failure(error, secret=options.api_key)
+        raise SyncError(
+            f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
+            f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)"
+        ) from error
+    if cleared is None:
+        return []
+    line = describe_failure(cleared.error, secret=options.api_key)
+    return [
+        f"the load an earlier run left pending ({', '.join(cleared.load_ids)}) failed again and was"
+        f" cleared ({line}); this run synced its products again"
+    ]
 
 
 def _pipeline(options: SyncOptions) -> dlt.Pipeline:
@@ -246,6 +267,8 @@ def describe_failure(error: BaseException, *, secret: str | None = None, base_ur
     """One readable line for a failed sync: the root cause, never a traceback, never the key."""
     cause = root_cause(error)
     line = _describe(cause, error, base_url)
+    # dlt puts a failed job's whole traceback into its message: the line ends where it starts
+    line = _TRACEBACK.split(line, maxsplit=1)[0].rstrip(" :")
     line = " ".join(line.split())
     for key in (secret, *_environment_keys()):
         if key:
@@ -332,6 +355,7 @@ def _detail(error: OctogenAPIError) -> str:
 
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s*File \"")
 
 
 def _first_line(error: BaseException) -> str:
