@@ -37,6 +37,7 @@ from octogen_source.errors import (
 )
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
+from octogen_source.source.leftovers import remove_abandoned_extracts
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
 from octogen_source.views import create_analyst_views
@@ -138,7 +139,9 @@ def run_sync(options: SyncOptions) -> SyncReport:
     observer = WalkObserver(on_progress=options.progress)
     try:
         pipeline = _pipeline(options)
-        # a run killed during normalize or load left packages: finish them before extracting anew
+        # a run killed during extract left a folder that dlt never reads again; one killed during
+        # normalize or load left packages: finish them before extracting anew
+        remove_abandoned_extracts(pipeline)
         notices = _finish_earlier_loads(pipeline, options)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
