@@ -142,3 +142,10 @@ def test_the_guard_rules() -> None:
         "the walk listed 10 products where the last complete walk listed 100 (fewer than 80% of them)"
     )
     assert _guard(unlisted=1, listed=10, last_complete_count=None) is None
+
+
+def test_the_cli_flag_reaches_the_source() -> None:
+    from pipelines.sync import build_parser, options_from
+
+    assert options_from(build_parser().parse_args(["--allow-mass-removal"])).allow_mass_removal is True
+    assert options_from(build_parser().parse_args([])).allow_mass_removal is None  # config decides
