@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from octogen_source.sandbox import Sandbox
+from octogen_source.sandbox import RemoteSandbox, Sandbox
 from octogen_source.sandbox.server import OVERSIZED_PREFIX
 
 
@@ -71,3 +71,19 @@ def test_walks_end_early_cut_short_or_empty(sandbox: Sandbox) -> None:
     assert len(_walk(sandbox, first)) == len(full)
     with pytest.raises(ValueError):
         sandbox.end_walks_early(0)
+
+
+def test_the_controls_over_the_admin_api(sandbox: Sandbox) -> None:
+    first = sandbox.granted_catalogs()[0]
+    with RemoteSandbox(sandbox.base_url) as remote:
+        remote.end_walks_early(1, empty=True, catalog=first)
+        remote.fail_next(1, "oversized", endpoint="lookup", body_bytes=2048)
+    [page] = _walk(sandbox, first)
+    assert page["items"] == [] and "nextCursor" not in page
+    url = sandbox.truth_search_items(first)[0]["productUrl"]
+    response = httpx.post(
+        sandbox.base_url + "/products/lookup",
+        json={"url": url},
+        headers={"Authorization": f"Bearer {sandbox.api_key}"},
+    )
+    assert len(response.content) == 2048 and response.content.startswith(OVERSIZED_PREFIX)
