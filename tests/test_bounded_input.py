@@ -5,13 +5,15 @@ that meets one fails with that line and loads nothing of it. Real HTTP to the sa
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES, OctogenClient
 from octogen_source.errors import OctogenResponseTooLargeError
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import FAST_RETRY
+from tests.test_sync_tables import FAST_RETRY, ExpectedTables, SyncTarget, read_table
 
 
 def _search(sandbox: Sandbox, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
@@ -55,3 +57,24 @@ def test_an_announced_length_over_the_limit_is_refused_unread(sandbox: Sandbox) 
 def test_the_limit_must_be_positive(sandbox: Sandbox) -> None:
     with pytest.raises(ValueError, match="max_response_bytes"):
         OctogenClient(api_key=sandbox.api_key, max_response_bytes=0)
+
+
+def test_hits_of_another_catalog_are_never_written(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    target = SyncTarget(sandbox_factory(catalogs=2, products=30, ungranted=0, seed=3), tmp_path)
+    first = target.sandbox.granted_catalogs()[0]
+    target.sandbox.ignore_search_scope()  # every search answers with both catalogs' products
+
+    report = target.sync(catalogs=(first,))
+
+    [only] = report.catalogs
+    assert (only.catalog, only.new, only.other_catalog) == (first, 30, 30)
+    assert report.warnings == [f"{first}: 30 hits or lookups named another catalog; not written"]
+    expected = ExpectedTables(target.sandbox)
+    expected.observe()
+    products = read_table(target.database, "products", "uuid")
+    assert {row["catalog_key"] for row in products.values()} == {first}
+    assert set(products) == {hit["uuid"] for hit in target.sandbox.truth_search_items(first)}
+    assert set(read_table(target.database, "catalogs", "catalog")) == {first}
+    assert read_table(target.database, "catalogs", "catalog")[first] == expected.catalogs[first]

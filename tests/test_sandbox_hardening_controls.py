@@ -87,3 +87,20 @@ def test_the_controls_over_the_admin_api(sandbox: Sandbox) -> None:
         headers={"Authorization": f"Bearer {sandbox.api_key}"},
     )
     assert len(response.content) == 2048 and response.content.startswith(OVERSIZED_PREFIX)
+
+
+def test_a_search_can_ignore_its_catalogs_scope(sandbox: Sandbox) -> None:
+    first, second = sandbox.granted_catalogs()
+    sandbox.ignore_search_scope()
+    assert _catalog_keys(_walk(sandbox, first)) == {first, second}
+    sandbox.clear_faults()
+    assert _catalog_keys(_walk(sandbox, first)) == {first}
+
+
+def _catalog_keys(pages: list[dict[str, object]]) -> set[object]:
+    keys: set[object] = set()
+    for page in pages:
+        items = page["items"]
+        assert isinstance(items, list)
+        keys.update(item["catalogKey"] for item in items)
+    return keys

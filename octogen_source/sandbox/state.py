@@ -109,6 +109,7 @@ class SandboxState:
         self._window_requests = 0
         self._search_serial = 0
         self._walk_end: tuple[int, bool, str | None] | None = None
+        self._scope_ignored = False
         self._walk_pages: dict[tuple[str, ...], int] = {}
         self._on_demand_cache: set[str] = set()
 
@@ -468,6 +469,14 @@ class SandboxState:
         with self._lock:
             self._faults.clear()
             self._walk_end = None
+            self._scope_ignored = False
+
+    def ignore_search_scope(self, ignored: bool = True) -> None:
+        """Current generation: searches answer with the products of every catalog the key can see, whatever
+        ``catalogs`` asked for (hits of other catalogs, as a broken API would send). ``clear_faults`` ends
+        this."""
+        with self._lock:
+            self._scope_ignored = ignored
 
     def end_walks_early(self, after_pages: int, *, empty: bool = False, catalog: str | None = None) -> None:
         """Current generation: from now on a walk (of ``catalog``, or of any) ends at its page
@@ -551,7 +560,7 @@ class SandboxState:
             return self._seed_search(caller.grants, raw)
         request = parse_current_search_request(raw, ATTRIBUTE_KEYS)
         with self._lock:
-            if request.catalogs is None:
+            if request.catalogs is None or self._scope_ignored:
                 catalog_keys = self._visible_keys(caller.grants)
             elif all(key in caller.grants for key in request.catalogs):
                 catalog_keys = list(request.catalogs)
