@@ -7,12 +7,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from octogen_source.bounded_body import MAX_TEXT_CHARS, clip_long_text
 from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES, OctogenClient
 from octogen_source.errors import OctogenResponseTooLargeError
 from octogen_source.sandbox import Sandbox
+from tests.test_client_http import HIT, ScriptedServer, current_page, make_client, server  # noqa: F401
 from tests.test_sync_tables import FAST_RETRY, ExpectedTables, SyncTarget, read_table
 
 
@@ -78,3 +81,26 @@ def test_hits_of_another_catalog_are_never_written(
     assert set(products) == {hit["uuid"] for hit in target.sandbox.truth_search_items(first)}
     assert set(read_table(target.database, "catalogs", "catalog")) == {first}
     assert read_table(target.database, "catalogs", "catalog")[first] == expected.catalogs[first]
+
+
+async def test_over_long_text_in_wire_answers_is_cut_and_counted(server: ScriptedServer) -> None:  # noqa: F811
+    long_title = "T" * (MAX_TEXT_CHARS + 10)
+    hits: list[dict[str, Any]] = [
+        {**HIT, "title": long_title, "images": [{"url": "u" * (MAX_TEXT_CHARS * 2)}]},
+        {**HIT, "uuid": "u2"},
+    ]
+    server.script(current_page(hits, None), current_page([HIT], None))
+    async with make_client(server, max_text_chars=MAX_TEXT_CHARS) as client:
+        [page] = [page async for page in client.iter_wire_search_pages(catalogs=["c"])]
+        [small] = [page async for page in client.iter_wire_search_pages(catalogs=["c"])]
+        assert client.stats.clipped_values == 2
+    first, second = page["items"]
+    assert first["title"] == long_title[:MAX_TEXT_CHARS]
+    assert first["images"] == [{"url": "u" * MAX_TEXT_CHARS}]
+    assert second == {**HIT, "uuid": "u2"} and small["items"] == [HIT]
+
+
+def test_clip_long_text_cuts_nested_strings_in_place() -> None:
+    value: dict[str, object] = {"a": "xxxxx", "b": ["yyyyyy", {"c": "zz"}], "d": 7, "xxxxxxxx": "ok"}
+    assert clip_long_text(value, limit=3) == 2
+    assert value == {"a": "xxx", "b": ["yyy", {"c": "zz"}], "d": 7, "xxxxxxxx": "ok"}
