@@ -104,3 +104,23 @@ def test_clip_long_text_cuts_nested_strings_in_place() -> None:
     value: dict[str, object] = {"a": "xxxxx", "b": ["yyyyyy", {"c": "zz"}], "d": 7, "xxxxxxxx": "ok"}
     assert clip_long_text(value, limit=3) == 2
     assert value == {"a": "xxx", "b": ["yyy", {"c": "zz"}], "d": 7, "xxxxxxxx": "ok"}
+
+
+def test_lookups_naming_another_catalog_are_not_written_and_retried_next_run(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    target = SyncTarget(sandbox_factory(catalogs=2, products=20, ungranted=0, seed=4), tmp_path)
+    first, second = target.sandbox.granted_catalogs()
+    target.sandbox.misattribute_lookups(second)
+
+    report = target.sync(catalogs=(first,))
+    [only] = report.catalogs
+    assert (only.other_catalog, only.new) == (20, 0)
+    assert read_table(target.database, "product_details", "uuid") == {}
+    assert read_table(target.database, "products", "uuid") == {}
+    assert set(read_table(target.database, "catalogs", "catalog")) == {first}
+
+    target.sandbox.clear_faults()
+    report = target.sync(catalogs=(first,))
+    assert (report.catalogs[0].new, report.catalogs[0].lookups, report.warnings) == (20, 20, [])
+    assert len(read_table(target.database, "product_details", "uuid")) == 20

@@ -110,6 +110,7 @@ class SandboxState:
         self._search_serial = 0
         self._walk_end: tuple[int, bool, str | None] | None = None
         self._scope_ignored = False
+        self._lookups_claim: str | None = None
         self._walk_pages: dict[tuple[str, ...], int] = {}
         self._on_demand_cache: set[str] = set()
 
@@ -470,6 +471,13 @@ class SandboxState:
             self._faults.clear()
             self._walk_end = None
             self._scope_ignored = False
+            self._lookups_claim = None
+
+    def misattribute_lookups(self, catalog: str | None) -> None:
+        """Current generation: indexed lookups answer ``catalogKey: catalog`` whatever product they found (a
+        broken API); None answers truthfully again, as does ``clear_faults``."""
+        with self._lock:
+            self._lookups_claim = catalog
 
     def ignore_search_scope(self, ignored: bool = True) -> None:
         """Current generation: searches answer with the products of every catalog the key can see, whatever
@@ -611,6 +619,8 @@ class SandboxState:
             if found is not None and found[0].catalog_key in caller.grants:
                 product, matched_via = found
                 answer = indexed_answer(product, self._store.info_of(product), url, matched_via, request_id)
+                if self._lookups_claim is not None:
+                    answer["catalogKey"] = self._lookups_claim
             elif request.resolution_mode == "index_only":
                 raise ApiError(404, "product_not_found")
             else:
