@@ -26,11 +26,14 @@ from tests.test_sync_tables import (
 )
 
 PAGE_SIZE = 10
+PRODUCTS = 40
+FAST = {"page_size": PAGE_SIZE, "details": False}
+"""Small pages, so that a walk can end after a few; no lookups: the sweep does not depend on them."""
 
 
 @pytest.fixture
 def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
-    return SyncTarget(sandbox_factory(catalogs=2, products=60, ungranted=0, seed=23), tmp_path)
+    return SyncTarget(sandbox_factory(catalogs=2, products=PRODUCTS, ungranted=0, seed=23), tmp_path)
 
 
 def snapshot(database: Path) -> dict[str, list[str]]:
@@ -50,8 +53,8 @@ def live_products(database: Path) -> int:
 
 
 def first_sync(target: SyncTarget) -> tuple[ExpectedTables, dict[str, list[str]]]:
-    expected = ExpectedTables(target.sandbox)
-    target.sync(page_size=PAGE_SIZE)
+    expected = ExpectedTables(target.sandbox, details=False)
+    target.sync(**FAST)
     expected.observe()
     assert_tables_match(target.database, expected)
     return expected, snapshot(target.database)
@@ -63,12 +66,12 @@ def test_a_walk_the_api_ends_early_removes_nothing(target: SyncTarget, after_pag
     first = target.sandbox.granted_catalogs()[0]
     target.sandbox.end_walks_early(after_pages, empty=empty, catalog=first)
 
-    report = target.sync(page_size=PAGE_SIZE)
+    report = target.sync(**FAST)
 
     assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
     assert snapshot(target.database) == before
     assert_tables_match(target.database, expected)
-    assert live_products(target.database) == 120
+    assert live_products(target.database) == 2 * PRODUCTS
     [warning] = report.warnings
     assert warning.startswith(f"{first}: removal sweep skipped (")
     assert "--allow-mass-removal" in warning
@@ -76,7 +79,7 @@ def test_a_walk_the_api_ends_early_removes_nothing(target: SyncTarget, after_pag
     assert skipped[first] is not None and set(skipped.values()) == {skipped[first], None}
 
     target.sandbox.clear_faults()  # the API walks whole again: nothing to do, nothing lost
-    report = target.sync(page_size=PAGE_SIZE)
+    report = target.sync(**FAST)
     assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
     assert report.warnings == []
     assert snapshot(target.database) == before
@@ -87,14 +90,14 @@ def test_allow_mass_removal_sweeps_and_products_come_back(target: SyncTarget) ->
     first = target.sandbox.granted_catalogs()[0]
     target.sandbox.end_walks_early(2, catalog=first)
 
-    report = target.sync(page_size=PAGE_SIZE, allow_mass_removal=True)
+    report = target.sync(**FAST, allow_mass_removal=True)
     swept = totals(report)["removed"]
-    assert swept > 30 and report.warnings == []
-    assert live_products(target.database) == 120 - swept
+    assert swept > PRODUCTS / 2 and report.warnings == []
+    assert live_products(target.database) == 2 * PRODUCTS - swept
 
     target.sandbox.clear_faults()
-    report = target.sync(page_size=PAGE_SIZE)
-    assert totals(report) == {"new": swept, "changed": 0, "removed": 0, "lookups": swept}
+    report = target.sync(**FAST)
+    assert totals(report) == {"new": swept, "changed": 0, "removed": 0, "lookups": 0}
     expected.observe()
     assert_tables_match(target.database, expected)
 
@@ -102,10 +105,10 @@ def test_allow_mass_removal_sweeps_and_products_come_back(target: SyncTarget) ->
 def test_a_removal_below_the_share_is_swept(target: SyncTarget) -> None:
     expected, _ = first_sync(target)
     first = target.sandbox.granted_catalogs()[0]
-    target.sandbox.remove_products(first, 6)  # 10% of the catalog
+    target.sandbox.remove_products(first, 4)  # 10% of the catalog
 
-    report = target.sync(page_size=PAGE_SIZE)
-    assert totals(report)["removed"] == 6 and report.warnings == []
+    report = target.sync(**FAST)
+    assert totals(report)["removed"] == 4 and report.warnings == []
     expected.observe()
     assert_tables_match(target.database, expected)
 
@@ -113,10 +116,10 @@ def test_a_removal_below_the_share_is_swept(target: SyncTarget) -> None:
 def test_the_share_is_configurable(target: SyncTarget) -> None:
     first_sync(target)
     first = target.sandbox.granted_catalogs()[0]
-    target.sandbox.remove_products(first, 6)
-    report = target.sync(page_size=PAGE_SIZE, max_removal_share=0.05)
+    target.sandbox.remove_products(first, 4)
+    report = target.sync(**FAST, max_removal_share=0.05)
     assert totals(report)["removed"] == 0
-    assert "it would mark 6 of 60 live products removed (10%, more than 5%)" in report.warnings[0]
+    assert "it would mark 4 of 40 live products removed (10%, more than 5%)" in report.warnings[0]
 
 
 def _guard(**overrides: Any) -> str | None:

@@ -43,7 +43,7 @@ DRIVER = textwrap.dedent(
                 run_sync(SyncOptions(base_url=base_url, duckdb_path=database, pipelines_dir=pipelines_dir))
             finally:
                 os._exit(0)
-        time.sleep(rng.uniform(0.2, 1.5))
+        time.sleep(rng.uniform(0.2, 1.1))
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         if normalize.is_dir():
