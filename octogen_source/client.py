@@ -17,6 +17,7 @@ import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
+from octogen_source.bounded_body import clip_long_text, read_bounded
 from octogen_source.errors import (
     ERRORS_BY_STATUS,
     MissingAPIKeyError,
@@ -57,6 +58,9 @@ DEFAULT_BASE_URL: Final = "https://api.octogen.ai/v1"
 API_KEY_ENV: Final = "OCTO_API_KEY"
 MAX_LIMIT: Final = 100
 MAX_CATALOGS: Final = 500
+DEFAULT_MAX_RESPONSE_BYTES: Final = 16 * 1024 * 1024
+"""The largest response body read (decoded). A current 100-hit search page is about 190 KB and a lookup tens
+of KB: 16 MiB is ~85 times the largest real page, while 20 connections at the limit stay near 320 MiB."""
 CATALOGS_RETIRED_ON: Final = "2026-07-09"
 
 ApiGeneration = Literal["current", "seed"]
@@ -75,6 +79,8 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
+    clipped_values: int = 0
+    """Text values cut to the client's ``max_text_chars`` in wire answers."""
 
     def record(self, operation: str, *, retry: bool) -> None:
         self.requests += 1
@@ -95,6 +101,11 @@ class OctogenClient:
     is raised here, before any request. ``timeout`` applies to every request, also through a caller's
     ``http_client`` (which the client never closes). Transport errors, 429 and 5xx are retried per
     ``retry``; a 429 holds every request of this client until its ``Retry-After`` has passed.
+
+    A response body larger than ``max_response_bytes`` (decoded) is refused, as soon as the limit is passed,
+    with :class:`OctogenResponseTooLargeError` (not retried). With ``max_text_chars``, the wire answers
+    (:meth:`iter_wire_search_pages`, :meth:`lookup_product_wire`) come with every longer text value cut to
+    that many characters (counted in ``stats.clipped_values``).
     """
 
     def __init__(
@@ -106,13 +117,21 @@ class OctogenClient:
         http_client: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
         max_connections: int = 20,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_text_chars: int | None = None,
     ) -> None:
         key = _resolve_api_key(api_key)
+        if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
+            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
         if httpx.URL(base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self._api_key = key
+        self._max_response_bytes = max_response_bytes
+        self._max_text_chars = max_text_chars
         self._base_url = base_url.rstrip("/")
         self._retrying = build_retrying(retry if retry is not None else RetryPolicy(), RateLimitGate())
         self.stats = RequestStats()
@@ -404,9 +423,15 @@ class OctogenClient:
     ) -> _Parsed:
         response = await self._send_with_retries(operation, method, path, body)
         try:
-            return parse(response.content)
+            parsed = parse(response.content)
         except ValidationError as error:
             problem = _describe_bad_body(error, response.content)
+        else:
+            limit = self._max_text_chars
+            # only a body longer than the limit can hold a longer value: real answers are not scanned
+            if limit is not None and isinstance(parsed, dict) and len(response.content) > limit:
+                self._count_clipped(clip_long_text(parsed, limit))
+            return parsed
         request_id = _request_id(response)
         raise OctogenAPIError(
             f"Octogen API {response.status_code} on {method} {path}: {problem}{_request_id_note(request_id)}",
@@ -433,8 +458,11 @@ class OctogenClient:
         self, method: str, url: str, path: str, body: dict[str, Any] | None
     ) -> httpx.Response:
         try:
-            response = await self._http.request(
+            request = self._http.build_request(
                 method, url, json=body, headers=self._request_headers, timeout=self._request_timeout
+            )
+            response = await read_bounded(
+                await self._http.send(request, stream=True), self._max_response_bytes, f"{method} {path}"
             )
         except httpx.TransportError as error:
             # Raised outside this block, so the new error does not carry httpx's (whose request holds the
@@ -483,6 +511,12 @@ class OctogenClient:
 
     def _redact(self, text: str) -> str:
         return text.replace(self._api_key, "[redacted]")
+
+    def _count_clipped(self, values: int) -> None:
+        self.stats.clipped_values += values
+        for owner, stats in _tracked_stats.get():
+            if owner is self:
+                stats.clipped_values += values
 
     def _count(self, operation: str, *, retry: bool) -> None:
         self.stats.record(operation, retry=retry)

@@ -100,6 +100,15 @@ class OctogenRateLimitError(OctogenAPIError):
         self.reset = reset
 
 
+class OctogenResponseTooLargeError(OctogenError):
+    """A response body was larger than the client's ``max_response_bytes``: refused, never retried."""
+
+    def __init__(self, message: str, *, endpoint: str, limit: int) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.limit = limit
+
+
 class OctogenScopeError(OctogenError):
     """A search scope this API generation cannot honour (several catalogs on a seed-era API).
 

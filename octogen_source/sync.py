@@ -38,6 +38,7 @@ from octogen_source.errors import (
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
+from octogen_source.source.leftovers import remove_abandoned_extracts
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
 from octogen_source.views import create_analyst_views
@@ -87,6 +88,12 @@ class SyncOptions:
     loader_file_format: str | None = None
     duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
     """DuckDB's memory during the load (spilling beyond it); None: DuckDB's default, 80% of the RAM."""
+    max_response_bytes: int | None = None
+    """The largest API response body read; default ``sources.octogen.max_response_bytes`` or 16 MiB."""
+    allow_mass_removal: bool | None = None
+    """Sweep removals even when they would remove more than ``max_removal_share`` of a catalog (or its walk
+    listed far fewer products than the last complete one); default ``sources.octogen.allow_mass_removal``."""
+    max_removal_share: float | None = None
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
 
@@ -107,6 +114,8 @@ class SyncReport:
     """Requests spent listing the catalogs (not attributed to one catalog)."""
     catalog_list_retries: int = 0
     """Retried requests among those."""
+    notices: list[str] = field(default_factory=list)
+    """What the run did before syncing that the user must know (a failed earlier load it cleared)."""
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.catalogs)
@@ -119,6 +128,11 @@ class SyncReport:
     def retries(self) -> int:
         return self.total("retries") + self.catalog_list_retries
 
+    @property
+    def warnings(self) -> list[str]:
+        """One line each: skipped removal sweeps, records refused or cut, an earlier load cleared."""
+        return [*self.notices, *(line for report in self.catalogs for line in report.warnings())]
+
 
 def run_sync(options: SyncOptions) -> SyncReport:
     """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure."""
@@ -126,8 +140,10 @@ def run_sync(options: SyncOptions) -> SyncReport:
     observer = WalkObserver(on_progress=options.progress)
     try:
         pipeline = _pipeline(options)
-        # a run killed during normalize or load left packages: finish them before extracting anew
-        finish_pending_packages(pipeline)
+        # a run killed during extract left a folder that dlt never reads again; one killed during
+        # normalize or load left packages: finish them before extracting anew
+        remove_abandoned_extracts(pipeline)
+        notices = _finish_earlier_loads(pipeline, options)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
         duckdb_path = _duckdb_path(options)
@@ -150,7 +166,28 @@ def run_sync(options: SyncOptions) -> SyncReport:
         high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
         catalog_list_requests=observer.overhead.requests,
         catalog_list_retries=observer.overhead.retries,
+        notices=notices,
     )
+
+
+def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[str]:
+    """Finishes the loads an earlier run left; one notice when they failed again and were cleared."""
+    try:
+        cleared = finish_pending_packages(pipeline)
+    except Exception as error:
+        line = describe_failure(error, secret=options.api_key)
+        raise SyncError(
+            f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
+            f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)"
+        ) from error
+    if cleared is None:
+        return []
+    line = describe_failure(cleared.error, secret=options.api_key)
+    return [
+        f"the load an earlier run left pending ({', '.join(cleared.load_ids)}) failed again and was"
+        f" cleared ({line}); this run synced its products again"
+    ]
 
 
 def _pipeline(options: SyncOptions) -> dlt.Pipeline:
@@ -210,7 +247,16 @@ def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str,
         "price_min": options.price_min,
         "price_max": options.price_max,
     }
-    for name in ("api_key", "base_url", "page_size", "max_concurrent_lookups", "max_concurrent_catalogs"):
+    for name in (
+        "api_key",
+        "base_url",
+        "page_size",
+        "max_concurrent_lookups",
+        "max_concurrent_catalogs",
+        "max_response_bytes",
+        "allow_mass_removal",
+        "max_removal_share",
+    ):
         given[name] = getattr(options, name)
     arguments.update({name: value for name, value in given.items() if value is not None})
     return arguments
@@ -228,6 +274,8 @@ def describe_failure(error: BaseException, *, secret: str | None = None, base_ur
     """One readable line for a failed sync: the root cause, never a traceback, never the key."""
     cause = root_cause(error)
     line = _describe(cause, error, base_url)
+    # dlt puts a failed job's whole traceback into its message: the line ends where it starts
+    line = _TRACEBACK.split(line, maxsplit=1)[0].rstrip(" :")
     line = " ".join(line.split())
     for key in (secret, *_environment_keys()):
         if key:
@@ -314,6 +362,7 @@ def _detail(error: OctogenAPIError) -> str:
 
 
 _BLANK_LINES = re.compile(r"\n\s*\n")
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s*File \"")
 
 
 def _first_line(error: BaseException) -> str:
@@ -353,6 +402,7 @@ def format_summary(report: SyncReport) -> str:
         f"synced into {report.destination} dataset {report.dataset!r} (pipeline {report.pipeline_name!r});"
         f" newest updatedAt seen: {high_water}"
     )
+    lines.extend(f"warning: {line}" for line in report.warnings)
     return "\n".join(lines)
 
 

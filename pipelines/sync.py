@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from dataclasses import replace
 
 from octogen_source.cli import OneLineArgumentParser
 from octogen_source.discover import discover, format_discovery
-from octogen_source.errors import OctogenError
+from octogen_source.errors import OctogenError, OctogenValidationError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.sync import (
@@ -86,8 +87,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
     )
+    parser.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        metavar="N",
+        help="refuse API answers larger than N bytes (default 16 MiB, sources.octogen.max_response_bytes)",
+    )
+    parser.add_argument(
+        "--allow-mass-removal",
+        action="store_true",
+        default=None,
+        help="mark removals even when a walk would remove more than 20%% of a catalog (see README)",
+    )
     parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
     return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
 
 
 def memory_size(text: str) -> str:
@@ -100,6 +123,15 @@ def memory_size(text: str) -> str:
 def options_from(arguments: argparse.Namespace) -> SyncOptions:
     for facet in arguments.facet:
         parse_facet(facet)  # a malformed facet fails here, before the pipeline starts
+    price_min, price_max = arguments.price_min, arguments.price_max
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise InvalidSettingError(f"--price-min ({price_min:g}) is above --price-max ({price_max:g})")
+    if arguments.dataset == arguments.pipeline_name:
+        raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
+    for name in ("price_min", "price_max"):
+        value = getattr(arguments, name)
+        if value is not None and not math.isfinite(value):
+            raise InvalidSettingError(f"--{name.replace('_', '-')} must be a number, got {value}")
     return SyncOptions(
         destination=arguments.destination,
         dataset=arguments.dataset,
@@ -112,6 +144,8 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         details=not arguments.no_details,
         full_refresh=arguments.full_refresh,
         duckdb_memory_limit=arguments.duckdb_memory_limit,
+        max_response_bytes=arguments.max_response_bytes,
+        allow_mass_removal=arguments.allow_mass_removal,
         progress=print_progress() if arguments.progress else None,
     )
 
@@ -179,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_demo(options, arguments.api_generation)
         else:
             print(format_summary(run_sync(options)))
+    except OctogenValidationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if error.response is None else 1  # refused before sending: a bad argument
     except (SyncError, OctogenError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

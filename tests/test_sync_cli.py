@@ -117,8 +117,8 @@ def test_bad_filters(
     assert line.startswith("error: the Octogen API rejected the request: body.facets.0.name")
     assert "no_such_facet" in line
     assert "name=value1,value2" in one_error_line(capsys, ["--facet", "brand"], status=2)
-    assert "price_min (5.0) is above price_max (1.0)" in one_error_line(
-        capsys, ["--price-min", "5", "--price-max", "1"]
+    assert "--price-min (5) is above --price-max (1)" in one_error_line(
+        capsys, ["--price-min", "5", "--price-max", "1"], status=2
     )
     assert "invalid choice: 'nope'" in one_error_line(capsys, ["--destination", "nope"], status=2)
     assert "unrecognized arguments" in one_error_line(capsys, ["--no-such-flag"], status=2)

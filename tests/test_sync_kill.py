@@ -20,8 +20,9 @@ from octogen_source.sandbox import Sandbox
 from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 # The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
-# committed the first finished load job of the package: the tables are then part-way loaded (a test hook in
-# this script only; the product code is untouched).
+# committed the first finished load job of the package: the tables are then part-way loaded; with
+# KILL_AFTER_TABLE=<table>, as soon as that table's merge has committed (test hooks in this script only; the
+# product code is untouched).
 SYNC_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
@@ -38,6 +39,23 @@ SYNC_SCRIPT = textwrap.dedent(
             return remaining, finished, error
 
         Load.complete_jobs = complete_jobs_then_die
+
+    if os.environ.get("KILL_AFTER_TABLE"):
+        # dies as soon as the merge of that table into the dataset has committed
+        from dlt.load.load import Load
+
+        complete_jobs = Load.complete_jobs
+        table = os.environ["KILL_AFTER_TABLE"]
+
+        def complete_jobs_then_die_after(self, load_id, jobs, schema):
+            remaining, finished, error = complete_jobs(self, load_id, jobs, schema)
+            for job in finished:
+                info = job.job_file_info()
+                if info.table_name == table and info.file_format == "sql" and job.state() == "completed":
+                    os.kill(os.getpid(), signal.SIGKILL)
+            return remaining, finished, error
+
+        Load.complete_jobs = complete_jobs_then_die_after
 
     from octogen_source.sync import SyncOptions, run_sync
 

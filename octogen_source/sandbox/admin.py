@@ -138,6 +138,7 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
             _arg(body, "kind"),
             endpoint=body.get("endpoint"),
             retry_after=body.get("retry_after"),
+            **({"body_bytes": body["body_bytes"]} if "body_bytes" in body else {}),
         )
 
     def fault_rates(_request: web.Request, body: dict[str, Any]) -> None:
@@ -173,6 +174,13 @@ def add_admin_routes(app: web.Application, state: SandboxState) -> None:
         ("POST", "/faults/fail-next", fail_next),
         ("POST", "/faults/rates", fault_rates),
         ("POST", "/faults/clear", lambda _r, _b: state.clear_faults()),
+        (
+            "POST",
+            "/faults/end-walks-early",
+            lambda _r, b: state.end_walks_early(
+                _arg(b, "after_pages"), empty=bool(b.get("empty", False)), catalog=b.get("catalog")
+            ),
+        ),
         ("GET", "/faults", lambda _r, _b: {"injected": state.faults_injected}),
         ("GET", "/counts", lambda _r, _b: state.request_counts),
         ("POST", "/counts/reset", lambda _r, _b: state.reset_counts()),

@@ -61,10 +61,16 @@ def search_page(
     catalog_keys: list[str],
     request_id: str,
     request_serial: int,
+    end_here: bool = False,
+    empty: bool = False,
 ) -> bytes:
+    """``end_here``: a broken API's early end of the walk (no ``nextCursor``); ``empty``: and no items."""
     predicate = build_predicate(request, request.exclude_facets)
     repeats = repeat_count(request.after_uuid, request.limit)
     page, more = store.page_with_repeats(catalog_keys, request.after_uuid, request.limit, repeats, predicate)
+    more = more and not end_here
+    if empty:
+        page = []
     infos = store.catalogs
     prefixes = [hit_prefix(product, infos[product.catalog_key].info) for product in page]
     parts = [b'{"items":[', splice(prefixes, score_suffixes(request_serial, len(page))), b"]"]

@@ -1,7 +1,8 @@
 """Fault injection: queued one-off faults and seeded random fault rates, per endpoint.
 
 Kinds: ``"429"`` (with ``Retry-After`` when given), ``"500"``, ``"502"``, ``"503"``, ``"504"``, ``"drop"``
-(the connection is closed without a response) and ``"garbage"`` (200 with a body that is not JSON).
+(the connection is closed without a response), ``"garbage"`` (200 with a body that is not JSON) and
+``"oversized"`` (200 with a JSON-looking body of ``body_bytes`` bytes, streamed without a length).
 Not thread-safe on its own: :class:`~octogen_source.sandbox.state.SandboxState` calls it under its lock.
 """
 
@@ -11,7 +12,8 @@ import random
 from dataclasses import dataclass
 
 ENDPOINTS = ("catalogs", "search", "lookup", "me", "domains")
-FAULT_KINDS = ("429", "500", "502", "503", "504", "drop", "garbage")
+FAULT_KINDS = ("429", "500", "502", "503", "504", "drop", "garbage", "oversized")
+DEFAULT_OVERSIZED_BYTES = 64 * 1024 * 1024
 _ENDPOINT_ALIASES = {
     "catalogs": "catalogs",
     "list_catalogs": "catalogs",
@@ -36,6 +38,8 @@ class Fault:
     kind: str
     # seconds (sent as an integer when whole) or a string sent verbatim (e.g. an HTTP date); None: no header
     retry_after: float | str | None = None
+    body_bytes: int = DEFAULT_OVERSIZED_BYTES
+    """The size of an ``oversized`` answer."""
 
     def retry_after_header(self) -> str | None:
         if self.retry_after is None or isinstance(self.retry_after, str):
@@ -76,11 +80,18 @@ class FaultPlan:
         self.injected: dict[str, int] = {}
 
     def fail_next(
-        self, count: int, kind: str | int, endpoint: str | None = None, retry_after: float | str | None = None
+        self,
+        count: int,
+        kind: str | int,
+        endpoint: str | None = None,
+        retry_after: float | str | None = None,
+        body_bytes: int = DEFAULT_OVERSIZED_BYTES,
     ) -> None:
         if count < 0:
             raise ValueError(f"count must be >= 0, got {count}")
-        fault = Fault(normalize_kind(kind), retry_after)
+        if isinstance(body_bytes, bool) or not isinstance(body_bytes, int) or body_bytes < 0:
+            raise ValueError(f"body_bytes must be a non-negative integer, got {body_bytes!r}")
+        fault = Fault(normalize_kind(kind), retry_after, body_bytes)
         target = normalize_endpoint(endpoint)
         self._queue.extend((target, fault) for _ in range(count))
 

@@ -170,9 +170,21 @@ class RemoteSandbox:
         *,
         endpoint: str | None = None,
         retry_after: float | str | None = None,
+        body_bytes: int | None = None,
     ) -> None:
-        body = {"count": count, "kind": str(kind), "endpoint": endpoint, "retry_after": retry_after}
+        body: dict[str, object] = {
+            "count": count,
+            "kind": str(kind),
+            "endpoint": endpoint,
+            "retry_after": retry_after,
+        }
+        if body_bytes is not None:
+            body["body_bytes"] = body_bytes
         self._call("POST", "/faults/fail-next", body)
+
+    def end_walks_early(self, after_pages: int, *, empty: bool = False, catalog: str | None = None) -> None:
+        body = {"after_pages": after_pages, "empty": empty, "catalog": catalog}
+        self._call("POST", "/faults/end-walks-early", body)
 
     def set_fault_rates(
         self,

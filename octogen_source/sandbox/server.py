@@ -86,6 +86,30 @@ def fault_response(
     return error_response(int(fault.kind), details[fault.kind], headers)
 
 
+OVERSIZED_PREFIX = b'{"items": [{"uuid": "oversized", "title": "'
+_OVERSIZED_CHUNK = b"A" * (1024 * 1024)
+
+
+async def oversized_response(request: web.Request, size: int) -> web.StreamResponse:
+    """200 with ``size`` bytes of a JSON document that never ends, streamed in 1 MiB chunks (no length)."""
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    response.headers[REQUEST_ID_HEADER] = request_id_of(request)
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunk = OVERSIZED_PREFIX[:size]
+    await response.write(chunk)
+    sent = len(chunk)
+    try:
+        while sent < size:
+            chunk = _OVERSIZED_CHUNK[: size - sent]
+            await response.write(chunk)
+            sent += len(chunk)
+        await response.write_eof()
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client stopped reading, as it should
+    return response
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every answer carries ``x-request-id``; unknown routes, wrong methods and crashes answer with a JSON
@@ -130,6 +154,8 @@ class ApiHandlers:
             return _not_found()
         if latency:
             await asyncio.sleep(latency)
+        if fault is not None and fault.kind == "oversized":
+            return await oversized_response(request, fault.body_bytes)
         if fault is not None:
             return fault_response(request, fault, generation, endpoint, self._state)
         try:

@@ -23,7 +23,7 @@ from octogen_source.sandbox.account import catalog_coverage, me_body, normalize_
 from octogen_source.sandbox.answers import ApiError, Reply
 from octogen_source.sandbox.catalog import ATTRIBUTE_KEYS, UPDATED_AT_ANCHOR, Product, catalog_infos
 from octogen_source.sandbox.current_search import search_page
-from octogen_source.sandbox.faults import ENDPOINTS, Fault, FaultPlan
+from octogen_source.sandbox.faults import DEFAULT_OVERSIZED_BYTES, ENDPOINTS, Fault, FaultPlan
 from octogen_source.sandbox.generations import (
     DEFAULT_GENERATION,
     GENERATION_WIRE_SHAPES,
@@ -108,6 +108,10 @@ class SandboxState:
         self._window_start = time.time()
         self._window_requests = 0
         self._search_serial = 0
+        self._walk_end: tuple[int, bool, str | None] | None = None
+        self._scope_ignored = False
+        self._lookups_claim: str | None = None
+        self._walk_pages: dict[tuple[str, ...], int] = {}
         self._on_demand_cache: set[str] = set()
 
     # ---- keys ---------------------------------------------------------------------------------------------
@@ -429,6 +433,7 @@ class SandboxState:
         *,
         endpoint: str | None = None,
         retry_after: float | str | None = None,
+        body_bytes: int = DEFAULT_OVERSIZED_BYTES,
     ) -> None:
         """The next ``count`` requests (to ``endpoint``: catalogs/search/lookup/me/domains, or any) fail
         with ``kind``. In the current generation a 429 also carries ``X-RateLimit-*`` and 429/502/504 name
@@ -436,9 +441,10 @@ class SandboxState:
         ``product_lookup_upstream_failed``, ``product_lookup_timed_out``).
 
         ``retry_after`` (429): seconds, or a string sent verbatim (an HTTP date); None sends no header.
+        ``body_bytes`` (``oversized``): the size of the 200 answer's body, streamed in chunks.
         """
         with self._lock:
-            self._faults.fail_next(_check_count(count), kind, endpoint, retry_after)
+            self._faults.fail_next(_check_count(count), kind, endpoint, retry_after, body_bytes)
 
     def set_fault_rates(
         self,
@@ -463,6 +469,32 @@ class SandboxState:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._walk_end = None
+            self._scope_ignored = False
+            self._lookups_claim = None
+
+    def misattribute_lookups(self, catalog: str | None) -> None:
+        """Current generation: indexed lookups answer ``catalogKey: catalog`` whatever product they found (a
+        broken API); None answers truthfully again, as does ``clear_faults``."""
+        with self._lock:
+            self._lookups_claim = catalog
+
+    def ignore_search_scope(self, ignored: bool = True) -> None:
+        """Current generation: searches answer with the products of every catalog the key can see, whatever
+        ``catalogs`` asked for (hits of other catalogs, as a broken API would send). ``clear_faults`` ends
+        this."""
+        with self._lock:
+            self._scope_ignored = ignored
+
+    def end_walks_early(self, after_pages: int, *, empty: bool = False, catalog: str | None = None) -> None:
+        """Current generation: from now on a walk (of ``catalog``, or of any) ends at its page
+        ``after_pages`` (1 = the first): that page comes without ``nextCursor``, cut short, as a broken API
+        would; with ``empty`` it also holds no items (the "empty page without a cursor"). Page numbers
+        count from each walk's first page (a search without a cursor). ``clear_faults`` ends this."""
+        if isinstance(after_pages, bool) or not isinstance(after_pages, int) or after_pages < 1:
+            raise ValueError(f"after_pages must be a positive integer, got {after_pages!r}")
+        with self._lock:
+            self._walk_end = (after_pages, empty, catalog)
 
     @property
     def request_counts(self) -> dict[str, int]:
@@ -536,14 +568,29 @@ class SandboxState:
             return self._seed_search(caller.grants, raw)
         request = parse_current_search_request(raw, ATTRIBUTE_KEYS)
         with self._lock:
-            if request.catalogs is None:
+            if request.catalogs is None or self._scope_ignored:
                 catalog_keys = self._visible_keys(caller.grants)
             elif all(key in caller.grants for key in request.catalogs):
                 catalog_keys = list(request.catalogs)
             else:
                 raise ApiError(404, "catalog_not_found")
             self._search_serial += 1
-            return search_page(self._store, request, catalog_keys, request_id, self._search_serial)
+            end_here, empty = self._walk_ends(request.after_uuid is None, catalog_keys)
+            return search_page(
+                self._store, request, catalog_keys, request_id, self._search_serial, end_here, empty
+            )
+
+    def _walk_ends(self, first_page: bool, catalog_keys: list[str]) -> tuple[bool, bool]:
+        """Whether this page ends its walk early (see :meth:`end_walks_early`), and whether it is empty."""
+        scope = tuple(catalog_keys)
+        number = 1 if first_page else self._walk_pages.get(scope, 0) + 1
+        self._walk_pages[scope] = number
+        if self._walk_end is None:
+            return False, False
+        after_pages, empty, catalog = self._walk_end
+        if (catalog is None or catalog in catalog_keys) and number >= after_pages:
+            return True, empty
+        return False, False
 
     def _seed_search(self, grants: frozenset[str], raw: bytes) -> bytes:
         request = parse_search_request(raw, ATTRIBUTE_KEYS)
@@ -572,6 +619,8 @@ class SandboxState:
             if found is not None and found[0].catalog_key in caller.grants:
                 product, matched_via = found
                 answer = indexed_answer(product, self._store.info_of(product), url, matched_via, request_id)
+                if self._lookups_claim is not None:
+                    answer["catalogKey"] = self._lookups_claim
             elif request.resolution_mode == "index_only":
                 raise ApiError(404, "product_not_found")
             else:

@@ -24,7 +24,7 @@ from typing import Any
 import dlt
 from dlt.extract import DltResource
 
-from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL
+from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from octogen_source.errors import MissingAPIKeyError
 from octogen_source.retries import RetryPolicy
 from octogen_source.source.catalog_walk import CatalogsRequiredError, UnknownCatalogError
@@ -32,6 +32,7 @@ from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import (
     DEFAULT_MAX_CONCURRENT_CATALOGS,
     DEFAULT_MAX_CONCURRENT_LOOKUPS,
+    DEFAULT_MAX_REMOVAL_SHARE,
     DEFAULT_PAGE_SIZE,
     InvalidSettingError,
     SearchFilters,
@@ -83,6 +84,9 @@ def octogen_source(
     refetch_all: bool = False,
     retry_max_attempts: int | None = None,
     retry_max_seconds: float | None = None,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    max_removal_share: float = DEFAULT_MAX_REMOVAL_SHARE,
+    allow_mass_removal: bool = False,
     observer: WalkObserver | None = None,
     retry: RetryPolicy | None = None,
 ) -> list[DltResource]:
@@ -104,6 +108,12 @@ def octogen_source(
             selected catalogs; nothing is dropped, other catalogs are untouched, removals are still marked).
         retry_max_attempts, retry_max_seconds: bound the retries of one request (attempts in total, and
             seconds from the first attempt); default the client's (6 attempts, 120 s).
+        max_response_bytes: the largest response body read (decoded); a larger one fails the run with one
+            line naming the endpoint (default 16 MiB; a real 100-hit page is about 190 KB).
+        max_removal_share: a complete walk's removal sweep is skipped (and reported) when it would mark more
+            than this share of the catalog's live products removed, or when the walk listed fewer than
+            ``1 - max_removal_share`` of the products the last complete walk listed (default 0.2).
+        allow_mass_removal: sweep anyway (after an intended mass delisting).
         observer: collects per-catalog figures (new, changed, removed, lookups, requests, ...).
         retry: a whole retry policy (programmatic callers); the two bounds above apply on top of it.
     """
@@ -129,6 +139,9 @@ def octogen_source(
         max_concurrent_catalogs=max_concurrent_catalogs,
         refetch_all=refetch_all,
         retry=_retry_policy(retry, retry_max_attempts, retry_max_seconds),
+        max_response_bytes=max_response_bytes,
+        max_removal_share=max_removal_share,
+        allow_mass_removal=allow_mass_removal,
     )
     if observer is None:
         observer = WalkObserver()

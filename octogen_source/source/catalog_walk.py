@@ -33,10 +33,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from octogen_source.bounded_body import MAX_TEXT_CHARS
 from octogen_source.client import OctogenClient
 from octogen_source.errors import OctogenEndpointRetiredError, OctogenError, OctogenNotFoundError
 from octogen_source.models import WireSearchPage
 from octogen_source.source.details import DetailFetcher
+from octogen_source.source.guards import mass_removal, names_other_catalog
 from octogen_source.source.known_versions import KnownVersions, Verdict
 from octogen_source.source.records import (
     Row,
@@ -161,6 +163,8 @@ class _Change:
     product_url: str | None
     gone: bool = False
     """Its lookup answered 404: removed since the search."""
+    refused: bool = False
+    """Its lookup answered for another catalog: nothing of it is written in this run."""
 
 
 @dataclass(slots=True)
@@ -200,6 +204,8 @@ class CatalogWalk:
             base_url=settings.base_url,
             retry=settings.retry,
             max_connections=settings.max_connections,
+            max_response_bytes=settings.max_response_bytes,
+            max_text_chars=MAX_TEXT_CHARS,
         ) as client:
             walked = await self._catalogs_to_walk(client)
             fetcher = DetailFetcher(client, settings.max_concurrent_lookups) if settings.details else None
@@ -302,22 +308,43 @@ class CatalogWalk:
                 for pending in in_flight:
                     pending.cancel()
             report.complete = True
-            await buffer.add(WalkBatch(catalogs=[await self._catalog_row(catalog, report, facts)]))
+            stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
+            unlisted = [] if settings.filters.is_filtered else self._sweep(report, known, stored)
+            await buffer.add(WalkBatch(catalogs=[self._catalog_row(catalog, report, facts, stored)]))
             await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
-        unlisted = [] if settings.filters.is_filtered else known.unseen_live()
         return _Unlisted(report, unlisted)
 
-    async def _catalog_row(self, catalog: str, report: CatalogReport, facts: _CatalogFacts) -> Row:
+    def _sweep(self, report: CatalogReport, known: KnownVersions, stored: Row | None) -> list[str]:
+        """The live products a complete unfiltered walk did not list, unless the mass-removal guard stops
+        the sweep (then none, and the report says why)."""
+        unlisted = known.unseen_live()
+        if self._settings.allow_mass_removal:
+            return unlisted
+        last_count = (stored or {}).get("product_count")
+        reason = mass_removal(
+            unlisted=len(unlisted),
+            listed=report.listed,
+            new=report.new,
+            last_complete_count=last_count if isinstance(last_count, int) else None,
+            max_share=self._settings.max_removal_share,
+        )
+        if reason is None:
+            return unlisted
+        report.removal_skipped, report.would_remove = reason, len(unlisted)
+        return []
+
+    def _catalog_row(
+        self, catalog: str, report: CatalogReport, facts: _CatalogFacts, stored: Row | None
+    ) -> Row:
         """The catalog's row: what this run learned over what was loaded before (a merge replaces the row)."""
-        stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
         row: Row = {**(stored or {}), **facts.listed, "catalog": catalog}
         if facts.display_name is not None:
             row["display_name"] = facts.display_name
         if facts.source_base_url is not None:
             row["source_base_url"] = facts.source_base_url
-        if report.complete and not self._settings.filters.is_filtered:
+        if report.complete and not self._settings.filters.is_filtered and report.removal_skipped is None:
             row["product_count"] = report.listed
         return row
 
@@ -329,6 +356,9 @@ class CatalogWalk:
             uuid = hit.get("uuid")
             if not isinstance(uuid, str):
                 continue  # cannot be keyed, merged or compared; the API always sends one
+            if names_other_catalog(hit, report.catalog):
+                report.other_catalog += 1
+                continue
             hits.append((hit, uuid))
         # listed twice: by two catalogs, or on two pages of one walk (the current API repeats a product
         # across pages); loaded once
@@ -383,6 +413,10 @@ class CatalogWalk:
             for change, outcome in zip(looked_up, outcomes, strict=True):
                 if outcome.gone:
                     change.gone = True
+                elif outcome.response is not None and names_other_catalog(outcome.response, report.catalog):
+                    # not written, its product row neither: the next run looks it up again
+                    report.other_catalog += 1
+                    change.refused = True
                 elif outcome.response is not None:
                     facts.learn(outcome.response)
                     batch.details.append(
@@ -391,6 +425,8 @@ class CatalogWalk:
                 else:
                     report.lookup_mismatches += 1
         for change in plan.changes:
+            if change.refused:
+                continue
             if change.gone:
                 batch.products.append(removed_row(change.row, datetime.now(UTC)))
                 report.removed += 1

@@ -28,6 +28,12 @@ class CatalogReport:
     """Hits of a product already listed in this run (on an earlier page, or by another catalog)."""
     lookup_mismatches: int = 0
     """Lookups that answered with another product than the hit's: no details stored for it."""
+    other_catalog: int = 0
+    """Hits and lookup answers naming another catalog (``catalogKey``) than this one: not written."""
+    removal_skipped: str | None = None
+    """Why the removal sweep of this complete walk was skipped (the mass-removal guard), if it was."""
+    would_remove: int = 0
+    """Products the skipped sweep would have marked removed."""
     pages: int = 0
     complete: bool = False
     """The walk reached the last page (only then, and only unfiltered, are removals marked)."""
@@ -44,6 +50,27 @@ class CatalogReport:
     @property
     def retries(self) -> int:
         return self.http.retries
+
+    @property
+    def clipped_values(self) -> int:
+        """Text values longer than the client's limit, cut (``bounded_body.MAX_TEXT_CHARS``)."""
+        return self.http.clipped_values
+
+    def warnings(self) -> list[str]:
+        """What the run summary must say of this catalog beyond its figures (one line each)."""
+        lines: list[str] = []
+        if self.removal_skipped is not None:
+            lines.append(
+                f"{self.catalog}: removal sweep skipped ({self.would_remove:,} products not marked removed):"
+                f" {self.removal_skipped}; if the catalog really shrank, run again with --allow-mass-removal"
+            )
+        if self.other_catalog:
+            lines.append(
+                f"{self.catalog}: {self.other_catalog:,} hits or lookups named another catalog; not written"
+            )
+        if self.clipped_values:
+            lines.append(f"{self.catalog}: {self.clipped_values:,} over-long text values cut")
+        return lines
 
     @property
     def seconds(self) -> float:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES
 from octogen_source.errors import OctogenError
 from octogen_source.models import Facet
 from octogen_source.retries import RetryPolicy
@@ -13,6 +14,7 @@ from octogen_source.retries import RetryPolicy
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_MAX_CONCURRENT_LOOKUPS = 16
 DEFAULT_MAX_CONCURRENT_CATALOGS = 4
+DEFAULT_MAX_REMOVAL_SHARE = 0.2
 
 
 class InvalidSettingError(OctogenError):
@@ -59,8 +61,19 @@ class SourceSettings:
     """Emit and look up every listed product as if it had changed (a backfill); what is loaded is still read,
     so removals are marked and other catalogs are left alone."""
     retry: RetryPolicy | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_removal_share: float = DEFAULT_MAX_REMOVAL_SHARE
+    """A removal sweep that would remove more than this share of a catalog's live products is skipped."""
+    allow_mass_removal: bool = False
 
     def __post_init__(self) -> None:
+        size = self.max_response_bytes
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
+            raise InvalidSettingError(f"max_response_bytes must be an integer of at least 1024, got {size!r}")
+        if not 0 <= self.max_removal_share <= 1:
+            raise InvalidSettingError(
+                f"max_removal_share must be between 0 and 1, got {self.max_removal_share}"
+            )
         if not 1 <= self.page_size <= 100:
             raise InvalidSettingError(f"page_size must be between 1 and 100, got {self.page_size}")
         if self.max_concurrent_lookups < 1:

@@ -1,0 +1,113 @@
+"""Clean after a kill (issue 13, item 6): 30 syncs SIGKILLed one after another at random moments (extract,
+normalize or load) leave no more than the last one's leftovers in the pipeline's working directory, a normal
+sync then leaves none, and every table equals the API.
+
+To stay within the suite's time, one driver process (dlt imported once) forks each sync and SIGKILLs it; the
+fork is a real separate process running the product code, killed for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from octogen_source.sandbox import Sandbox
+from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match
+
+KILLS = 30
+EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")
+
+DRIVER = textwrap.dedent(
+    """
+    import os, random, signal, sys, time
+    from pathlib import Path
+
+    from octogen_source.sync import SyncOptions, run_sync
+
+    database, pipelines_dir, base_url, kills, seed = sys.argv[1:6]
+    normalize = Path(pipelines_dir) / "octogen_sync" / "normalize"
+    rng = random.Random(int(seed))
+    most = 0
+    for _ in range(int(kills)):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                run_sync(SyncOptions(base_url=base_url, duckdb_path=database, pipelines_dir=pipelines_dir))
+            finally:
+                os._exit(0)
+        time.sleep(rng.uniform(0.2, 1.1))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        if normalize.is_dir():
+            most = max(most, sum(1 for path in normalize.iterdir() if len(path.name) == 16))
+    print(most)
+    """
+)
+
+
+@pytest.fixture
+def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
+    return SyncTarget(sandbox_factory(catalogs=2, products=40, ungranted=0, seed=5), tmp_path)
+
+
+def leftovers(target: SyncTarget) -> list[str]:
+    """What the pipeline's working directory holds beyond dlt's own bookkeeping of a finished run."""
+    normalize = target.pipelines_dir / target.pipeline_name / "normalize"
+    found = [path.name for path in normalize.iterdir() if EXTRACT_FOLDER.fullmatch(path.name)]
+    found += [str(path) for path in (normalize / "extracted").iterdir()]
+    load = target.pipelines_dir / target.pipeline_name / "load"
+    for stage in ("new", "normalized"):
+        if (load / stage).is_dir():
+            found += [str(path) for path in (load / stage).iterdir()]
+    return found
+
+
+@pytest.mark.timeout(240)
+def test_thirty_kills_leave_nothing_behind(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    expected = ExpectedTables(sandbox)
+    target.sync()
+    expected.observe()
+    sandbox.update_prices(sandbox.granted_catalogs()[0], 10)
+    sandbox.add_products(sandbox.granted_catalogs()[1], 4)
+    sandbox.set_fault_rates(latency=0.01)  # keeps each killed sync busy for a while
+
+    script = target.root / "kill_driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            str(target.database),
+            str(target.pipelines_dir),
+            sandbox.base_url,
+            str(KILLS),
+            "13",
+        ],
+        cwd=target.root,
+        env={
+            **os.environ,
+            "OCTO_API_KEY": sandbox.api_key,
+            "SOURCES__OCTOGEN__CATALOGS": json.dumps(sandbox.granted_catalogs()),
+            "RUNTIME__LOG_LEVEL": "CRITICAL",
+        },
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert driver.returncode == 0, driver.stderr[-2000:]
+    assert int(driver.stdout.split()[-1]) <= 1, "extract folders accumulated between kills"
+
+    sandbox.clear_faults()
+    target.sync()
+    assert leftovers(target) == []
+    expected.observe()
+    assert_tables_match(target.database, expected)
