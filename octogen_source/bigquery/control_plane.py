@@ -60,6 +60,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _HTTP_STATUS_MESSAGES = {
     401: "control plane rejected the access token (HTTP 401)",
     403: "control plane refused the request: the access token lacks the required scope (HTTP 403)",
+    404: "control plane answered HTTP 404: is the URL the MCP endpoint?",
     422: "control plane rejected the request as invalid (HTTP 422)",
 }
 

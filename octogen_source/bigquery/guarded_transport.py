@@ -7,8 +7,9 @@ answer itself, at most :data:`MAX_CONTROL_PLANE_RESPONSE_BYTES` of it (a larger 
 before a byte of the body is read; a longer body is cut off as soon as it passes the limit), checks that it
 is JSON-RPC (one JSON object, or server-sent events whose data are), and raises
 :class:`UnusableResponseError` otherwise: the call fails at once with one line. Good answers are handed on
-unchanged. An HTTP error status (but 404, the SDK's "session terminated") raises :class:`RefusedRequestError`
-with the status, on mcp 1.x and 2.x alike (2.x itself would turn it into a JSON-RPC error without the status).
+unchanged. An HTTP error status raises :class:`RefusedRequestError` with the status, on mcp 1.x and 2.x
+alike (2.x itself turns it into a JSON-RPC error without the status; both read a 404 as "session terminated",
+where each call opens a session of its own and a 404 means a wrong URL).
 GET streams (the SDK's optional server-to-client channel) pass untouched.
 """
 
@@ -62,7 +63,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if request.method != "POST":
             return response
-        if response.status_code >= 400 and response.status_code != 404:
+        if response.status_code >= 400:
             await response.aclose()
             raise RefusedRequestError(response.status_code)
         if response.status_code not in (200, 201):
