@@ -20,6 +20,7 @@ import dlt
 from dlt.common.destination import Destination
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltResource, DltSource
+from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from octogen_source.errors import OctogenError
 
@@ -53,26 +54,27 @@ MEMORY_PER_DUCKDB_THREAD = 32 * 2**20
 too little runs out of memory: at 200,000 products the ``price_history`` merge did with 8 MB per thread
 (128MB, 16 threads) and with 16 MB (32MB, 2 threads); with 32 MB and more none did up to 400,000."""
 
-_MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)", re.IGNORECASE)
-_MEMORY_UNITS = {
-    "B": 1,
-    "KB": 1000,
-    "MB": 1000**2,
-    "GB": 1000**3,
-    "TB": 1000**4,
-    "KIB": 1024,
-    "MIB": 1024**2,
-    "GIB": 1024**3,
-    "TIB": 1024**4,
-}
+DUCKDB_MEMORY_UNITS = frozenset({"b", "k", "kb", "m", "mb", "g", "gb", "t", "tb", "kib", "mib", "gib", "tib"})
+"""The units accepted in a memory size, any case: those DuckDB's ``memory_limit`` and ``pydantic.ByteSize``
+both read, with the same meaning (K/KB = 1000, KiB = 1024, ...). DuckDB reads a few more spellings
+(``megabytes``, ``5.GB``, ``1e3MB``); pydantic reads some DuckDB refuses (bits, PB, a bare number)."""
+
+_MEMORY_SIZE = re.compile(r"\s*(\d*\.?\d+)\s*([a-z]+)\s*", re.IGNORECASE)
+_BYTE_SIZE = TypeAdapter(ByteSize)
 
 
 def memory_bytes(size: str) -> int | None:
-    """A DuckDB memory size (``128MB``, ``1.5GiB``; MB is 1000², MiB 1024²) in bytes, or None."""
-    match = _MEMORY_SIZE.fullmatch(size.strip())
-    if match is None:
+    """A DuckDB memory size (``128MB``, ``1.5GiB``; MB is 1000², MiB 1024²) in bytes, or None.
+
+    The arithmetic is ``pydantic.ByteSize``'s; the pattern in front of it keeps out what DuckDB would refuse
+    and what ByteSize reads leniently (a bare number as bytes, ``1,5GB`` as 1 byte)."""
+    match = _MEMORY_SIZE.fullmatch(size)
+    if match is None or match.group(2).lower() not in DUCKDB_MEMORY_UNITS:
         return None
-    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).upper()])
+    try:
+        return int(_BYTE_SIZE.validate_python(match.group(1) + match.group(2)))
+    except ValidationError:
+        return None
 
 
 def duckdb_threads(memory_limit: str, cores: int | None = None) -> int | None:

@@ -1,9 +1,9 @@
 """A local fake of Octogen's MCP control plane, for tests with the official ``mcp`` client over real HTTP.
 
-A real MCP server (``mcp`` 1.x ``FastMCP``, Streamable HTTP, stateless, JSON responses) served by uvicorn on
-127.0.0.1 in a background thread, behind a bearer-token check that answers HTTP 401 for a missing or
-wrong token (like the real control plane's OAuth access tokens). Its four tools read and write a
-scriptable in-memory state:
+A real MCP server (``mcp`` 2.x ``MCPServer`` or 1.x ``FastMCP``, Streamable HTTP, stateless, JSON
+responses) served by uvicorn on 127.0.0.1 in a background thread, behind a bearer-token check that answers
+HTTP 401 for a missing or wrong token (like the real control plane's OAuth access tokens). Its four tools
+read and write a scriptable in-memory state:
 
     with FakeControlPlane() as control_plane:
         control_plane.url, control_plane.token
@@ -49,14 +49,35 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import uvicorn
-from mcp.server.fastmcp import FastMCP
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict
 
+from octogen_source.bigquery._mcp_compat import MCP_MAJOR
+
+if TYPE_CHECKING or MCP_MAJOR >= 2:
+    from mcp.server.mcpserver import MCPServer
+else:
+    from mcp.server.fastmcp import FastMCP as MCPServer
+
+# Stateless, JSON answers: constructor options in mcp 1.x, streamable_http_app() options in 2.x.
+_TRANSPORT_OPTIONS: dict[str, Any] = {"stateless_http": True, "json_response": True}
+
 ResultStyle = Literal["wrapped", "structured", "text"]
+
+
+def tool_result(
+    content: list[TextContent], structured: dict[str, Any] | None = None, *, is_error: bool = False
+) -> CallToolResult:
+    """A tool result built from its wire form (camelCase), which mcp 1.x and 2.x both read (their field
+    names differ: ``structuredContent``/``isError`` in 1.x, ``structured_content``/``is_error`` in 2.x)."""
+    wire: dict[str, Any] = {"content": content, "isError": is_error}
+    if structured is not None:
+        wire["structuredContent"] = structured
+    return CallToolResult.model_validate(wire)
+
 
 LIST_LISTINGS = "list_bigquery_listing_resources"
 LIST_SUBSCRIBERS = "list_bigquery_subscribers"
@@ -125,7 +146,9 @@ class FakeControlPlane:
 
     # lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> FakeControlPlane:
-        app = self._bearer_checked(self._mcp_server().streamable_http_app())
+        app = self._bearer_checked(
+            self._mcp_server().streamable_http_app(**(_TRANSPORT_OPTIONS if MCP_MAJOR >= 2 else {}))
+        )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
@@ -321,9 +344,11 @@ class FakeControlPlane:
             self._calls.clear()
 
     # the MCP server --------------------------------------------------------------------------------------
-    def _mcp_server(self) -> FastMCP:
-        server = FastMCP(
-            "fake-octogen-control-plane", stateless_http=True, json_response=True, log_level="WARNING"
+    def _mcp_server(self) -> MCPServer:
+        server = MCPServer(
+            "fake-octogen-control-plane",
+            log_level="WARNING",
+            **({} if MCP_MAJOR >= 2 else _TRANSPORT_OPTIONS),
         )
 
         @server.tool(name=LIST_LISTINGS)
@@ -544,12 +569,12 @@ class FakeControlPlane:
     def _result(self, payload: Any) -> CallToolResult:
         text = TextContent(type="text", text=json.dumps(payload))
         if self.result_style == "text":
-            return CallToolResult(content=[text])
+            return tool_result([text])
         if self.result_style == "wrapped":
-            return CallToolResult(content=[text], structuredContent={"result": payload})
+            return tool_result([text], {"result": payload})
         # Structured content must be an object: lists travel wrapped, as FastMCP does it.
         structured = payload if isinstance(payload, dict) else {"result": payload}
-        return CallToolResult(content=[text], structuredContent=structured)
+        return tool_result([text], structured)
 
 
 async def _respond(

@@ -31,15 +31,31 @@ def child_environ(venv: Path) -> dict[str, str]:
 
 
 def run_in_group_environment(
-    group: str, venv: Path, tests: Sequence[str], *, min_tests: int, tmp_path: Path, timeout: float = 240
+    group: str,
+    venv: Path,
+    tests: Sequence[str],
+    *,
+    min_tests: int,
+    tmp_path: Path,
+    timeout: float = 240,
+    without_dev: bool = False,
 ) -> None:
     """Builds ``venv`` from the ``group`` dependency group and runs ``tests`` there; fails unless every one
-    of at least ``min_tests`` tests passed."""
+    of at least ``min_tests`` tests passed. ``without_dev``: a group that conflicts with ``dev`` (and so
+    lists the test tools itself) is synced without it."""
     uv = os.environ.get("UV") or shutil.which("uv")
     assert uv, f"uv is needed to build the {group} environment ({venv.name})"
     environ = child_environ(venv)
     built = subprocess.run(
-        [uv, "sync", "--locked", "--group", group, "--quiet"],
+        [
+            uv,
+            "sync",
+            "--locked",
+            *(["--no-default-groups"] if without_dev else []),
+            "--group",
+            group,
+            "--quiet",
+        ],
         cwd=REPO,
         env=environ,
         capture_output=True,

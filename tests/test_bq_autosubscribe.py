@@ -528,6 +528,7 @@ def test_rejected_token_is_one_clear_line(
         (403, "control plane refused the request: the access token lacks the required scope (HTTP 403)"),
         (422, "control plane rejected the request as invalid (HTTP 422)"),
         (500, "control plane answered HTTP 500"),
+        (404, "control plane answered HTTP 404: is the URL the MCP endpoint?"),
     ],
 )
 def test_http_failures_are_one_clear_line(

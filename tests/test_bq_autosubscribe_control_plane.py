@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from mcp.types import CallToolResult, TextContent
 
+from octogen_source.bigquery._mcp_compat import httpx  # httpx2 under mcp 2.x
 from octogen_source.bigquery.autosubscribe import (
     AutosubscribeOptions,
     CatalogAction,
@@ -31,8 +31,9 @@ from octogen_source.bigquery.control_plane import (
     suggested_dataset_id,
     translate_transport_error,
 )
+from octogen_source.bigquery.guarded_transport import RefusedRequestError
 from octogen_source.bigquery.subscribe import GoogleCredentialsMissingError
-from tests.fake_control_plane import FakeControlPlane
+from tests.fake_control_plane import FakeControlPlane, tool_result
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -127,31 +128,29 @@ def _text(value: str) -> TextContent:
     [
         # current servers: every value wrapped as {"result": <value>}, lists and objects alike
         (
-            CallToolResult(content=[], structuredContent={"result": [{"catalogKey": "a"}]}),
+            tool_result([], {"result": [{"catalogKey": "a"}]}),
             [{"catalogKey": "a"}],
         ),
         (
-            CallToolResult(
-                content=[_text("{}")], structuredContent={"result": {"subscribers": [], "cells": []}}
-            ),
+            tool_result([_text("{}")], {"result": {"subscribers": [], "cells": []}}),
             {"subscribers": [], "cells": []},
         ),
         (
-            CallToolResult(content=[], structuredContent={"result": {"error": "not_authorized"}}),
+            tool_result([], {"result": {"error": "not_authorized"}}),
             {"error": "not_authorized"},
         ),
-        (CallToolResult(content=[_text('[{"catalogKey": "a"}]')]), [{"catalogKey": "a"}]),
+        (tool_result([_text('[{"catalogKey": "a"}]')]), [{"catalogKey": "a"}]),
         # the first text part holding JSON, when others hold prose
         (
-            CallToolResult(content=[_text("Listings:"), _text('{"status": "source_stale"}')]),
+            tool_result([_text("Listings:"), _text('{"status": "source_stale"}')]),
             {"status": "source_stale"},
         ),
         (
-            CallToolResult(content=[_text('{"catalogKey": "a"}'), _text('{"catalogKey": "b"}')]),
+            tool_result([_text('{"catalogKey": "a"}'), _text('{"catalogKey": "b"}')]),
             [{"catalogKey": "a"}, {"catalogKey": "b"}],
         ),
         (
-            CallToolResult(content=[_text("ignored")], structuredContent={"status": "active"}),
+            tool_result([_text("ignored")], {"status": "active"}),
             {"status": "active"},
         ),
     ],
@@ -168,25 +167,23 @@ def test_tool_result_json_from_structured_content_or_text(result: CallToolResult
     ("result", "code", "detail"),
     [
         (
-            CallToolResult(content=[], structuredContent={"error": "catalog_not_granted"}),
+            tool_result([], {"error": "catalog_not_granted"}),
             "catalog_not_granted",
             None,
         ),
         (
-            CallToolResult(content=[_text('{"error": "not_authorized", "detail": "scope"}')]),
+            tool_result([_text('{"error": "not_authorized", "detail": "scope"}')]),
             "not_authorized",
             "scope",
         ),
-        (CallToolResult(content=[_text("Unknown tool: t")], isError=True), "tool_failed", "Unknown tool: t"),
+        (tool_result([_text("Unknown tool: t")], is_error=True), "tool_failed", "Unknown tool: t"),
         (
-            CallToolResult(content=[_text('{"error": "request_failed"}')], isError=True),
+            tool_result([_text('{"error": "request_failed"}')], is_error=True),
             "request_failed",
             None,
         ),
         (
-            CallToolResult(
-                content=[], structuredContent={"result": {"error": "catalog_not_granted", "message": "m"}}
-            ),
+            tool_result([], {"result": {"error": "catalog_not_granted", "message": "m"}}),
             "catalog_not_granted",
             "m",
         ),
@@ -200,13 +197,16 @@ def test_tool_level_errors(result: CallToolResult, code: str, detail: str | None
 
 def test_tool_result_without_json_is_an_error() -> None:
     with pytest.raises(ControlPlaneError, match="t returned no JSON result"):
-        parse_tool_result("t", CallToolResult(content=[_text("all good")]))
+        parse_tool_result("t", tool_result([_text("all good")]))
 
 
-def test_nested_exception_groups_become_one_error() -> None:
+@pytest.mark.parametrize("raised_by", ["guarded transport", "http library"])
+def test_nested_exception_groups_become_one_error(raised_by: str) -> None:
     request = httpx.Request("POST", "https://cp.example/mcp", headers={"Authorization": f"Bearer {TOKEN}"})
-    unauthorized = httpx.HTTPStatusError(
-        "401", request=request, response=httpx.Response(401, request=request)
+    unauthorized: Exception = (
+        RefusedRequestError(401)
+        if raised_by == "guarded transport"
+        else httpx.HTTPStatusError("401", request=request, response=httpx.Response(401, request=request))
     )
     nested = ExceptionGroup("outer", [ExceptionGroup("inner", [unauthorized])])
 

@@ -404,6 +404,37 @@ def test_duckdb_threads_follow_the_cores_up_to_one_per_32_mib() -> None:
     assert memory_bytes(" 64 mb ") == 64_000_000
 
 
+def _duckdb_memory_limit(size: str) -> str:
+    """What DuckDB makes of ``SET memory_limit`` (its rounded display, e.g. ``122.0 MiB``), or its error."""
+    connection = duckdb.connect()
+    try:
+        connection.execute(f"SET memory_limit = '{size}'")
+        row = connection.execute("SELECT current_setting('memory_limit')").fetchone()
+        assert row is not None
+        return str(row[0])
+    except duckdb.Error as exc:
+        return f"error: {type(exc).__name__}"
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "size",
+    ["128MB", "128mb", " 64 mb ", "96 MiB", "1.5GiB", ".5GB", "1g", "2G", "100M", "65536K", "65536kb",
+     "131072KiB", "1TB", "1 tib", "200000000B"],
+)  # fmt: skip
+def test_a_memory_size_the_cli_accepts_means_to_duckdb_what_it_means_here(size: str) -> None:
+    size_in_bytes = memory_bytes(size)
+    assert size_in_bytes is not None
+    assert _duckdb_memory_limit(size) == _duckdb_memory_limit(f"{size_in_bytes}B")
+
+
+@pytest.mark.parametrize("size", ["1000", "1.5", "1,5GB", "1GB;", "1 mbit", "1PB", "1PiB", "1gi", "lots", ""])
+def test_a_memory_size_duckdb_refuses_is_refused_before_the_load(size: str) -> None:
+    assert memory_bytes(size) is None
+    assert _duckdb_memory_limit(size).startswith("error:")
+
+
 def test_the_sync_finds_the_duckdb_file_dlt_would_use(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

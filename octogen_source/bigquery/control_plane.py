@@ -5,9 +5,10 @@ API contract). This module owns everything about talking to it: getting a short-
 calling a tool, turning its result (structured content or a text part holding JSON) into typed records, and
 mapping every failure to one readable :class:`ControlPlaneError`.
 
-Built on the official ``mcp`` SDK, 1.x line. It uses ``streamable_http_client(url, http_client=...)`` (the
-1.x replacement of the deprecated ``streamablehttp_client(url, headers=...)``, and the only form 2.x keeps)
-with our own ``httpx.AsyncClient``, which carries the bearer token in a default header: the token never
+Built on the official ``mcp`` SDK, 1.x or 2.x (:mod:`._mcp_compat` holds the differences). It uses
+``streamable_http_client(url, http_client=...)`` (the 1.x replacement of the deprecated
+``streamablehttp_client(url, headers=...)``, and the only form 2.x keeps) with our own ``AsyncClient`` (of
+``httpx``, or of ``httpx2`` under mcp 2.x), whose auth adds the bearer token to each request: the token never
 reaches a URL, a log line or an exception message.
 """
 
@@ -18,19 +19,27 @@ import os
 import shlex
 import subprocess
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
-from datetime import timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import McpError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from octogen_source.bigquery.guarded_transport import GuardedTransport, UnusableResponseError
+from octogen_source.bigquery._mcp_compat import (
+    MCPError,
+    httpx,  # httpx2 under mcp 2.x: the SDK's HTTP library, same API
+    is_error,
+    read_timeout,
+    structured_content,
+)
+from octogen_source.bigquery.guarded_transport import (
+    GuardedTransport,
+    RefusedRequestError,
+    UnusableResponseError,
+)
 from octogen_source.errors import OctogenError
 
 DEFAULT_CONTROL_PLANE_URL = "https://mcp.octogen.ai/mcp/"
@@ -51,6 +60,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 _HTTP_STATUS_MESSAGES = {
     401: "control plane rejected the access token (HTTP 401)",
     403: "control plane refused the request: the access token lacks the required scope (HTTP 403)",
+    404: "control plane answered HTTP 404: is the URL the MCP endpoint?",
     422: "control plane rejected the request as invalid (HTTP 422)",
 }
 
@@ -322,7 +332,7 @@ class ControlPlaneClient:
             async with (
                 streamable_http_client(self.url, http_client=self._http_client) as streams,
                 ClientSession(
-                    streams[0], streams[1], read_timeout_seconds=timedelta(seconds=self._timeout)
+                    streams[0], streams[1], read_timeout_seconds=read_timeout(self._timeout)
                 ) as session,
             ):
                 await session.initialize()
@@ -384,8 +394,8 @@ def translate_transport_error(exc: BaseException, *, url: str) -> ControlPlaneEr
         if isinstance(leaf, UnusableResponseError):
             return ControlPlaneError(f"control plane at {where} {leaf}")
     for leaf in leaves:
-        if isinstance(leaf, httpx.HTTPStatusError):
-            status = leaf.response.status_code
+        if isinstance(leaf, RefusedRequestError | httpx.HTTPStatusError):
+            status = leaf.status_code if isinstance(leaf, RefusedRequestError) else leaf.response.status_code
             message = _HTTP_STATUS_MESSAGES.get(status, f"control plane answered HTTP {status}")
             return ControlPlaneError(message, status_code=status)
     for leaf in leaves:
@@ -393,7 +403,9 @@ def translate_transport_error(exc: BaseException, *, url: str) -> ControlPlaneEr
             return ControlPlaneError(f"control plane at {where} did not answer in time")
         if isinstance(leaf, httpx.ConnectError):
             return ControlPlaneError(f"cannot reach the control plane at {where}: connection failed")
-        if isinstance(leaf, httpx.RemoteProtocolError):
+        # an incomplete body surfaces as a protocol error, or as a read error when the peer resets the
+        # connection first: the same answer broken off
+        if isinstance(leaf, httpx.RemoteProtocolError | httpx.ReadError):
             return ControlPlaneError(
                 f"control plane at {where} broke off its answer (the body was shorter than announced, or the "
                 "connection closed early)"
@@ -406,7 +418,7 @@ def translate_transport_error(exc: BaseException, *, url: str) -> ControlPlaneEr
         if isinstance(leaf, ValidationError):
             return ControlPlaneError(f"control plane at {where} returned a malformed MCP result")
     for leaf in leaves:
-        if isinstance(leaf, McpError):
+        if isinstance(leaf, MCPError):
             return ControlPlaneError(f"control plane returned a protocol error: {leaf.error.message}")
     first = leaves[0] if leaves else exc
     return ControlPlaneError(f"control-plane call failed: {type(first).__name__}: {_one_line(str(first))}")
@@ -427,8 +439,8 @@ def parse_tool_result(tool: str, result: CallToolResult) -> Any:
     A result carrying an ``error`` field, or flagged ``isError``, raises :class:`ControlPlaneToolError`.
     """
     texts = [part.text for part in result.content if isinstance(part, TextContent)]
-    structured = _unwrapped(result.structuredContent)
-    if result.isError:
+    structured = _unwrapped(structured_content(result))
+    if is_error(result):
         payload = structured or _json_from_texts(texts)
         if isinstance(payload, dict) and isinstance(payload.get("error"), str):
             raise ControlPlaneToolError(tool, payload["error"], _error_detail(payload))

@@ -7,7 +7,10 @@ answer itself, at most :data:`MAX_CONTROL_PLANE_RESPONSE_BYTES` of it (a larger 
 before a byte of the body is read; a longer body is cut off as soon as it passes the limit), checks that it
 is JSON-RPC (one JSON object, or server-sent events whose data are), and raises
 :class:`UnusableResponseError` otherwise: the call fails at once with one line. Good answers are handed on
-unchanged. GET streams (the SDK's optional server-to-client channel) pass untouched.
+unchanged. An HTTP error status raises :class:`RefusedRequestError` with the status, on mcp 1.x and 2.x
+alike (2.x itself turns it into a JSON-RPC error without the status; both read a 404 as "session terminated",
+where each call opens a session of its own and a 404 means a wrong URL).
+GET streams (the SDK's optional server-to-client channel) pass untouched.
 """
 
 from __future__ import annotations
@@ -15,9 +18,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-from mcp.types import JSONRPCMessage
 from pydantic import ValidationError
+
+from octogen_source.bigquery._mcp_compat import (
+    httpx,  # httpx2 under mcp 2.x: the SDK's HTTP library, same API
+    validate_json_rpc_message,
+)
 
 MAX_CONTROL_PLANE_RESPONSE_BYTES = 8 * 1024 * 1024
 """The largest control-plane answer read; the tools' answers are a few kilobytes to a few hundred."""
@@ -28,6 +34,14 @@ _SSE = "text/event-stream"
 
 class UnusableResponseError(Exception):
     """The control plane answered something that is not a usable JSON-RPC message (message: one line)."""
+
+
+class RefusedRequestError(Exception):
+    """The control plane answered a POST with an HTTP error status (401, 403, 422, 500, ...)."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(f"HTTP {status_code}")
+        self.status_code = status_code
 
 
 class GuardedTransport(httpx.AsyncBaseTransport):
@@ -47,7 +61,12 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self._inner.handle_async_request(request)
-        if request.method != "POST" or response.status_code not in (200, 201):
+        if request.method != "POST":
+            return response
+        if response.status_code >= 400:
+            await response.aclose()
+            raise RefusedRequestError(response.status_code)
+        if response.status_code not in (200, 201):
             return response
         try:
             body = await self._bounded_body(response)
@@ -120,7 +139,7 @@ def _parse_json(text: str, *, what: str) -> Any:
 
 def _check_message(document: Any) -> None:
     try:
-        JSONRPCMessage.model_validate(document)
+        validate_json_rpc_message(document)
     except ValidationError:
         raise UnusableResponseError("answered with JSON that is not a JSON-RPC message") from None
 
