@@ -62,21 +62,19 @@ longer than this can hold such a value, so real answers (a 100-hit page is ~190 
 def clip_long_text(value: Any, limit: int = MAX_TEXT_CHARS) -> int:
     """Cuts, in place, every string of the JSON value ``value`` (nested dicts and lists) that is longer than
     ``limit`` characters; returns how many were cut. Keys are data of the API too, but are left alone."""
-    clipped = 0
+    entries: list[tuple[Any, Any]]
     if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str):
-                if len(item) > limit:
-                    value[key] = item[:limit]
-                    clipped += 1
-            elif isinstance(item, dict | list):
-                clipped += clip_long_text(item, limit)
+        entries = list(value.items())
     elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, str):
-                if len(item) > limit:
-                    value[index] = item[:limit]
-                    clipped += 1
-            elif isinstance(item, dict | list):
-                clipped += clip_long_text(item, limit)
+        entries = list(enumerate(value))
+    else:
+        return 0
+    clipped = 0
+    for key, item in entries:
+        if isinstance(item, str):
+            if len(item) > limit:
+                value[key] = item[:limit]
+                clipped += 1
+        else:
+            clipped += clip_long_text(item, limit)
     return clipped
