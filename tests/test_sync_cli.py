@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from octogen_source.commands.sync import main
 from octogen_source.sandbox import Sandbox
-from pipelines.sync import main
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
 KEY_VARIABLES = ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY", "SOURCES__OCTOGEN__BASE_URL")

@@ -1,0 +1,51 @@
+"""``octogen-sync --demo``: a local sandbox synced into ./octogen_demo.duckdb, then a sample query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from octogen_source.sync import SyncOptions, format_summary, run_sync
+
+DEMO_DATABASE = "octogen_demo.duckdb"
+DEMO_PIPELINE = "octogen_demo"
+DEMO_QUERY = """\
+SELECT catalog, title, brand, current_price, original_price,
+       ROUND(100 * (1 - current_price / original_price)) AS discount_pct, in_stock, sizes
+FROM octogen.products_current
+WHERE original_price > current_price
+ORDER BY discount_pct DESC, current_price DESC, title
+LIMIT 5"""
+
+
+def run_demo(options: SyncOptions, generation: str) -> None:
+    """Starts the sandbox on a free port, syncs it into ./octogen_demo.duckdb, shows a query."""
+    import duckdb
+
+    from octogen_source.sandbox import Sandbox
+
+    with Sandbox(catalogs=3, products=150, ungranted=0, generation=generation) as sandbox:
+        print(f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
+        report = run_sync(
+            replace(
+                options,
+                api_key=sandbox.api_key,
+                base_url=sandbox.base_url,
+                duckdb_path=DEMO_DATABASE,
+                pipeline_name=DEMO_PIPELINE,
+                destination="duckdb",
+                catalogs=options.catalogs or tuple(sandbox.granted_catalogs()),
+            )
+        )
+    print(format_summary(report))
+    query = DEMO_QUERY.replace("octogen.", f"{options.dataset}.")
+    print(f"\nThe biggest discounts:\n{query}\n")
+    with duckdb.connect(DEMO_DATABASE, read_only=True) as connection:
+        cursor = connection.execute(query)
+        header = [column[0] for column in cursor.description or ()]
+        print(_table([header, *([str(value) for value in row] for row in cursor.fetchall())]))
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)

@@ -1,0 +1,206 @@
+"""``octogen-sync``: sync Octogen catalogs into DuckDB or BigQuery.
+
+    octogen-sync --demo                 # a local sandbox into ./octogen_demo.duckdb
+    octogen-sync                        # the configured catalogs into <pipeline>.duckdb
+    octogen-sync --destination bigquery --catalog northwind_apparel
+    octogen-sync --discover www.example-store.com   # which catalogs serve a store
+
+``python -m octogen_source`` and ``python pipelines/sync.py`` (in a checkout) run the same ``main``. The key
+comes from OCTO_API_KEY, SOURCES__OCTOGEN__API_KEY or .dlt/secrets.toml. Exit status 0 on success; on
+failure one line on stderr and status 1 (2 for bad arguments; 1 too when an extra is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from octogen_source.cli import OneLineArgumentParser
+from octogen_source.commands.demo import DEMO_DATABASE, run_demo
+from octogen_source.commands.extras import missing_bigquery_extra
+from octogen_source.discover import discover, format_discovery
+from octogen_source.errors import OctogenError, OctogenValidationError
+from octogen_source.sandbox.generations import API_GENERATIONS
+from octogen_source.source import InvalidSettingError, parse_facet
+from octogen_source.sync import (
+    DEFAULT_DATASET,
+    DEFAULT_PIPELINE_NAME,
+    SyncError,
+    SyncOptions,
+    format_summary,
+    print_progress,
+    run_sync,
+)
+from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="octogen-sync",
+        prog_in_errors=False,
+        description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
+    parser.add_argument(
+        "--api-generation",
+        choices=API_GENERATIONS,
+        default=API_GENERATIONS[0],
+        help="with --demo: the sandbox speaks today's API (current) or the May 2026 one (seed)",
+    )
+    parser.add_argument(
+        "--discover",
+        metavar="HOST",
+        help="print the catalogs serving a store (a host or any URL on it), then exit",
+    )
+    parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
+    parser.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
+    parser.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
+    parser.add_argument(
+        "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
+    )
+    parser.add_argument("--price-min", type=float)
+    parser.add_argument("--price-max", type=float)
+    parser.add_argument("--no-details", action="store_true", help="skip the detail lookups")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET)
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="backfill: re-load and look up every product of the selected catalogs (nothing is dropped)",
+    )
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        type=memory_size,
+        default=DEFAULT_DUCKDB_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
+    )
+    parser.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        metavar="N",
+        help="refuse API answers larger than N bytes (default 16 MiB, sources.octogen.max_response_bytes)",
+    )
+    parser.add_argument(
+        "--allow-mass-removal",
+        action="store_true",
+        default=None,
+        help="mark removals even when a walk would remove more than 20%% of a catalog (see README)",
+    )
+    parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
+    return parser
+
+
+def package_version() -> str:
+    try:
+        return version("octogen-dlt")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "unknown"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def memory_size(text: str) -> str:
+    """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
+    if memory_bytes(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 128MB or 1GB")
+    return text.strip()
+
+
+def options_from(arguments: argparse.Namespace) -> SyncOptions:
+    for facet in arguments.facet:
+        parse_facet(facet)  # a malformed facet fails here, before the pipeline starts
+    price_min, price_max = arguments.price_min, arguments.price_max
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise InvalidSettingError(f"--price-min ({price_min:g}) is above --price-max ({price_max:g})")
+    if arguments.dataset == arguments.pipeline_name:
+        raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
+    for name in ("price_min", "price_max"):
+        value = getattr(arguments, name)
+        if value is not None and not math.isfinite(value):
+            raise InvalidSettingError(f"--{name.replace('_', '-')} must be a number, got {value}")
+    return SyncOptions(
+        destination=arguments.destination,
+        dataset=arguments.dataset,
+        pipeline_name=arguments.pipeline_name,
+        catalogs=tuple(arguments.catalog),
+        q=arguments.q,
+        facets=tuple(arguments.facet),
+        price_min=arguments.price_min,
+        price_max=arguments.price_max,
+        details=not arguments.no_details,
+        full_refresh=arguments.full_refresh,
+        duckdb_memory_limit=arguments.duckdb_memory_limit,
+        max_response_bytes=arguments.max_response_bytes,
+        allow_mass_removal=arguments.allow_mass_removal,
+        progress=print_progress() if arguments.progress else None,
+    )
+
+
+def configure_logging(progress: bool) -> None:
+    """Quiet by default (the summary or the one error line is the output); with --progress dlt's warnings
+    and the client's retries are shown too. ``RUNTIME__LOG_LEVEL`` still wins for dlt."""
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if progress else "ERROR")
+    logger = logging.getLogger("octogen_source")
+    logger.setLevel(logging.INFO if progress else logging.CRITICAL)
+    if progress and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        arguments = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a bad argument (already reported on one line)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    configure_logging(arguments.progress)
+    try:
+        options = options_from(arguments)
+    except InvalidSettingError as error:
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        return 2
+    if arguments.destination == "bigquery" and not arguments.demo and arguments.discover is None:
+        missing = missing_bigquery_extra("--destination bigquery")
+        if missing is not None:
+            print(missing, file=sys.stderr)
+            return 1
+    try:
+        if arguments.discover is not None:
+            print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
+        elif arguments.demo:
+            run_demo(options, arguments.api_generation)
+        else:
+            print(format_summary(run_sync(options)))
+    except OctogenValidationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2 if error.response is None else 1  # refused before sending: a bad argument
+    except (SyncError, OctogenError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly instead of a traceback at interpreter exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
