@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 from octogen_source.cli import OneLineArgumentParser
+from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
 from octogen_source.commands.demo import DEMO_DATABASE, run_demo
 from octogen_source.commands.extras import missing_bigquery_extra
 from octogen_source.discover import discover, format_discovery
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the key, each configured catalog and the destination without loading anything;"
+        " one line per check, exit 0 only if all pass",
+    )
+    parser.add_argument("--json", action="store_true", help="with --check: print the result as JSON")
     parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
     parser.add_argument(
         "--api-generation",
@@ -182,6 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.discover is not None:
             print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
+        elif arguments.check:
+            checks = run_checks(options)
+            print(checks_json(checks) if arguments.json else format_checks(checks))
+            return 0 if all_passed(checks) else 1
         elif arguments.demo:
             run_demo(options, arguments.api_generation)
         else:
