@@ -179,7 +179,7 @@ def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[
         raise SyncError(
             f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
             f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
-            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --refetch-all)"
         ) from error
     if cleared is None:
         return []

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from octogen_source.commands.sync import main
+from octogen_source.commands.sync import FULL_REFRESH_DEPRECATED, build_parser, main
 from octogen_source.sandbox import Sandbox
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
@@ -270,3 +270,24 @@ def test_discover_prints_the_catalogs_serving_a_store(
 
     monkeypatch.setenv("OCTO_API_KEY", "octo_live_0123456789abcdef0123456789abcdef_wrong")
     assert "401" in one_error_line(capsys, ["--discover", host])
+
+
+def test_refetch_all_and_its_deprecated_alias_full_refresh(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    products = 60 * len(cli_env.granted_catalogs())
+    assert main(["--no-details"]) == 0
+    capsys.readouterr()
+    for argv, warning in (
+        (["--refetch-all"], ""),
+        (["--full-refresh"], FULL_REFRESH_DEPRECATED + "\n"),
+    ):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == warning
+        total = next(line.split() for line in out.splitlines() if line.startswith("total"))
+        assert total[4] == str(products)  # every product looked up again; nothing dropped
+    with duckdb.connect("octogen_sync.duckdb", read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM octogen.products").fetchone() == (products,)
+    assert "deprecated: the old name of --refetch-all" in " ".join(build_parser().format_help().split())

@@ -39,6 +39,11 @@ from octogen_source.sync import (
 )
 from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
 
+FULL_REFRESH_DEPRECATED = (
+    "warning: --full-refresh is deprecated, use --refetch-all: it fetches every product of the selected"
+    " catalogs again and drops nothing (in dlt, a full refresh starts the data over)"
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
@@ -78,9 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", default=DEFAULT_DATASET)
     parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--full-refresh",
+        "--refetch-all",
         action="store_true",
-        help="backfill: re-load and look up every product of the selected catalogs (nothing is dropped)",
+        help="backfill: walk the selected catalogs again, re-load and look up every product"
+        " (nothing is dropped: not dlt's 'full refresh')",
+    )
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="deprecated: the old name of --refetch-all"
     )
     parser.add_argument(
         "--duckdb-memory-limit",
@@ -151,7 +160,7 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         price_min=arguments.price_min,
         price_max=arguments.price_max,
         details=not arguments.no_details,
-        full_refresh=arguments.full_refresh,
+        full_refresh=arguments.refetch_all or arguments.full_refresh,
         duckdb_memory_limit=arguments.duckdb_memory_limit,
         max_response_bytes=arguments.max_response_bytes,
         allow_mass_removal=arguments.allow_mass_removal,
@@ -177,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, or a bad argument (already reported on one line)
         return exit_.code if isinstance(exit_.code, int) else 2
     configure_logging(arguments.progress)
+    if arguments.full_refresh:
+        print(FULL_REFRESH_DEPRECATED, file=sys.stderr)
     try:
         options = options_from(arguments)
     except InvalidSettingError as error:
