@@ -291,3 +291,26 @@ def test_refetch_all_and_its_deprecated_alias_full_refresh(
     with duckdb.connect("octogen_sync.duckdb", read_only=True) as connection:
         assert connection.execute("SELECT count(*) FROM octogen.products").fetchone() == (products,)
     assert "deprecated: the old name of --refetch-all" in " ".join(build_parser().format_help().split())
+
+
+def test_json_prints_the_run_result(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    catalogs = cli_env.granted_catalogs()
+    assert main(["--json", "--no-details"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert err == "" and result["ok"] is True
+    assert [entry["catalog"] for entry in result["catalogs"]] == catalogs
+    assert all(entry["new"] == 60 and entry["complete"] is True for entry in result["catalogs"])
+    assert result["totals"]["new"] == 60 * len(catalogs) and result["totals"]["lookups"] == 0
+    assert result["totals"]["requests"] == sum(entry["requests"] for entry in result["catalogs"])
+    assert len(result["load_ids"]) == 1 and result["warnings"] == []
+    assert (result["destination"], result["dataset"]) == ("duckdb", "octogen")
+
+    monkeypatch.setenv("OCTO_API_KEY", "octo_live_not_a_key")
+    assert main(["--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"ok": False, "error": err.strip().removeprefix("error: ")}
+    assert err.startswith("error: the Octogen API rejected the API key (401")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from octogen_source.commands.output import report_json
 from octogen_source.sync import SyncOptions, format_summary, run_sync
 
 DEMO_DATABASE = "octogen_demo.duckdb"
@@ -18,14 +19,16 @@ ORDER BY discount_pct DESC, current_price DESC, title
 LIMIT 5"""
 
 
-def run_demo(options: SyncOptions, generation: str) -> None:
-    """Starts the sandbox on a free port, syncs it into ./octogen_demo.duckdb, shows a query."""
+def run_demo(options: SyncOptions, generation: str, *, as_json: bool = False) -> None:
+    """Starts the sandbox on a free port, syncs it into ./octogen_demo.duckdb, shows a query (``as_json``:
+    prints the run result as JSON instead)."""
     import duckdb
 
     from octogen_source.sandbox import Sandbox
 
     with Sandbox(catalogs=3, products=150, ungranted=0, generation=generation) as sandbox:
-        print(f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
+        if not as_json:
+            print(f"sandbox ({generation} API) running at {sandbox.base_url}; syncing into ./{DEMO_DATABASE}")
         report = run_sync(
             replace(
                 options,
@@ -37,6 +40,9 @@ def run_demo(options: SyncOptions, generation: str) -> None:
                 catalogs=options.catalogs or tuple(sandbox.granted_catalogs()),
             )
         )
+    if as_json:
+        print(report_json(report))
+        return
     print(format_summary(report))
     query = DEMO_QUERY.replace("octogen.", f"{options.dataset}.")
     print(f"\nThe biggest discounts:\n{query}\n")

@@ -24,6 +24,7 @@ from octogen_source.cli import OneLineArgumentParser
 from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
 from octogen_source.commands.demo import DEMO_DATABASE, run_demo
 from octogen_source.commands.extras import missing_bigquery_extra
+from octogen_source.commands.output import failure_json, report_json
 from octogen_source.discover import discover, format_discovery
 from octogen_source.errors import OctogenError, OctogenValidationError
 from octogen_source.sandbox.generations import API_GENERATIONS
@@ -58,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="check the key, each configured catalog and the destination without loading anything;"
         " one line per check, exit 0 only if all pass",
     )
-    parser.add_argument("--json", action="store_true", help="with --check: print the result as JSON")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result of a sync (per-catalog figures, totals, warnings, load ids) or of --check"
+        " as JSON on stdout instead of the tables",
+    )
     parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
     parser.add_argument(
         "--api-generation",
@@ -198,6 +204,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if missing is not None:
             print(missing, file=sys.stderr)
             return 1
+
+    def fail(line: str, status: int) -> int:
+        print(line, file=sys.stderr)
+        if arguments.json:
+            print(failure_json(line.removeprefix("error: ")))
+        return status
+
     try:
         if arguments.discover is not None:
             print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
@@ -206,18 +219,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(checks_json(checks) if arguments.json else format_checks(checks))
             return 0 if all_passed(checks) else 1
         elif arguments.demo:
-            run_demo(options, arguments.api_generation)
+            run_demo(options, arguments.api_generation, as_json=arguments.json)
         else:
-            print(format_summary(run_sync(options)))
+            report = run_sync(options)
+            print(report_json(report) if arguments.json else format_summary(report))
     except OctogenValidationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2 if error.response is None else 1  # refused before sending: a bad argument
+        return fail(f"error: {error}", 2 if error.response is None else 1)  # refused before sending: 2
     except (SyncError, OctogenError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail(f"error: {error}", 1)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        return fail("error: interrupted", 130)
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly instead of a traceback at interpreter exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
