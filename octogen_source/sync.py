@@ -96,6 +96,9 @@ class SyncOptions:
     max_removal_share: float | None = None
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
+    collector: Any = None
+    """dlt's progress collector for extract, normalize and load (``dlt.pipeline(progress=...)``): a name
+    (``"log"``, ``"tqdm"``, ...) or a collector such as ``dlt.progress.log(logger=sys.stderr)``."""
 
 
 @dataclass
@@ -202,6 +205,8 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
     arguments: dict[str, Any] = {}
     if options.pipelines_dir is not None:
         arguments["pipelines_dir"] = options.pipelines_dir
+    if options.collector is not None:
+        arguments["progress"] = options.collector
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
         destination=destination_for(

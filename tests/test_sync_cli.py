@@ -174,6 +174,9 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
         out, err = process.communicate(timeout=120)
         assert process.returncode == 1
         assert out == ""
+        if process is rejected:  # --progress: dlt's extract progress first, the error line last
+            assert "Traceback" not in err and "Extract octogen" in err
+            err = err.splitlines()[-1] + "\n"
         assert err.splitlines() == [err.strip()] and err.startswith(expected), err
         assert revoked not in err
 
@@ -314,3 +317,17 @@ def test_json_prints_the_run_result(
     out, err = capsys.readouterr()
     assert json.loads(out) == {"ok": False, "error": err.strip().removeprefix("error: ")}
     assert err.startswith("error: the Octogen API rejected the API key (401")
+
+
+def test_progress_shows_the_walk_and_dlts_normalize_and_load_on_stderr(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    assert main(["--progress", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ok"] is True  # stdout stays the result
+    for catalog in cli_env.granted_catalogs():
+        assert f"{catalog}: done, 60 products seen, 60 new" in err
+    for step in ("Extract", "Normalize", "Load"):
+        assert f" {step} octogen " in err, err
+    assert "Jobs: " in err and "Traceback" not in err

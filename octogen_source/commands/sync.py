@@ -19,6 +19,7 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from octogen_source.cli import OneLineArgumentParser
 from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
@@ -116,7 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="mark removals even when a walk would remove more than 20%% of a catalog (see README)",
     )
-    parser.add_argument("--progress", action="store_true", help="print progress per catalog on stderr")
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the walk per catalog and dlt's extract/normalize/load progress on stderr",
+    )
     return parser
 
 
@@ -170,8 +175,16 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         duckdb_memory_limit=arguments.duckdb_memory_limit,
         max_response_bytes=arguments.max_response_bytes,
         allow_mass_removal=arguments.allow_mass_removal,
-        progress=print_progress() if arguments.progress else None,
+        progress=print_progress(sys.stderr) if arguments.progress else None,
+        collector=dlt_progress() if arguments.progress else None,
     )
+
+
+def dlt_progress() -> Any:
+    """dlt's own progress of extract, normalize and load, on stderr every 2 s (stdout stays the result)."""
+    import dlt
+
+    return dlt.progress.log(log_period=2.0, logger=sys.stderr, dump_system_stats=False)
 
 
 def configure_logging(progress: bool) -> None:
