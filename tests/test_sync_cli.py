@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from octogen_source.cli import format_table
 from octogen_source.commands.sync import FULL_REFRESH_DEPRECATED, build_parser, main
 from octogen_source.sandbox import Sandbox
 
@@ -187,6 +189,16 @@ def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "northwind_apparel" in out and "total" in out
     assert "The biggest discounts:" in out and "discount_pct" in out
     assert err == ""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("catalog ") and "discount_pct" in line)
+    rows = lines[lines.index(header) + 1 :]
+    assert len(rows) == 5
+    for column in ("current_price", "original_price", "discount_pct"):  # numbers right-aligned
+        end = header.index(column) + len(column)
+        assert all(row[end - 1].isdigit() and row[end] == " " for row in rows), column
+    sizes = [row[header.index("sizes") :] for row in rows]
+    assert all(re.fullmatch(r"\w+(, \w+)*", cell) for cell in sizes), sizes  # not ['M', 'L']
+    assert "['" not in out and "[]" not in out
     with duckdb.connect(str(tmp_path / "octogen_demo.duckdb"), read_only=True) as connection:
         live = connection.execute("SELECT count(*) FROM octogen.products WHERE removed_at IS NULL").fetchone()
         details = connection.execute("SELECT count(*) FROM octogen.product_details").fetchone()
@@ -331,3 +343,13 @@ def test_progress_shows_the_walk_and_dlts_normalize_and_load_on_stderr(
     for step in ("Extract", "Normalize", "Load"):
         assert f" {step} octogen " in err, err
     assert "Jobs: " in err and "Traceback" not in err
+
+
+def test_the_table_printer_shows_values_as_a_person_reads_them() -> None:
+    rows: list[list[object]] = [["x", 1234, 9.5, True, ["M", "L"]], ["yy", None, 10.25, False, []]]
+    assert format_table(["a", "n", "price", "ok", "sizes"], rows) == [
+        "a       n  price  ok     sizes",
+        "x   1,234   9.50  true   M, L",
+        "yy         10.25  false",
+    ]
+    assert format_table(["k", "v"], [["a", "1.5"]], right={1}) == ["k    v", "a  1.5"]

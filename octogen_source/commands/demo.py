@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import replace
 
+from octogen_source.cli import format_table
 from octogen_source.commands.output import report_json
 from octogen_source.sync import SyncOptions, format_summary, run_sync
 
@@ -12,7 +12,7 @@ DEMO_DATABASE = "octogen_demo.duckdb"
 DEMO_PIPELINE = "octogen_demo"
 DEMO_QUERY = """\
 SELECT catalog, title, brand, current_price, original_price,
-       ROUND(100 * (1 - current_price / original_price)) AS discount_pct, in_stock, sizes
+       CAST(ROUND(100 * (1 - current_price / original_price)) AS INTEGER) AS discount_pct, in_stock, sizes
 FROM octogen.products_current
 WHERE original_price > current_price
 ORDER BY discount_pct DESC, current_price DESC, title
@@ -49,9 +49,4 @@ def run_demo(options: SyncOptions, generation: str, *, as_json: bool = False) ->
     with duckdb.connect(DEMO_DATABASE, read_only=True) as connection:
         cursor = connection.execute(query)
         header = [column[0] for column in cursor.description or ()]
-        print(_table([header, *([str(value) for value in row] for row in cursor.fetchall())]))
-
-
-def _table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows)
+        print("\n".join(format_table(header, cursor.fetchall())))
