@@ -25,6 +25,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.destinations.exceptions import DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from octogen_source.cli import format_table
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
@@ -394,13 +395,7 @@ def format_summary(report: SyncReport) -> str:
         str(report.retries),
         f"{report.seconds:.1f}",
     ]
-    header = ["catalog", *_SUMMARY_COLUMNS]
-    table = [header, *rows, totals]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
-        for row in table
-    ]
+    lines = format_table(["catalog", *_SUMMARY_COLUMNS], [*rows, totals], right=range(1, 8))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     high_water = report.high_water.isoformat() if report.high_water else "none"
     lines.append(
