@@ -1,9 +1,11 @@
-"""What the command-line entry points share (``octogen-bq-subscribe``, ``octogen-bq-autosubscribe``,
-``pipelines/sync.py``)."""
+"""What the command-line entry points share (``octogen-sync``, ``octogen-bq-subscribe``,
+``octogen-bq-autosubscribe``): one-line argument errors and the table printer."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection, Iterable, Sequence
+from decimal import Decimal
 from typing import Any, NoReturn
 
 
@@ -21,3 +23,50 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         prefix = f"{self.prog}: " if self.prog_in_errors else ""
         self.exit(2, f"{prefix}error: {message} (see --help)\n")
+
+
+def format_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Collection[int] = ()
+) -> list[str]:
+    """The lines of a table: columns two spaces apart, no trailing blanks; the one printer of the commands.
+
+    Values are shown as a person reads them: numbers right-aligned (floats with two decimals), lists as
+    ``M, L, XL`` (not ``['M', 'L', 'XL']``), booleans as ``true``/``false``, None as nothing. Columns in
+    ``right`` are right-aligned whatever their values (numbers the caller formatted, such as ``1,024``).
+    """
+    values = [list(row) for row in rows]
+    aligned_right = [
+        index in right
+        or (
+            any(row[index] is not None for row in values)
+            and all(_is_number(row[index]) for row in values if row[index] is not None)
+        )
+        for index in range(len(header))
+    ]
+    table = [list(header), *([_cell(value) for value in row] for row in values)]
+    widths = [max(len(row[index]) for row in table) for index in range(len(header))]
+    return [
+        "  ".join(
+            cell.rjust(widths[index]) if aligned_right[index] else cell.ljust(widths[index])
+            for index, cell in enumerate(row)
+        ).rstrip()
+        for row in table
+    ]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float | Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_cell(item) for item in value)
+    return str(value)

@@ -1,7 +1,7 @@
 """Finding catalog keys now that the API no longer lists catalogs: the catalogs serving a store host.
 
 ``GET /domains/{host}`` answers every catalog (visible to the key) that serves a store host, with its display
-name and product count; there is deliberately no way to list hosts. ``pipelines/sync.py --discover HOST``
+name and product count; there is deliberately no way to list hosts. ``octogen-sync --discover HOST``
 prints it.
 """
 
@@ -14,6 +14,7 @@ from datetime import datetime
 
 import dlt
 
+from octogen_source.cli import format_table
 from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL, OctogenClient
 from octogen_source.errors import MissingAPIKeyError, OctogenNotFoundError
 from octogen_source.retries import RetryPolicy
@@ -104,12 +105,6 @@ def format_discovery(discovery: Discovery) -> str:
         )
         for entry in discovery.catalogs
     ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [cell.rjust(widths[i]) if i == 2 else cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        return "  ".join(cells).rstrip()
-
     keys = " ".join(f"--catalog {entry.catalog}" for entry in discovery.catalogs)
-    lines = [f"catalogs serving {discovery.host}:", line(header), *(line(row) for row in rows)]
+    lines = [f"catalogs serving {discovery.host}:", *format_table(header, rows, right={2})]
     return "\n".join([*lines, f"sync with: {keys}"])

@@ -25,6 +25,7 @@ from dlt.common.pipeline import LoadInfo
 from dlt.destinations.exceptions import DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from octogen_source.cli import format_table
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
@@ -96,6 +97,9 @@ class SyncOptions:
     max_removal_share: float | None = None
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
+    collector: Any = None
+    """dlt's progress collector for extract, normalize and load (``dlt.pipeline(progress=...)``): a name
+    (``"log"``, ``"tqdm"``, ...) or a collector such as ``dlt.progress.log(logger=sys.stderr)``."""
 
 
 @dataclass
@@ -179,7 +183,7 @@ def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[
         raise SyncError(
             f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
             f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
-            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --refetch-all)"
         ) from error
     if cleared is None:
         return []
@@ -202,6 +206,8 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
     arguments: dict[str, Any] = {}
     if options.pipelines_dir is not None:
         arguments["pipelines_dir"] = options.pipelines_dir
+    if options.collector is not None:
+        arguments["progress"] = options.collector
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
         destination=destination_for(
@@ -389,13 +395,7 @@ def format_summary(report: SyncReport) -> str:
         str(report.retries),
         f"{report.seconds:.1f}",
     ]
-    header = ["catalog", *_SUMMARY_COLUMNS]
-    table = [header, *rows, totals]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(row))
-        for row in table
-    ]
+    lines = format_table(["catalog", *_SUMMARY_COLUMNS], [*rows, totals], right=range(1, 8))
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     high_water = report.high_water.isoformat() if report.high_water else "none"
     lines.append(

@@ -148,7 +148,7 @@ def test_the_guard_rules() -> None:
 
 
 def test_the_cli_flag_reaches_the_source() -> None:
-    from pipelines.sync import build_parser, options_from
+    from octogen_source.commands.sync import build_parser, options_from
 
     assert options_from(build_parser().parse_args(["--allow-mass-removal"])).allow_mass_removal is True
     assert options_from(build_parser().parse_args([])).allow_mass_removal is None  # config decides

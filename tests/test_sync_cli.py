@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from octogen_source.cli import format_table
+from octogen_source.commands.sync import FULL_REFRESH_DEPRECATED, build_parser, main
 from octogen_source.sandbox import Sandbox
-from pipelines.sync import main
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
 KEY_VARIABLES = ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY", "SOURCES__OCTOGEN__BASE_URL")
@@ -174,6 +176,9 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
         out, err = process.communicate(timeout=120)
         assert process.returncode == 1
         assert out == ""
+        if process is rejected:  # --progress: dlt's extract progress first, the error line last
+            assert "Traceback" not in err and "Extract octogen" in err
+            err = err.splitlines()[-1] + "\n"
         assert err.splitlines() == [err.strip()] and err.startswith(expected), err
         assert revoked not in err
 
@@ -184,6 +189,16 @@ def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert "northwind_apparel" in out and "total" in out
     assert "The biggest discounts:" in out and "discount_pct" in out
     assert err == ""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("catalog ") and "discount_pct" in line)
+    rows = lines[lines.index(header) + 1 :]
+    assert len(rows) == 5
+    for column in ("current_price", "original_price", "discount_pct"):  # numbers right-aligned
+        end = header.index(column) + len(column)
+        assert all(row[end - 1].isdigit() and row[end] == " " for row in rows), column
+    sizes = [row[header.index("sizes") :] for row in rows]
+    assert all(re.fullmatch(r"\w+(, \w+)*", cell) for cell in sizes), sizes  # not ['M', 'L']
+    assert "['" not in out and "[]" not in out
     with duckdb.connect(str(tmp_path / "octogen_demo.duckdb"), read_only=True) as connection:
         live = connection.execute("SELECT count(*) FROM octogen.products WHERE removed_at IS NULL").fetchone()
         details = connection.execute("SELECT count(*) FROM octogen.product_details").fetchone()
@@ -270,3 +285,71 @@ def test_discover_prints_the_catalogs_serving_a_store(
 
     monkeypatch.setenv("OCTO_API_KEY", "octo_live_0123456789abcdef0123456789abcdef_wrong")
     assert "401" in one_error_line(capsys, ["--discover", host])
+
+
+def test_refetch_all_and_its_deprecated_alias_full_refresh(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    products = 60 * len(cli_env.granted_catalogs())
+    assert main(["--no-details"]) == 0
+    capsys.readouterr()
+    for argv, warning in (
+        (["--refetch-all"], ""),
+        (["--full-refresh"], FULL_REFRESH_DEPRECATED + "\n"),
+    ):
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert err == warning
+        total = next(line.split() for line in out.splitlines() if line.startswith("total"))
+        assert total[4] == str(products)  # every product looked up again; nothing dropped
+    with duckdb.connect("octogen_sync.duckdb", read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM octogen.products").fetchone() == (products,)
+    assert "deprecated: the old name of --refetch-all" in " ".join(build_parser().format_help().split())
+
+
+def test_json_prints_the_run_result(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    catalogs = cli_env.granted_catalogs()
+    assert main(["--json", "--no-details"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert err == "" and result["ok"] is True
+    assert [entry["catalog"] for entry in result["catalogs"]] == catalogs
+    assert all(entry["new"] == 60 and entry["complete"] is True for entry in result["catalogs"])
+    assert result["totals"]["new"] == 60 * len(catalogs) and result["totals"]["lookups"] == 0
+    assert result["totals"]["requests"] == sum(entry["requests"] for entry in result["catalogs"])
+    assert len(result["load_ids"]) == 1 and result["warnings"] == []
+    assert (result["destination"], result["dataset"]) == ("duckdb", "octogen")
+
+    monkeypatch.setenv("OCTO_API_KEY", "octo_live_not_a_key")
+    assert main(["--json"]) == 1
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"ok": False, "error": err.strip().removeprefix("error: ")}
+    assert err.startswith("error: the Octogen API rejected the API key (401")
+
+
+def test_progress_shows_the_walk_and_dlts_normalize_and_load_on_stderr(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    assert main(["--progress", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["ok"] is True  # stdout stays the result
+    for catalog in cli_env.granted_catalogs():
+        assert f"{catalog}: done, 60 products seen, 60 new" in err
+    for step in ("Extract", "Normalize", "Load"):
+        assert f" {step} octogen " in err, err
+    assert "Jobs: " in err and "Traceback" not in err
+
+
+def test_the_table_printer_shows_values_as_a_person_reads_them() -> None:
+    rows: list[list[object]] = [["x", 1234, 9.5, True, ["M", "L"]], ["yy", None, 10.25, False, []]]
+    assert format_table(["a", "n", "price", "ok", "sizes"], rows) == [
+        "a       n  price  ok     sizes",
+        "x   1,234   9.50  true   M, L",
+        "yy         10.25  false",
+    ]
+    assert format_table(["k", "v"], [["a", "1.5"]], right={1}) == ["k    v", "a  1.5"]

@@ -296,3 +296,33 @@ def test_the_cli_loads_into_bigquery(
     expected.observe()
     database = snapshot_dataset(emulator_client(emulator), "octogen_cli", tmp_path / "cli.duckdb")
     assert_tables_match(database, expected)
+
+
+def test_check_connects_to_bigquery(
+    emulator: BigQueryEmulator,
+    bigquery_environment: dict[str, str],
+    sandbox_factory: Callable[..., Sandbox],
+    tmp_path: Path,
+) -> None:
+    """``octogen-sync --check --destination bigquery``: dlt's client connects with the configured
+    credentials; a dataset the first sync will create is fine."""
+    sandbox = sandbox_factory(catalogs=2, products=5, ungranted=0, seed=41)
+    environment = {
+        **os.environ,
+        **bigquery_environment,
+        "OCTO_API_KEY": sandbox.api_key,
+        "SOURCES__OCTOGEN__BASE_URL": sandbox.base_url,
+        "SOURCES__OCTOGEN__CATALOGS": json.dumps(sandbox.granted_catalogs()),
+        "DLT_DATA_DIR": str(tmp_path / "dlt"),
+    }
+    command = [sys.executable, "-m", "octogen_source", "--check", "--destination", "bigquery"]
+    command += ["--dataset", "octogen_check_new"]
+    finished = subprocess.run(
+        command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=240
+    )
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert finished.stdout.splitlines()[-1] == (
+        "ok      destination bigquery dataset octogen_check_new: connected with the configured credentials;"
+        " the dataset does not exist yet (the first sync creates it)"
+    )
+    assert sandbox.api_key not in finished.stdout + finished.stderr

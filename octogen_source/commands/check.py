@@ -1,0 +1,301 @@
+"""``octogen-sync --check``: validates the configuration without loading anything.
+
+Three kinds of check, one line each (``ok``/``failed``/``skipped`` and a detail):
+
+- the key: ``GET /me`` (organization, the key's printable prefix, never the key, rate-limit posture); a
+  seed-era API has no ``/me``, which the line says, and the key is checked with a one-item search instead;
+- each configured catalog: a one-item search (``limit=1``); with none configured, the catalog list where
+  the API still has one (seed era), else the one line the sync would fail with;
+- the destination: DuckDB's file opens (or can be created) and the dataset is writable (a schema and a table
+  created in a transaction that is rolled back; a file the check created is removed again); BigQuery: dlt's
+  destination client connects with the configured credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import dlt
+
+from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL, OctogenClient
+from octogen_source.errors import MissingAPIKeyError, OctogenEndpointRetiredError, OctogenNotFoundError
+from octogen_source.models import MeResponse
+from octogen_source.retries import RetryPolicy
+from octogen_source.sync import SyncOptions, describe_failure
+from octogen_source.warehouse import default_duckdb_path, destination_for
+
+Status = Literal["ok", "failed", "skipped"]
+
+CHECK_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=15.0)
+"""A check answers quickly: one retry for a blip, no two-minute wait."""
+
+
+@dataclass
+class Check:
+    check: str
+    """``api_key``, ``catalog`` or ``destination``."""
+    target: str
+    status: Status
+    detail: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    """What the check learned, for ``--json`` (organization, key prefix, rate limit...)."""
+
+    @property
+    def line(self) -> str:
+        return f"{self.status:<7} {self.check.replace('_', ' ')} {self.target}: {self.detail}"
+
+
+def run_checks(options: SyncOptions) -> list[Check]:
+    """Every check, in order: the key, each catalog, the destination. Never raises for a failed check."""
+    checks = asyncio.run(_api_checks(options))
+    checks.append(check_destination(options))
+    return checks
+
+
+def all_passed(checks: Sequence[Check]) -> bool:
+    return all(check.status == "ok" for check in checks)
+
+
+def format_checks(checks: Sequence[Check]) -> str:
+    return "\n".join(check.line for check in checks)
+
+
+def checks_json(checks: Sequence[Check]) -> str:
+    return json.dumps({"ok": all_passed(checks), "checks": [asdict(check) for check in checks]}, indent=2)
+
+
+# ---- the API ----------------------------------------------------------------------------------------------
+
+
+async def _api_checks(options: SyncOptions) -> list[Check]:
+    base_url = options.base_url or _configured("sources.octogen.base_url") or DEFAULT_BASE_URL
+    try:
+        configured = options.catalogs or _configured_catalogs()
+    except ValueError as error:
+        return [Check("catalog", "(configured)", "failed", str(error))]
+    try:
+        api_key = _api_key(options.api_key)
+        client = OctogenClient(api_key=api_key, base_url=base_url, retry=CHECK_RETRY)
+    except (MissingAPIKeyError, ValueError) as error:
+        return [Check("api_key", "", "failed", str(error)), *_skipped(configured, "no usable key")]
+    async with client:
+        key = await _check_key(client, api_key, base_url)
+        if key.status != "ok":
+            return [key, *_skipped(configured, "the key check failed")]
+        if not configured:
+            return [key, await _check_listed_catalogs(client, api_key, base_url)]
+        return [key, *[await _check_catalog(client, catalog, api_key, base_url) for catalog in configured]]
+
+
+def _skipped(catalogs: Sequence[str], why: str) -> list[Check]:
+    return [Check("catalog", catalog, "skipped", f"not checked: {why}") for catalog in catalogs]
+
+
+async def _check_key(client: OctogenClient, api_key: str, base_url: str) -> Check:
+    target = f"at {base_url}"
+    try:
+        me = await client.get_me()
+    except OctogenNotFoundError:
+        # the seed-era API has no /me: a one-item search over what the key can see tells whether it works
+        try:
+            await client.search_products(limit=1)
+        except Exception as error:
+            return Check(
+                "api_key", target, "failed", describe_failure(error, secret=api_key, base_url=base_url)
+            )
+        facts = {"api_generation": client.api_generation or "seed", "me": False}
+        detail = "accepted by a one-item search (this API has no GET /me: seed era, May 2026)"
+        return Check("api_key", target, "ok", detail, facts)
+    except Exception as error:
+        return Check("api_key", target, "failed", describe_failure(error, secret=api_key, base_url=base_url))
+    return Check("api_key", target, "ok", _describe_me(me, api_key), _me_facts(me, api_key))
+
+
+def _describe_me(me: MeResponse, api_key: str) -> str:
+    parts = []
+    organization = me.organization
+    if organization is not None and (organization.name or organization.slug):
+        kind = f" ({organization.type})" if organization.type else ""
+        parts.append(f"organization {organization.name or organization.slug}{kind}")
+    prefix = _safe_prefix(me, api_key)
+    if prefix:
+        parts.append(f"key {prefix}...")
+    limit = me.rate_limit
+    if limit is None:
+        parts.append("no rate limit")
+    elif limit.limit is not None:
+        reset = f", resets {limit.reset_at.isoformat(timespec='seconds')}" if limit.reset_at else ""
+        parts.append(f"rate limit {limit.remaining}/{limit.limit} requests left{reset}")
+    return ", ".join(parts) or "accepted (GET /me)"
+
+
+def _safe_prefix(me: MeResponse, api_key: str) -> str | None:
+    """The key's display prefix, unless it would show the key itself."""
+    prefix = me.key.prefix if me.key is not None else None
+    if not prefix or prefix == api_key or len(prefix) >= len(api_key):
+        return None
+    return prefix
+
+
+def _me_facts(me: MeResponse, api_key: str) -> dict[str, Any]:
+    organization = me.organization
+    limit = me.rate_limit
+    return {
+        "me": True,
+        "organization": organization.name if organization else None,
+        "organization_type": organization.type if organization else None,
+        "key_prefix": _safe_prefix(me, api_key),
+        "rate_limit": None
+        if limit is None
+        else {
+            "limit": limit.limit,
+            "remaining": limit.remaining,
+            "reset_at": limit.reset_at.isoformat() if limit.reset_at else None,
+        },
+        "quotas": me.quotas,
+    }
+
+
+async def _check_catalog(client: OctogenClient, catalog: str, api_key: str, base_url: str) -> Check:
+    try:
+        page = await client.search_products(catalogs=[catalog], limit=1)
+    except OctogenNotFoundError as error:
+        code = error.detail.get("code") if isinstance(error.detail, dict) else error.detail
+        return Check(
+            "catalog",
+            catalog,
+            "failed",
+            f"unknown catalog: this API key cannot see it (404 {code or 'not found'});"
+            " find catalog keys with `octogen-sync --discover <store URL or host>`",
+        )
+    except Exception as error:
+        return Check("catalog", catalog, "failed", describe_failure(error, secret=api_key, base_url=base_url))
+    found = "a product" if page.items else "no product (an empty catalog)"
+    return Check("catalog", catalog, "ok", f"a one-item search found {found}", {"products": len(page.items)})
+
+
+async def _check_listed_catalogs(client: OctogenClient, api_key: str, base_url: str) -> Check:
+    try:
+        listed = await client.list_catalogs()
+    except OctogenEndpointRetiredError as error:
+        return Check("catalog", "(none configured)", "failed", str(error))
+    except Exception as error:
+        line = describe_failure(error, secret=api_key, base_url=base_url)
+        return Check("catalog", "(none configured)", "failed", line)
+    keys = [entry.catalog for entry in listed if entry.catalog]
+    if not keys:
+        return Check("catalog", "(none configured)", "failed", "the API lists no catalog granted to this key")
+    detail = f"none configured; the API lists {len(keys)} granted to this key, all synced: {', '.join(keys)}"
+    return Check("catalog", "(none configured)", "ok", detail, {"catalogs": keys})
+
+
+def _api_key(api_key: str | None) -> str:
+    key = str(api_key or dlt.secrets.get("sources.octogen.api_key") or os.environ.get(API_KEY_ENV) or "")
+    if not key.strip():
+        raise MissingAPIKeyError(
+            f"no Octogen API key: set {API_KEY_ENV}, SOURCES__OCTOGEN__API_KEY or [sources.octogen] api_key"
+            " in .dlt/secrets.toml"
+        )
+    return key.strip()
+
+
+def _configured(name: str) -> str | None:
+    value: object = dlt.config.get(name)
+    return str(value) if value else None
+
+
+def _configured_catalogs() -> tuple[str, ...]:
+    """``sources.octogen.catalogs``: a list (config.toml) or, from the environment, a JSON list or a
+    comma-separated string."""
+    value: object = dlt.config.get("sources.octogen.catalogs")
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueError(
+                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
+                ) from None
+        else:
+            value = text.split(",")
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(isinstance(key, str) for key in value):
+        raise ValueError("sources.octogen.catalogs must be a list of catalog keys")
+    return tuple(key.strip() for key in value if key.strip())
+
+
+# ---- the destination --------------------------------------------------------------------------------------
+
+
+def check_destination(options: SyncOptions) -> Check:
+    if options.pipeline_name == options.dataset:
+        detail = f"the pipeline name and the dataset must differ (both are {options.dataset!r})"
+        return Check("destination", options.destination, "failed", detail)
+    if options.destination == "duckdb":
+        return _check_duckdb(
+            options.duckdb_path or default_duckdb_path(options.pipeline_name), options.dataset
+        )
+    return _check_with_dlt(options)
+
+
+def _check_duckdb(path: str, dataset: str) -> Check:
+    import duckdb
+
+    target = f"duckdb {path}"
+    if Path(path).stem == dataset:
+        detail = f"the file is named like the dataset {dataset!r}: DuckDB cannot tell them apart"
+        return Check("destination", target, "failed", detail)
+    created = not os.path.exists(path)
+    try:
+        with duckdb.connect(path) as connection:
+            connection.execute("BEGIN TRANSACTION")
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{dataset}"')
+            connection.execute(f'CREATE TABLE "{dataset}"."_octogen_check" (probe INTEGER)')
+            connection.execute("ROLLBACK")
+    except (duckdb.Error, OSError) as error:
+        return Check(
+            "destination", target, "failed", f"cannot write dataset {dataset!r}: {_first_line(error)}"
+        )
+    finally:
+        if created:
+            for leftover in (path, f"{path}.wal"):
+                with contextlib.suppress(OSError):
+                    Path(leftover).unlink(missing_ok=True)
+    state = "can be created" if created else "opens"
+    return Check("destination", target, "ok", f"the file {state} and dataset {dataset!r} is writable")
+
+
+def _check_with_dlt(options: SyncOptions) -> Check:
+    """dlt's own client of the destination, with its configured credentials, in a throw-away pipeline."""
+    target = f"{options.destination} dataset {options.dataset}"
+    try:
+        with tempfile.TemporaryDirectory() as pipelines_dir:
+            pipeline = dlt.pipeline(
+                pipeline_name=f"{options.pipeline_name}_check",
+                destination=destination_for(options.destination),
+                dataset_name=options.dataset,
+                pipelines_dir=pipelines_dir,
+            )
+            with pipeline.destination_client() as client:
+                exists = client.is_storage_initialized()
+    except Exception as error:
+        return Check("destination", target, "failed", describe_failure(error, secret=options.api_key))
+    state = "exists" if exists else "does not exist yet (the first sync creates it)"
+    return Check(
+        "destination", target, "ok", f"connected with the configured credentials; the dataset {state}"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return " ".join(text.splitlines()[0].split())

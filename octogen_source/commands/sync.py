@@ -1,0 +1,253 @@
+"""``octogen-sync``: sync Octogen catalogs into DuckDB or BigQuery.
+
+    octogen-sync --demo                 # a local sandbox into ./octogen_demo.duckdb
+    octogen-sync                        # the configured catalogs into <pipeline>.duckdb
+    octogen-sync --destination bigquery --catalog northwind_apparel
+    octogen-sync --discover www.example-store.com   # which catalogs serve a store
+
+``python -m octogen_source`` and ``python pipelines/sync.py`` (in a checkout) run the same ``main``. The key
+comes from OCTO_API_KEY, SOURCES__OCTOGEN__API_KEY or .dlt/secrets.toml. Exit status 0 on success; on
+failure one line on stderr and status 1 (2 for bad arguments; 1 too when an extra is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from octogen_source.cli import OneLineArgumentParser
+from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
+from octogen_source.commands.demo import DEMO_DATABASE, run_demo
+from octogen_source.commands.extras import missing_bigquery_extra
+from octogen_source.commands.output import failure_json, report_json
+from octogen_source.discover import discover, format_discovery
+from octogen_source.errors import OctogenError, OctogenValidationError
+from octogen_source.sandbox.generations import API_GENERATIONS
+from octogen_source.source import InvalidSettingError, parse_facet
+from octogen_source.sync import (
+    DEFAULT_DATASET,
+    DEFAULT_PIPELINE_NAME,
+    SyncError,
+    SyncOptions,
+    format_summary,
+    print_progress,
+    run_sync,
+)
+from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
+
+FULL_REFRESH_DEPRECATED = (
+    "warning: --full-refresh is deprecated, use --refetch-all: it fetches every product of the selected"
+    " catalogs again and drops nothing (in dlt, a full refresh starts the data over)"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="octogen-sync",
+        prog_in_errors=False,
+        description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the key, each configured catalog and the destination without loading anything;"
+        " one line per check, exit 0 only if all pass",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result of a sync (per-catalog figures, totals, warnings, load ids) or of --check"
+        " as JSON on stdout instead of the tables",
+    )
+    parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
+    parser.add_argument(
+        "--api-generation",
+        choices=API_GENERATIONS,
+        default=API_GENERATIONS[0],
+        help="with --demo: the sandbox speaks today's API (current) or the May 2026 one (seed)",
+    )
+    parser.add_argument(
+        "--discover",
+        metavar="HOST",
+        help="print the catalogs serving a store (a host or any URL on it), then exit",
+    )
+    parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
+    parser.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
+    parser.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
+    parser.add_argument(
+        "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
+    )
+    parser.add_argument("--price-min", type=float)
+    parser.add_argument("--price-max", type=float)
+    parser.add_argument("--no-details", action="store_true", help="skip the detail lookups")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET)
+    parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--refetch-all",
+        action="store_true",
+        help="backfill: walk the selected catalogs again, re-load and look up every product"
+        " (nothing is dropped: not dlt's 'full refresh')",
+    )
+    parser.add_argument(
+        "--full-refresh", action="store_true", help="deprecated: the old name of --refetch-all"
+    )
+    parser.add_argument(
+        "--duckdb-memory-limit",
+        type=memory_size,
+        default=DEFAULT_DUCKDB_MEMORY_LIMIT,
+        metavar="SIZE",
+        help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
+    )
+    parser.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        metavar="N",
+        help="refuse API answers larger than N bytes (default 16 MiB, sources.octogen.max_response_bytes)",
+    )
+    parser.add_argument(
+        "--allow-mass-removal",
+        action="store_true",
+        default=None,
+        help="mark removals even when a walk would remove more than 20%% of a catalog (see README)",
+    )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show the walk per catalog and dlt's extract/normalize/load progress on stderr",
+    )
+    return parser
+
+
+def package_version() -> str:
+    try:
+        return version("octogen-dlt")
+    except PackageNotFoundError:  # a checkout that was never installed
+        return "unknown"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def memory_size(text: str) -> str:
+    """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
+    if memory_bytes(text) is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 128MB or 1GB")
+    return text.strip()
+
+
+def options_from(arguments: argparse.Namespace) -> SyncOptions:
+    for facet in arguments.facet:
+        parse_facet(facet)  # a malformed facet fails here, before the pipeline starts
+    price_min, price_max = arguments.price_min, arguments.price_max
+    if price_min is not None and price_max is not None and price_min > price_max:
+        raise InvalidSettingError(f"--price-min ({price_min:g}) is above --price-max ({price_max:g})")
+    if arguments.dataset == arguments.pipeline_name:
+        raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
+    for name in ("price_min", "price_max"):
+        value = getattr(arguments, name)
+        if value is not None and not math.isfinite(value):
+            raise InvalidSettingError(f"--{name.replace('_', '-')} must be a number, got {value}")
+    return SyncOptions(
+        destination=arguments.destination,
+        dataset=arguments.dataset,
+        pipeline_name=arguments.pipeline_name,
+        catalogs=tuple(arguments.catalog),
+        q=arguments.q,
+        facets=tuple(arguments.facet),
+        price_min=arguments.price_min,
+        price_max=arguments.price_max,
+        details=not arguments.no_details,
+        full_refresh=arguments.refetch_all or arguments.full_refresh,
+        duckdb_memory_limit=arguments.duckdb_memory_limit,
+        max_response_bytes=arguments.max_response_bytes,
+        allow_mass_removal=arguments.allow_mass_removal,
+        progress=print_progress(sys.stderr) if arguments.progress else None,
+        collector=dlt_progress() if arguments.progress else None,
+    )
+
+
+def dlt_progress() -> Any:
+    """dlt's own progress of extract, normalize and load, on stderr every 2 s (stdout stays the result)."""
+    import dlt
+
+    return dlt.progress.log(log_period=2.0, logger=sys.stderr, dump_system_stats=False)
+
+
+def configure_logging(progress: bool) -> None:
+    """Quiet by default (the summary or the one error line is the output); with --progress dlt's warnings
+    and the client's retries are shown too. ``RUNTIME__LOG_LEVEL`` still wins for dlt."""
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if progress else "ERROR")
+    logger = logging.getLogger("octogen_source")
+    logger.setLevel(logging.INFO if progress else logging.CRITICAL)
+    if progress and not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        arguments = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a bad argument (already reported on one line)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    configure_logging(arguments.progress)
+    if arguments.full_refresh:
+        print(FULL_REFRESH_DEPRECATED, file=sys.stderr)
+    try:
+        options = options_from(arguments)
+    except InvalidSettingError as error:
+        print(f"error: {error} (see --help)", file=sys.stderr)
+        return 2
+    if arguments.destination == "bigquery" and not arguments.demo and arguments.discover is None:
+        missing = missing_bigquery_extra("--destination bigquery")
+        if missing is not None:
+            print(missing, file=sys.stderr)
+            return 1
+
+    def fail(line: str, status: int) -> int:
+        print(line, file=sys.stderr)
+        if arguments.json:
+            print(failure_json(line.removeprefix("error: ")))
+        return status
+
+    try:
+        if arguments.discover is not None:
+            print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
+        elif arguments.check:
+            checks = run_checks(options)
+            print(checks_json(checks) if arguments.json else format_checks(checks))
+            return 0 if all_passed(checks) else 1
+        elif arguments.demo:
+            run_demo(options, arguments.api_generation, as_json=arguments.json)
+        else:
+            report = run_sync(options)
+            print(report_json(report) if arguments.json else format_summary(report))
+    except OctogenValidationError as error:
+        return fail(f"error: {error}", 2 if error.response is None else 1)  # refused before sending: 2
+    except (SyncError, OctogenError) as error:
+        return fail(f"error: {error}", 1)
+    except KeyboardInterrupt:
+        return fail("error: interrupted", 130)
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): stop quietly instead of a traceback at interpreter exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
