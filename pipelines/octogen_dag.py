@@ -209,7 +209,7 @@ def granted_catalogs(credentials: Mapping[str, str]) -> list[str]:
                 raise CatalogsRequiredError(
                     "the Octogen API no longer lists catalogs (GET /catalogs retired on 2026-07-09): set the"
                     " octogen_catalogs Variable to the catalog keys; find them with"
-                    " `python pipelines/sync.py --discover <store host>`"
+                    " `octogen-sync --discover <store host>`"
                 ) from None
             return [summary.catalog for summary in summaries if summary.catalog]
 

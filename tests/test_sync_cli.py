@@ -84,7 +84,7 @@ def test_unknown_and_ungranted_catalogs(
     line = one_error_line(capsys, ["--catalog", "no_such_catalog"])
     assert line == (
         "error: unknown catalog 'no_such_catalog': this API key cannot see it (404 catalog_not_found);"
-        " find catalog keys with `pipelines/sync.py --discover <store URL or host>`"
+        " find catalog keys with `octogen-sync --discover <store URL or host>`"
     )
     ungranted = next(c for c in cli_env.all_catalogs() if c not in cli_env.granted_catalogs())
     assert f"unknown catalog {ungranted!r}" in one_error_line(capsys, ["--catalog", ungranted])

@@ -74,7 +74,7 @@ class CatalogsRequiredError(OctogenError):
     """No catalogs are configured and the API can no longer list them."""
 
 
-DISCOVER_HINT = "find catalog keys with `pipelines/sync.py --discover <store URL or host>`"
+DISCOVER_HINT = "find catalog keys with `octogen-sync --discover <store URL or host>`"
 CATALOGS_REQUIRED = (
     "no catalogs configured, and this Octogen API no longer lists them (GET /catalogs was retired on"
     " 2026-07-09): name them with --catalog KEY, SOURCES__OCTOGEN__CATALOGS or [sources.octogen] catalogs"
