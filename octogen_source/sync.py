@@ -8,13 +8,15 @@ Airflow DAG call it). A failure of any kind raises :class:`SyncError` whose mess
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,6 +37,7 @@ from octogen_source.errors import (
     OctogenInsufficientCreditError,
     OctogenValidationError,
 )
+from octogen_source.history import record_history
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
@@ -53,9 +56,19 @@ DEFAULT_PIPELINE_NAME = "octogen_sync"
 DEFAULT_DATASET = "octogen"
 MAX_ERROR_LINE = 400
 
+log = logging.getLogger("octogen_source.sync")
+
 
 class SyncError(OctogenError):
-    """A sync failed; the message is the one line to show."""
+    """A sync failed; the message is the one line to show.
+
+    ``report`` is what the failed run did (``outcome`` ``failed``, the figures of the catalogs it reached), as
+    recorded in ``sync_runs``; ``None`` only where ``run_sync`` was not involved.
+    """
+
+    def __init__(self, message: str, *, report: SyncReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,8 @@ class SyncOptions:
     max_removal_share: float | None = None
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
+    record_history: bool = True
+    """Append the run's per-catalog figures to ``sync_runs`` in the dataset (also when the sync fails)."""
 
 
 @dataclass
@@ -116,6 +131,14 @@ class SyncReport:
     """Retried requests among those."""
     notices: list[str] = field(default_factory=list)
     """What the run did before syncing that the user must know (a failed earlier load it cleared)."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """This run's id in ``sync_runs`` (one row per catalog)."""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    error: str | None = None
+    """The one-line error of a failed run (then ``outcome`` is ``failed``)."""
+    requested_catalogs: tuple[str, ...] = ()
+    """The catalogs the run was asked for: a failed run reports those it never reached with zero figures."""
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.catalogs)
@@ -133,17 +156,126 @@ class SyncReport:
         """One line each: skipped removal sweeps, records refused or cut, an earlier load cleared."""
         return [*self.notices, *(line for report in self.catalogs for line in report.warnings())]
 
+    @property
+    def outcome(self) -> str:
+        """``failed`` (see ``error``), ``warnings`` (see ``warnings``) or ``ok``."""
+        if self.error is not None:
+            return "failed"
+        return "warnings" if self.warnings else "ok"
+
+    def catalog_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready record per catalog: the rows this run appends to ``sync_runs``.
+
+        A failed run also lists the requested catalogs it never reached (zero figures), or, when it knew
+        none, one record whose ``catalog`` is ``None``.
+        """
+        finished_at = self.finished_at or datetime.now(UTC)
+        base: dict[str, Any] = {
+            "run_id": self.run_id,
+            "pipeline_name": self.pipeline_name,
+            "load_id": self.load_ids[-1] if self.load_ids else None,
+            "outcome": self.outcome,
+            "error": self.error,
+            "destination": self.destination,
+            "dataset": self.dataset,
+        }
+        records: list[dict[str, Any]] = []
+        for report in self.catalogs:
+            started_at = self.started_at + timedelta(seconds=max(0.0, report.started - self._clock))
+            finished = (
+                started_at + timedelta(seconds=report.seconds) if report.finished is not None else finished_at
+            )
+            warnings = [*self.notices, *report.warnings()]
+            outcome = base["outcome"] if self.error is not None or not warnings else "warnings"
+            records.append(
+                {
+                    **base,
+                    "catalog": report.catalog,
+                    "started_at": started_at,
+                    "finished_at": finished,
+                    **{name: getattr(report, name) for name in _SUMMARY_COLUMNS[:-1]},
+                    "seconds": round(report.seconds, 3),
+                    "outcome": outcome,
+                    "warnings": warnings,
+                }
+            )
+        reached = {report.catalog for report in self.catalogs}
+        missing = [catalog for catalog in self.requested_catalogs if catalog not in reached]
+        if self.error is not None and not records and not missing:
+            missing = [None]  # type: ignore[list-item]
+        for catalog in missing if self.error is not None else ():
+            records.append(
+                {
+                    **base,
+                    "catalog": catalog,
+                    "started_at": self.started_at,
+                    "finished_at": finished_at,
+                    **dict.fromkeys(_SUMMARY_COLUMNS[:-1], 0),
+                    "seconds": 0.0,
+                    "warnings": list(self.notices),
+                }
+            )
+        return records
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole run as JSON-ready values (``json.dumps(report.as_dict())``): what ``--json`` prints."""
+        records = self.catalog_records()
+        return {
+            "run_id": self.run_id,
+            "pipeline_name": self.pipeline_name,
+            "destination": self.destination,
+            "dataset": self.dataset,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": (self.finished_at or datetime.now(UTC)).isoformat(),
+            "seconds": round(self.seconds, 3),
+            "outcome": self.outcome,
+            "error": self.error,
+            "warnings": self.warnings,
+            "load_ids": list(self.load_ids),
+            "high_water": self.high_water.isoformat() if self.high_water else None,
+            "totals": {
+                **{name: self.total(name) for name in ("new", "changed", "removed", "lookups")},
+                "requests": self.requests,
+                "retries": self.retries,
+            },
+            "catalogs": [
+                {
+                    name: value.isoformat() if isinstance(value, datetime) else value
+                    for name, value in record.items()
+                    if name not in ("run_id", "pipeline_name", "destination", "dataset", "error")
+                }
+                for record in records
+            ],
+        }
+
+    _clock: float = field(default_factory=time.monotonic, repr=False)
+    """``time.monotonic()`` at ``started_at`` (the catalogs' clocks are monotonic)."""
+
 
 def run_sync(options: SyncOptions) -> SyncReport:
-    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure."""
+    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure.
+
+    Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
+    :mod:`octogen_source.history`), a failed run's too when the destination can be reached.
+    """
     started = time.monotonic()
+    report = SyncReport(
+        catalogs=[],
+        destination=options.destination,
+        dataset=options.dataset,
+        pipeline_name=options.pipeline_name,
+        seconds=0.0,
+        load_ids=[],
+        high_water=None,
+        requested_catalogs=tuple(options.catalogs),
+    )
     observer = WalkObserver(on_progress=options.progress)
     try:
         pipeline = _pipeline(options)
         # a run killed during extract left a folder that dlt never reads again; one killed during
         # normalize or load left packages: finish them before extracting anew
         remove_abandoned_extracts(pipeline)
-        notices = _finish_earlier_loads(pipeline, options)
+        report.notices = _finish_earlier_loads(pipeline, options)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
         duckdb_path = _duckdb_path(options)
@@ -151,22 +283,53 @@ def run_sync(options: SyncOptions) -> SyncReport:
             append_on_first_load(source)
         run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
         info = pipeline.run(source, **run_arguments)
+        report.load_ids = list(_load_ids(info))
         create_analyst_views(pipeline)
     except Exception as error:
         base_url = observer.base_url or options.base_url
-        raise SyncError(describe_failure(error, secret=options.api_key, base_url=base_url)) from error
+        line = describe_failure(error, secret=options.api_key, base_url=base_url)
+        _finish_report(report, observer, started)
+        report.error = line
+        if options.record_history:
+            try:
+                _record_history(report, options)
+            except Exception as history_error:
+                log.warning(
+                    "the failed sync could not be recorded in sync_runs: %s",
+                    describe_failure(history_error, secret=options.api_key),
+                )
+        raise SyncError(line, report=report) from error
     resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
-    return SyncReport(
-        catalogs=list(observer.catalogs.values()),
-        destination=options.destination,
+    report.high_water = high_water_mark(resource_state.get(PRODUCTS, {}))
+    _finish_report(report, observer, started)
+    if options.record_history:
+        try:
+            _record_history(report, options)
+        except Exception as history_error:
+            line = describe_failure(history_error, secret=options.api_key)
+            report.notices.append(f"this run could not be recorded in sync_runs: {line}")
+    return report
+
+
+def _finish_report(report: SyncReport, observer: WalkObserver, started: float) -> None:
+    report.catalogs = list(observer.catalogs.values())
+    report.catalog_list_requests = observer.overhead.requests
+    report.catalog_list_retries = observer.overhead.retries
+    report.seconds = time.monotonic() - started
+    report.finished_at = datetime.now(UTC)
+
+
+def _record_history(report: SyncReport, options: SyncOptions) -> None:
+    record_history(
+        report.catalog_records(),
+        destination=destination_for(
+            options.destination,
+            duckdb_path=_duckdb_path(options),
+            duckdb_memory_limit=options.duckdb_memory_limit,
+        ),
         dataset=options.dataset,
         pipeline_name=options.pipeline_name,
-        seconds=time.monotonic() - started,
-        load_ids=list(_load_ids(info)),
-        high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
-        catalog_list_requests=observer.overhead.requests,
-        catalog_list_retries=observer.overhead.retries,
-        notices=notices,
+        pipelines_dir=options.pipelines_dir,
     )
 
 

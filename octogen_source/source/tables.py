@@ -31,6 +31,8 @@ CATALOGS = "catalogs"
 PRODUCTS = "products"
 PRODUCT_DETAILS = "product_details"
 PRICE_HISTORY = "price_history"
+SYNC_RUNS = "sync_runs"
+"""One row per catalog per sync (:mod:`octogen_source.history`); not part of the source."""
 
 _PRICES: TTableSchemaColumns = {
     "current_price": {"data_type": "double"},
