@@ -35,6 +35,7 @@ from octogen_source.errors import (
     OctogenError,
     OctogenForbiddenError,
     OctogenInsufficientCreditError,
+    OctogenRequestError,
     OctogenValidationError,
 )
 from octogen_source.history import record_history
@@ -63,12 +64,14 @@ class SyncError(OctogenError):
     """A sync failed; the message is the one line to show.
 
     ``report`` is what the failed run did (``outcome`` ``failed``, the figures of the catalogs it reached), as
-    recorded in ``sync_runs``; ``None`` only where ``run_sync`` was not involved.
+    recorded in ``sync_runs``; ``None`` only where ``run_sync`` was not involved. ``retryable``: whether
+    running the sync again may succeed (:func:`failure_is_retryable` of what failed).
     """
 
-    def __init__(self, message: str, *, report: SyncReport | None = None) -> None:
+    def __init__(self, message: str, *, report: SyncReport | None = None, retryable: bool = False) -> None:
         super().__init__(message)
         self.report = report
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -294,11 +297,11 @@ def run_sync(options: SyncOptions) -> SyncReport:
             try:
                 _record_history(report, options)
             except Exception as history_error:
-                log.warning(
-                    "the failed sync could not be recorded in sync_runs: %s",
-                    describe_failure(history_error, secret=options.api_key),
-                )
-        raise SyncError(line, report=report) from error
+                # not logged above debug: the CLI's --progress shows this logger, and a failure is one line
+                note = describe_failure(history_error, secret=options.api_key)
+                report.notices.append(f"this failed run could not be recorded in sync_runs: {note}")
+                log.debug("the failed sync could not be recorded in sync_runs: %s", note)
+        raise SyncError(line, report=report, retryable=failure_is_retryable(error)) from error
     resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
     report.high_water = high_water_mark(resource_state.get(PRODUCTS, {}))
     _finish_report(report, observer, started)
@@ -342,7 +345,8 @@ def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[
         raise SyncError(
             f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
             f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
-            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --full-refresh)",
+            retryable=True,
         ) from error
     if cleared is None:
         return []
@@ -477,6 +481,17 @@ def root_cause(error: BaseException) -> BaseException:
     return chain[-1]
 
 
+def failure_is_retryable(error: BaseException) -> bool:
+    """Whether running the failed sync again may succeed: the ``retryable`` of the first Octogen error in the
+    chain (set where it was raised: the API unreachable, 429 or 5xx after the client's own retries), or, for
+    anything outside Octogen's errors (the warehouse, the network to it), yes. A rejected or missing key, a
+    catalog the key may not read, a refused request or a configuration mistake: no."""
+    cause = root_cause(error)
+    if isinstance(cause, OctogenError):
+        return cause.retryable
+    return True
+
+
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
     if isinstance(cause, SyncError | MissingAPIKeyError):
         return str(cause)
@@ -490,6 +505,8 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
         return f"the Octogen API rejected the API key (401 {_detail(cause)})"
     if isinstance(cause, OctogenForbiddenError):
         return f"the API key is not allowed to do this (403 {_detail(cause)})"
+    if isinstance(cause, OctogenRequestError) and cause.detail:
+        return f"invalid request, not sent: {_detail(cause)}"
     if isinstance(cause, OctogenValidationError):
         return f"the Octogen API rejected the request: {_detail(cause)}"
     if isinstance(cause, OctogenConnectionError) and base_url:
@@ -513,7 +530,7 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
     return f"{type(cause).__name__}{where}: {_first_line(cause)}"
 
 
-def _detail(error: OctogenAPIError) -> str:
+def _detail(error: OctogenAPIError | OctogenRequestError) -> str:
     detail = error.detail
     if isinstance(detail, list):
         return "; ".join(
