@@ -20,7 +20,7 @@ from typing import Any
 import dlt
 from dlt.common.schema.typing import TTableSchemaColumns
 
-from octogen_source.source.tables import SYNC_RUNS
+from octogen_source.table_names import SYNC_RUNS
 
 log = logging.getLogger("octogen_source.sync")
 
