@@ -16,7 +16,7 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.source.guards import mass_removal
 from octogen_source.source.tables import SYNC_RUNS
-from tests.test_sync_tables import (
+from tests.sync_support import (
     DATASET,
     ExpectedTables,
     SyncTarget,

@@ -12,7 +12,7 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError, SyncReport
-from tests.test_sync_tables import DATASET, SyncTarget, read_rows, table_names
+from tests.sync_support import DATASET, SyncTarget, read_rows, table_names
 
 VOLATILE = ("started_at", "finished_at", "seconds", "run_id", "load_id")
 

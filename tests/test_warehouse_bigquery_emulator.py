@@ -50,7 +50,7 @@ from tests.bigquery_emulator import (
     running_emulator,
     snapshot_dataset,
 )
-from tests.test_sync_tables import FAST_RETRY, ExpectedTables, assert_tables_match, read_rows, totals
+from tests.sync_support import FAST_RETRY, ExpectedTables, assert_tables_match, read_rows, totals
 
 pytestmark = [
     pytest.mark.timeout(300),
