@@ -2,7 +2,7 @@
 Retry-After), 5% 5xx and 2% dropped connections plus latency. Both syncs must finish, every table must equal
 the sandbox's truth, and the summary must report the retries.
 
-The tables are compared with the same support the end-to-end tests use (``tests.test_sync_tables``), fed from
+The tables are compared with the same support the end-to-end tests use (``tests.sync_support``), fed from
 the sandbox process's truth over its admin endpoints.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.measure import Measurement, run_worker
 from bench.sandbox_process import SandboxProcess, sandbox_process
-from tests.test_sync_tables import ExpectedTables, assert_tables_match, expected_detail
+from tests.sync_support import ExpectedTables, assert_tables_match, expected_detail
 
 RATE_429 = 0.10
 RATE_5XX = 0.05

@@ -22,10 +22,12 @@ from octogen_source.errors import (
     ERRORS_BY_STATUS,
     MissingAPIKeyError,
     OctogenAPIError,
+    OctogenConfigurationError,
     OctogenConnectionError,
     OctogenEndpointRetiredError,
-    OctogenError,
     OctogenNotFoundError,
+    OctogenRequestError,
+    OctogenResponseError,
     OctogenScopeError,
     OctogenValidationError,
 )
@@ -122,13 +124,17 @@ class OctogenClient:
     ) -> None:
         key = _resolve_api_key(api_key)
         if isinstance(max_response_bytes, bool) or not isinstance(max_response_bytes, int):
-            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
+            raise OctogenConfigurationError(
+                f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
+            )
         if max_response_bytes < 1:
-            raise ValueError(f"max_response_bytes must be a positive integer, got {max_response_bytes!r}")
-        if httpx.URL(base_url).scheme not in ("http", "https"):
-            raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+            raise OctogenConfigurationError(
+                f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
+            )
+        if _url_scheme(base_url) not in ("http", "https"):
+            raise OctogenConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
         if max_connections < 1:
-            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+            raise OctogenConfigurationError(f"max_connections must be at least 1, got {max_connections}")
         self._api_key = key
         self._max_response_bytes = max_response_bytes
         self._max_text_chars = max_text_chars
@@ -232,8 +238,8 @@ class OctogenClient:
 
         The scope is ``catalog`` (one key, the guide's) or ``catalogs`` (1 to 500 keys), never both; neither
         searches every catalog the key can access. See :class:`SearchQuery` for how the scope is sent.
-        ``limit`` outside 1..100, a malformed facet or scope raises :class:`OctogenValidationError`
-        (status 422, ``response`` None) without sending anything.
+        ``limit`` outside 1..100, a malformed facet or scope raises :class:`OctogenRequestError` (a
+        configuration error: ``detail`` lists the problems like an API 422) without sending anything.
         """
         query = SearchQuery.of(
             catalog=catalog,
@@ -366,7 +372,7 @@ class OctogenClient:
                 if next_cursor is None:
                     return
                 if repeated:
-                    raise OctogenAPIError(
+                    raise OctogenResponseError(
                         "Octogen API 200 on POST /products/search: the API sent back the cursor it was given;"
                         " stopping a walk that would never end",
                         status_code=200,
@@ -406,7 +412,7 @@ class OctogenClient:
             if answered == "current" or "catalogs" not in body:
                 return page
             generation = "seed"
-        raise OctogenAPIError(
+        raise OctogenResponseError(
             "Octogen API on POST /products/search: the API neither answered `catalogs` (current API) nor"
             " accepted `catalog` (seed-era API); not knowing which catalogs a page holds, the search stops",
             status_code=200,
@@ -433,7 +439,7 @@ class OctogenClient:
                 self._count_clipped(clip_long_text(parsed, limit))
             return parsed
         request_id = _request_id(response)
-        raise OctogenAPIError(
+        raise OctogenResponseError(
             f"Octogen API {response.status_code} on {method} {path}: {problem}{_request_id_note(request_id)}",
             status_code=response.status_code,
             detail=problem,
@@ -531,12 +537,21 @@ async def _items_of(pages: AsyncIterator[MerchantProductListPage]) -> AsyncItera
             yield item
 
 
+def _url_scheme(url: Any) -> str | None:
+    try:
+        return httpx.URL(url).scheme
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+
+
 def _resolve_api_key(api_key: str | None) -> str:
     key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
     if not key:
         raise MissingAPIKeyError(f"No Octogen API key: pass api_key= or set {API_KEY_ENV}")
     if not key.isascii() or not key.isprintable():
-        raise OctogenError("The Octogen API key contains characters that cannot be sent in an HTTP header")
+        raise OctogenConfigurationError(
+            "The Octogen API key contains characters that cannot be sent in an HTTP header"
+        )
     return key
 
 
@@ -566,7 +581,7 @@ class SearchQuery:
         price_max: float | None = None,
         limit: int = 50,
     ) -> SearchQuery:
-        """Checked here, before anything is sent: :class:`OctogenValidationError` (``response`` None)."""
+        """Checked here, before anything is sent: :class:`OctogenRequestError`."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
             raise _not_sent("limit", f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}", limit)
         filters: dict[str, Any] = {}
@@ -744,19 +759,14 @@ def _facets_on_the_wire(facets: Sequence[Facet | Mapping[str, Any]]) -> list[dic
     return wire
 
 
-def _not_sent(field_name: str, message: str, value: Any) -> OctogenValidationError:
+def _not_sent(field_name: str, message: str, value: Any) -> OctogenRequestError:
     return _not_sent_problems(
         [{"loc": ["body", field_name], "msg": message, "type": "local_validation", "input": value}]
     )
 
 
-def _not_sent_problems(problems: list[dict[str, Any]]) -> OctogenValidationError:
-    return OctogenValidationError(
-        f"Octogen API request not sent: {_summarize(problems)}",
-        status_code=422,
-        detail=problems,
-        response=None,
-    )
+def _not_sent_problems(problems: list[dict[str, Any]]) -> OctogenRequestError:
+    return OctogenRequestError(f"Octogen API request not sent: {_summarize(problems)}", detail=problems)
 
 
 def _request_id(response: httpx.Response) -> str | None:

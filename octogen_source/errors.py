@@ -1,8 +1,23 @@
 """The error model shared by the client, the dlt source and the BigQuery helpers.
 
-Every error the package raises is an :class:`OctogenError`. HTTP errors carry what a caller needs to act on
-them (``status_code``, ``detail``, ``response``, ``request_id``); messages are one readable line that ends
-with the request id when the API gave one, and never contain a key.
+Every error the package raises is an :class:`OctogenError`, and says whether running the same thing again
+may succeed: ``retryable``, set where the error is raised and read by the client's retry policy
+(:func:`octogen_source.retries.is_retryable`), by the sync (``SyncError.retryable``) and by the Airflow DAG.
+As httpx tells them apart, four families:
+
+- configuration (:class:`OctogenConfigurationError`, also a ``ValueError``): a bad setting or argument, a
+  missing key, a request the client will not send (:class:`OctogenRequestError`); never retryable;
+- transport (:class:`OctogenConnectionError`, alias :data:`OctogenTransportError`): the API was not reached
+  or the connection broke; retryable;
+- API status (:class:`OctogenAPIError` and its per-status classes): the API answered an error status;
+  retryable for 429 and 5xx, never for 4xx (402 above all: every request is billed);
+- response (:class:`OctogenResponseError`): the API answered 2xx with a body the client cannot use (not
+  JSON, another shape, a cursor that never advances, too large); not retryable (the same request gets the
+  same answer; the run fails with one line naming the endpoint).
+
+HTTP errors carry what a caller needs to act on them (``status_code``, ``detail``, ``response``,
+``request_id``); messages are one readable line that ends with the request id when the API gave one, and
+never contain a key.
 """
 
 from __future__ import annotations
@@ -15,17 +30,31 @@ import httpx
 class OctogenError(Exception):
     """Base class of every error raised by octogen_source."""
 
+    retryable: bool = False
+    """Whether the same request or run may succeed when made again (a class default; an error may set its
+    own where it is raised)."""
 
-class MissingAPIKeyError(OctogenError):
+
+class OctogenConfigurationError(OctogenError, ValueError):
+    """A setting or argument is missing, malformed or out of range; raised before any request is made."""
+
+
+class MissingAPIKeyError(OctogenConfigurationError):
     """No API key was given and ``OCTO_API_KEY`` is not set; raised before any request is made."""
 
 
 class OctogenConnectionError(OctogenError):
     """The API could not be reached: timeout, DNS failure, refused or dropped connection."""
 
+    retryable = True
+
+
+OctogenTransportError = OctogenConnectionError
+"""httpx's name for the same family."""
+
 
 class OctogenAPIError(OctogenError):
-    """The API answered with an error status."""
+    """The API answered with an error status; retryable for 429 and 5xx."""
 
     def __init__(
         self,
@@ -35,8 +64,10 @@ class OctogenAPIError(OctogenError):
         detail: Any = None,
         response: httpx.Response | None = None,
         request_id: str | None = None,
+        retryable: bool | None = None,
     ) -> None:
         super().__init__(message)
+        self.retryable = status_retryable(status_code) if retryable is None else retryable
         self.status_code = status_code
         self.detail = detail
         self.response = response
@@ -75,6 +106,24 @@ class OctogenValidationError(OctogenAPIError):
     """422: the API rejected the request's parameters; ``detail`` is the API's validation list."""
 
 
+class OctogenRequestError(OctogenConfigurationError, OctogenValidationError):
+    """A request the client refused to send: its parameters fail the client's own checks.
+
+    ``detail`` is a list of problems shaped like the API's 422 ``detail`` (``loc``, ``msg``, ``type``,
+    ``input``); nothing was sent, so ``status_code``, ``response`` and ``request_id`` are None. The API's own
+    422 is :class:`OctogenValidationError`; this is one too only for code written against 0.3, which caught
+    that (deprecated: catch :class:`OctogenRequestError` or :class:`OctogenConfigurationError`).
+    """
+
+    def __init__(self, message: str, *, detail: Any = None) -> None:
+        Exception.__init__(self, message)
+        self.detail = detail
+        self.status_code = None  # type: ignore[assignment]
+        self.response = None
+        self.request_id = None
+        self.retryable = False
+
+
 class OctogenRateLimitError(OctogenAPIError):
     """429: rate limited. Retried by the client after ``retry_after``; raised when the retries run out.
 
@@ -100,16 +149,40 @@ class OctogenRateLimitError(OctogenAPIError):
         self.reset = reset
 
 
-class OctogenResponseTooLargeError(OctogenError):
+class OctogenResponseError(OctogenError):
+    """The API answered 2xx with a body the client cannot use: not JSON, another shape, a cursor that never
+    advances, a scope it did not honour. Not retryable: the same request gets the same answer.
+
+    ``status_code``, ``detail``, ``response`` and ``request_id`` as on :class:`OctogenAPIError` (the answer's
+    status is a success).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int = 200,
+        detail: Any = None,
+        response: httpx.Response | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.detail = detail
+        self.response = response
+        self.request_id = request_id
+
+
+class OctogenResponseTooLargeError(OctogenResponseError):
     """A response body was larger than the client's ``max_response_bytes``: refused, never retried."""
 
     def __init__(self, message: str, *, endpoint: str, limit: int) -> None:
-        super().__init__(message)
+        super().__init__(message, status_code=0)
         self.endpoint = endpoint
         self.limit = limit
 
 
-class OctogenScopeError(OctogenError):
+class OctogenScopeError(OctogenRequestError):
     """A search scope this API generation cannot honour (several catalogs on a seed-era API).
 
     Raised rather than returning pages whose scope the API ignored (they would hold every catalog's
@@ -123,6 +196,13 @@ class OctogenBigQueryError(OctogenError):
 
 class OctogenBigQueryAccessPendingError(OctogenBigQueryError):
     """Subscribing was refused with permission denied: Octogen's grant has not propagated yet; retry later."""
+
+    retryable = True
+
+
+def status_retryable(status_code: int) -> bool:
+    """An API status worth another attempt: 429 (after its Retry-After) and 5xx; never 402 or another 4xx."""
+    return status_code == 429 or status_code >= 500
 
 
 ERRORS_BY_STATUS: dict[int, type[OctogenAPIError]] = {

@@ -1,7 +1,8 @@
 """When and how long the client retries: the policy, ``Retry-After``, and the client-wide rate-limit gate.
 
-Retried: transport errors (:class:`OctogenConnectionError`), 429 and 5xx. Never retried: any other status
-(402, insufficient credit, above all: every request is billed).
+Retried: what the error says can be retried (``OctogenError.retryable``, set where it is raised: transport
+errors, 429 and 5xx). Never retried: any other status (402, insufficient credit, above all: every request is
+billed), configuration and response errors.
 Waits grow exponentially with jitter, unless the API says how long to wait (``Retry-After``, in seconds or
 as an HTTP date). A run of attempts is bounded both in number and in total time; a wait that would end
 past the time budget is not started, the last error is raised at once instead.
@@ -26,7 +27,7 @@ from tenacity import (
 )
 from tenacity.wait import wait_exponential, wait_random
 
-from octogen_source.errors import OctogenAPIError, OctogenConnectionError
+from octogen_source.errors import OctogenAPIError, OctogenConfigurationError, OctogenError
 
 __all__ = ["RateLimitGate", "RetryPolicy", "build_retrying", "is_retryable", "retry_after_seconds"]
 
@@ -48,11 +49,15 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be at least 1, got {self.max_attempts}")
+            raise OctogenConfigurationError(
+                f"RetryPolicy.max_attempts must be at least 1, got {self.max_attempts}"
+            )
         for name in ("max_total_seconds", "initial_backoff", "max_backoff"):
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
-                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}")
+                raise OctogenConfigurationError(
+                    f"RetryPolicy.{name} must be a finite number >= 0, got {value!r}"
+                )
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -111,10 +116,8 @@ def _rate_limited_past_deadline(cause: OctogenAPIError, remaining: float) -> Oct
 
 
 def is_retryable(error: BaseException) -> bool:
-    """Transport errors, 429 and 5xx are worth another attempt; every other error is final."""
-    if isinstance(error, OctogenAPIError):
-        return error.status_code == 429 or error.status_code >= 500
-    return isinstance(error, OctogenConnectionError)
+    """The error's own ``retryable`` (transport errors, 429 and 5xx); any other exception is final."""
+    return isinstance(error, OctogenError) and error.retryable
 
 
 def build_retrying(policy: RetryPolicy, gate: RateLimitGate) -> AsyncRetrying:

@@ -8,13 +8,15 @@ Airflow DAG call it). A failure of any kind raises :class:`SyncError` whose mess
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,8 +36,10 @@ from octogen_source.errors import (
     OctogenError,
     OctogenForbiddenError,
     OctogenInsufficientCreditError,
+    OctogenRequestError,
     OctogenValidationError,
 )
+from octogen_source.history import record_history
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
@@ -54,9 +58,21 @@ DEFAULT_PIPELINE_NAME = "octogen_sync"
 DEFAULT_DATASET = "octogen"
 MAX_ERROR_LINE = 400
 
+log = logging.getLogger("octogen_source.sync")
+
 
 class SyncError(OctogenError):
-    """A sync failed; the message is the one line to show."""
+    """A sync failed; the message is the one line to show.
+
+    ``report`` is what the failed run did (``outcome`` ``failed``, the figures of the catalogs it reached), as
+    recorded in ``sync_runs``; ``None`` only where ``run_sync`` was not involved. ``retryable``: whether
+    running the sync again may succeed (:func:`failure_is_retryable` of what failed).
+    """
+
+    def __init__(self, message: str, *, report: SyncReport | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.report = report
+        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,8 @@ class SyncOptions:
     collector: Any = None
     """dlt's progress collector for extract, normalize and load (``dlt.pipeline(progress=...)``): a name
     (``"log"``, ``"tqdm"``, ...) or a collector such as ``dlt.progress.log(logger=sys.stderr)``."""
+    record_history: bool = True
+    """Append the run's per-catalog figures to ``sync_runs`` in the dataset (also when the sync fails)."""
 
 
 @dataclass
@@ -120,6 +138,14 @@ class SyncReport:
     """Retried requests among those."""
     notices: list[str] = field(default_factory=list)
     """What the run did before syncing that the user must know (a failed earlier load it cleared)."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """This run's id in ``sync_runs`` (one row per catalog)."""
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    finished_at: datetime | None = None
+    error: str | None = None
+    """The one-line error of a failed run (then ``outcome`` is ``failed``)."""
+    requested_catalogs: tuple[str, ...] = ()
+    """The catalogs the run was asked for: a failed run reports those it never reached with zero figures."""
 
     def total(self, name: str) -> int:
         return sum(getattr(report, name) for report in self.catalogs)
@@ -137,17 +163,126 @@ class SyncReport:
         """One line each: skipped removal sweeps, records refused or cut, an earlier load cleared."""
         return [*self.notices, *(line for report in self.catalogs for line in report.warnings())]
 
+    @property
+    def outcome(self) -> str:
+        """``failed`` (see ``error``), ``warnings`` (see ``warnings``) or ``ok``."""
+        if self.error is not None:
+            return "failed"
+        return "warnings" if self.warnings else "ok"
+
+    def catalog_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready record per catalog: the rows this run appends to ``sync_runs``.
+
+        A failed run also lists the requested catalogs it never reached (zero figures), or, when it knew
+        none, one record whose ``catalog`` is ``None``.
+        """
+        finished_at = self.finished_at or datetime.now(UTC)
+        base: dict[str, Any] = {
+            "run_id": self.run_id,
+            "pipeline_name": self.pipeline_name,
+            "load_id": self.load_ids[-1] if self.load_ids else None,
+            "outcome": self.outcome,
+            "error": self.error,
+            "destination": self.destination,
+            "dataset": self.dataset,
+        }
+        records: list[dict[str, Any]] = []
+        for report in self.catalogs:
+            started_at = self.started_at + timedelta(seconds=max(0.0, report.started - self._clock))
+            finished = (
+                started_at + timedelta(seconds=report.seconds) if report.finished is not None else finished_at
+            )
+            warnings = [*self.notices, *report.warnings()]
+            outcome = base["outcome"] if self.error is not None or not warnings else "warnings"
+            records.append(
+                {
+                    **base,
+                    "catalog": report.catalog,
+                    "started_at": started_at,
+                    "finished_at": finished,
+                    **{name: getattr(report, name) for name in _SUMMARY_COLUMNS[:-1]},
+                    "seconds": round(report.seconds, 3),
+                    "outcome": outcome,
+                    "warnings": warnings,
+                }
+            )
+        reached = {report.catalog for report in self.catalogs}
+        missing = [catalog for catalog in self.requested_catalogs if catalog not in reached]
+        if self.error is not None and not records and not missing:
+            missing = [None]  # type: ignore[list-item]
+        for catalog in missing if self.error is not None else ():
+            records.append(
+                {
+                    **base,
+                    "catalog": catalog,
+                    "started_at": self.started_at,
+                    "finished_at": finished_at,
+                    **dict.fromkeys(_SUMMARY_COLUMNS[:-1], 0),
+                    "seconds": 0.0,
+                    "warnings": list(self.notices),
+                }
+            )
+        return records
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole run as JSON-ready values (``json.dumps(report.as_dict())``): what ``--json`` prints."""
+        records = self.catalog_records()
+        return {
+            "run_id": self.run_id,
+            "pipeline_name": self.pipeline_name,
+            "destination": self.destination,
+            "dataset": self.dataset,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": (self.finished_at or datetime.now(UTC)).isoformat(),
+            "seconds": round(self.seconds, 3),
+            "outcome": self.outcome,
+            "error": self.error,
+            "warnings": self.warnings,
+            "load_ids": list(self.load_ids),
+            "high_water": self.high_water.isoformat() if self.high_water else None,
+            "totals": {
+                **{name: self.total(name) for name in ("new", "changed", "removed", "lookups")},
+                "requests": self.requests,
+                "retries": self.retries,
+            },
+            "catalogs": [
+                {
+                    name: value.isoformat() if isinstance(value, datetime) else value
+                    for name, value in record.items()
+                    if name not in ("run_id", "pipeline_name", "destination", "dataset", "error")
+                }
+                for record in records
+            ],
+        }
+
+    _clock: float = field(default_factory=time.monotonic, repr=False)
+    """``time.monotonic()`` at ``started_at`` (the catalogs' clocks are monotonic)."""
+
 
 def run_sync(options: SyncOptions) -> SyncReport:
-    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure."""
+    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure.
+
+    Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
+    :mod:`octogen_source.history`), a failed run's too when the destination can be reached.
+    """
     started = time.monotonic()
+    report = SyncReport(
+        catalogs=[],
+        destination=options.destination,
+        dataset=options.dataset,
+        pipeline_name=options.pipeline_name,
+        seconds=0.0,
+        load_ids=[],
+        high_water=None,
+        requested_catalogs=tuple(options.catalogs),
+    )
     observer = WalkObserver(on_progress=options.progress)
     try:
         pipeline = _pipeline(options)
         # a run killed during extract left a folder that dlt never reads again; one killed during
         # normalize or load left packages: finish them before extracting anew
         remove_abandoned_extracts(pipeline)
-        notices = _finish_earlier_loads(pipeline, options)
+        report.notices = _finish_earlier_loads(pipeline, options)
         source = octogen_source(**_source_arguments(options, observer))
         apply_destination_hints(source, options.destination)
         duckdb_path = _duckdb_path(options)
@@ -155,22 +290,53 @@ def run_sync(options: SyncOptions) -> SyncReport:
             append_on_first_load(source)
         run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
         info = pipeline.run(source, **run_arguments)
+        report.load_ids = list(_load_ids(info))
         create_analyst_views(pipeline)
     except Exception as error:
         base_url = observer.base_url or options.base_url
-        raise SyncError(describe_failure(error, secret=options.api_key, base_url=base_url)) from error
+        line = describe_failure(error, secret=options.api_key, base_url=base_url)
+        _finish_report(report, observer, started)
+        report.error = line
+        if options.record_history:
+            try:
+                _record_history(report, options)
+            except Exception as history_error:
+                # not logged above debug: the CLI's --progress shows this logger, and a failure is one line
+                note = describe_failure(history_error, secret=options.api_key)
+                report.notices.append(f"this failed run could not be recorded in sync_runs: {note}")
+                log.debug("the failed sync could not be recorded in sync_runs: %s", note)
+        raise SyncError(line, report=report, retryable=failure_is_retryable(error)) from error
     resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
-    return SyncReport(
-        catalogs=list(observer.catalogs.values()),
-        destination=options.destination,
+    report.high_water = high_water_mark(resource_state.get(PRODUCTS, {}))
+    _finish_report(report, observer, started)
+    if options.record_history:
+        try:
+            _record_history(report, options)
+        except Exception as history_error:
+            line = describe_failure(history_error, secret=options.api_key)
+            report.notices.append(f"this run could not be recorded in sync_runs: {line}")
+    return report
+
+
+def _finish_report(report: SyncReport, observer: WalkObserver, started: float) -> None:
+    report.catalogs = list(observer.catalogs.values())
+    report.catalog_list_requests = observer.overhead.requests
+    report.catalog_list_retries = observer.overhead.retries
+    report.seconds = time.monotonic() - started
+    report.finished_at = datetime.now(UTC)
+
+
+def _record_history(report: SyncReport, options: SyncOptions) -> None:
+    record_history(
+        report.catalog_records(),
+        destination=destination_for(
+            options.destination,
+            duckdb_path=_duckdb_path(options),
+            duckdb_memory_limit=options.duckdb_memory_limit,
+        ),
         dataset=options.dataset,
         pipeline_name=options.pipeline_name,
-        seconds=time.monotonic() - started,
-        load_ids=list(_load_ids(info)),
-        high_water=high_water_mark(resource_state.get(PRODUCTS, {})),
-        catalog_list_requests=observer.overhead.requests,
-        catalog_list_retries=observer.overhead.retries,
-        notices=notices,
+        pipelines_dir=options.pipelines_dir,
     )
 
 
@@ -183,7 +349,8 @@ def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[
         raise SyncError(
             f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
             f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
-            f" {options.pipeline_name} drop-pending-packages, then sync with --refetch-all)"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --refetch-all)",
+            retryable=True,
         ) from error
     if cleared is None:
         return []
@@ -320,6 +487,17 @@ def root_cause(error: BaseException) -> BaseException:
     return chain[-1]
 
 
+def failure_is_retryable(error: BaseException) -> bool:
+    """Whether running the failed sync again may succeed: the ``retryable`` of the first Octogen error in the
+    chain (set where it was raised: the API unreachable, 429 or 5xx after the client's own retries), or, for
+    anything outside Octogen's errors (the warehouse, the network to it), yes. A rejected or missing key, a
+    catalog the key may not read, a refused request or a configuration mistake: no."""
+    cause = root_cause(error)
+    if isinstance(cause, OctogenError):
+        return cause.retryable
+    return True
+
+
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
     if isinstance(cause, SyncError | MissingAPIKeyError):
         return str(cause)
@@ -333,6 +511,8 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
         return f"the Octogen API rejected the API key (401 {_detail(cause)})"
     if isinstance(cause, OctogenForbiddenError):
         return f"the API key is not allowed to do this (403 {_detail(cause)})"
+    if isinstance(cause, OctogenRequestError) and cause.detail:
+        return f"invalid request, not sent: {_detail(cause)}"
     if isinstance(cause, OctogenValidationError):
         return f"the Octogen API rejected the request: {_detail(cause)}"
     if isinstance(cause, OctogenConnectionError) and base_url:
@@ -356,7 +536,7 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
     return f"{type(cause).__name__}{where}: {_first_line(cause)}"
 
 
-def _detail(error: OctogenAPIError) -> str:
+def _detail(error: OctogenAPIError | OctogenRequestError) -> str:
     detail = error.detail
     if isinstance(detail, list):
         return "; ".join(

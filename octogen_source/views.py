@@ -17,13 +17,19 @@ import dlt
 import sqlglot
 from sqlglot import exp
 
-VIEW_NAME = "products_current"
+from octogen_source.table_names import (
+    PRICE_HISTORY,
+    PRODUCT_DETAIL_COLORS,
+    PRODUCT_DETAIL_SIZES,
+    PRODUCT_DETAILS,
+    PRODUCTS,
+    PRODUCTS_CURRENT,
+)
 
-PRODUCTS = "products"
-DETAILS = "product_details"
-SIZES = "product_details__sizes"
-COLORS = "product_details__colors"
-PRICE_HISTORY = "price_history"
+VIEW_NAME = PRODUCTS_CURRENT
+DETAILS = PRODUCT_DETAILS
+SIZES = PRODUCT_DETAIL_SIZES
+COLORS = PRODUCT_DETAIL_COLORS
 SOURCE_TABLES: tuple[str, ...] = (PRODUCTS, DETAILS, SIZES, COLORS, PRICE_HISTORY)
 
 # the aliases the canonical query gives the joined relations

@@ -23,6 +23,7 @@ from dlt.extract import DltResource, DltSource
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
 from octogen_source.errors import OctogenError
+from octogen_source.table_names import PRICE_HISTORY, PRODUCTS
 
 SUPPORTED_DESTINATIONS: tuple[str, ...] = ("duckdb", "bigquery")
 
@@ -38,8 +39,8 @@ class BigQueryTableLayout:
 
 
 BIGQUERY_TABLE_LAYOUTS: Mapping[str, BigQueryTableLayout] = {
-    "products": BigQueryTableLayout(partition_by_day="updated_at", cluster_by=("catalog",), required=True),
-    "price_history": BigQueryTableLayout(
+    PRODUCTS: BigQueryTableLayout(partition_by_day="updated_at", cluster_by=("catalog",), required=True),
+    PRICE_HISTORY: BigQueryTableLayout(
         partition_by_day="updated_at", cluster_by=("catalog",), required=False
     ),
 }

@@ -177,18 +177,12 @@ def control_plane_environ() -> dict[str, str]:
 
 
 def retry_can_help(error: BaseException) -> bool:
-    """Whether Airflow should retry: the API unreachable or failing (5xx, 429) after the client's own retries,
-    or anything outside Octogen's errors (the warehouse, the network to it). A rejected or missing key, a
-    catalog the key may not read, a refused request or a configuration mistake fails at once."""
-    from octogen_source.errors import OctogenAPIError, OctogenConnectionError, OctogenError
+    """Whether Airflow should retry: the error's own ``retryable`` (see octogen_source.errors), read by the
+    library's one rule for a failed sync (the API unreachable or failing after the client's own retries,
+    or anything outside Octogen's errors: yes; a rejected key, a refused request, a bad setting: no)."""
+    from octogen_source.sync import failure_is_retryable
 
-    # sync's own classifier of a failure's cause (private today; the lead is asked to make it public)
-    from octogen_source.sync import root_cause
-
-    cause = root_cause(error)
-    if isinstance(cause, OctogenAPIError):
-        return cause.status_code == 429 or cause.status_code >= 500
-    return isinstance(cause, OctogenConnectionError) or not isinstance(cause, OctogenError)
+    return failure_is_retryable(error)
 
 
 def granted_catalogs(credentials: Mapping[str, str]) -> list[str]:

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import typed_columns
+from tests.sync_support import typed_columns
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("airflow") is None,

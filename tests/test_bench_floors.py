@@ -12,7 +12,7 @@ from bench.bare_loop import walk_all
 from bench.dlt_floor import load_prepared, prepare_rows
 from octogen_source.sandbox import Sandbox
 from octogen_source.source.records import hit_fingerprint, price_row
-from tests.test_sync_tables import as_stored_hit, decode_nested, read_table
+from tests.sync_support import as_stored_hit, decode_nested, read_table
 
 
 def test_the_incremental_floor_reads_every_page_and_looks_up_only_the_changed(sandbox: Sandbox) -> None:

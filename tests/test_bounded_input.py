@@ -15,8 +15,8 @@ from octogen_source.bounded_body import MAX_TEXT_CHARS, clip_long_text
 from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES, OctogenClient
 from octogen_source.errors import OctogenResponseTooLargeError
 from octogen_source.sandbox import Sandbox
+from tests.sync_support import FAST_RETRY, ExpectedTables, SyncTarget, read_table
 from tests.test_client_http import HIT, ScriptedServer, current_page, make_client, server  # noqa: F401
-from tests.test_sync_tables import FAST_RETRY, ExpectedTables, SyncTarget, read_table
 
 
 def _search(sandbox: Sandbox, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:

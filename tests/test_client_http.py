@@ -24,7 +24,11 @@ import pytest
 from aiohttp import web
 
 from octogen_source.client import OctogenClient
-from octogen_source.errors import OctogenAPIError, OctogenConnectionError
+from octogen_source.errors import (
+    OctogenAPIError,
+    OctogenConnectionError,
+    OctogenResponseError,
+)
 from octogen_source.models import Facet
 from octogen_source.retries import RetryPolicy
 
@@ -205,7 +209,7 @@ async def test_the_page_walk_resends_the_filters_with_each_cursor_verbatim(serve
 async def test_a_walk_stops_when_the_api_repeats_a_cursor(server: ScriptedServer) -> None:
     server.script(page([HIT], "same"), page([HIT], "same"))
     async with make_client(server) as client:
-        with pytest.raises(OctogenAPIError, match="sent back the cursor it was given"):
+        with pytest.raises(OctogenResponseError, match="sent back the cursor it was given"):
             [walked async for walked in client.iter_search_pages()]
     assert len(server.seen) == 2
 
@@ -367,7 +371,7 @@ async def test_a_success_body_that_is_not_json_is_a_clear_api_error(
 ) -> None:
     server.script(Reply(200, body))
     async with make_client(server) as client:
-        with pytest.raises(OctogenAPIError) as raised:
+        with pytest.raises(OctogenResponseError) as raised:
             await client.search_products()
 
     error = raised.value
@@ -381,7 +385,7 @@ async def test_a_success_body_that_is_not_json_is_a_clear_api_error(
 async def test_a_success_body_of_the_wrong_shape_is_a_clear_api_error(server: ScriptedServer) -> None:
     server.script(Reply(200, b'{"results": []}'))
     async with make_client(server) as client:
-        with pytest.raises(OctogenAPIError) as raised:
+        with pytest.raises(OctogenResponseError) as raised:
             await client.search_products()
     assert raised.value.status_code == 200
     assert str(raised.value) == (

@@ -16,6 +16,7 @@ from octogen_source.errors import (
     OctogenConnectionError,
     OctogenForbiddenError,
     OctogenNotFoundError,
+    OctogenResponseError,
     OctogenValidationError,
 )
 from octogen_source.retries import RetryPolicy, retry_after_seconds
@@ -106,7 +107,7 @@ async def test_max_attempts_one_never_retries(sandbox: Sandbox) -> None:
 async def test_a_garbage_success_body_is_an_api_error_not_retried(sandbox: Sandbox) -> None:
     sandbox.fail_next(1, "garbage", endpoint="search")
     async with make_client(sandbox) as client:
-        with pytest.raises(OctogenAPIError) as raised:
+        with pytest.raises(OctogenResponseError) as raised:
             await client.search_products()
 
     assert raised.value.status_code == 200

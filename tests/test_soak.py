@@ -15,7 +15,7 @@ from pathlib import Path
 from octogen_source.retries import RetryPolicy
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncReport, format_summary
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 CATALOGS = 3
 PRODUCTS_PER_CATALOG = 150

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from octogen_source.retries import RetryPolicy
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 PATIENT_RETRY = RetryPolicy(max_attempts=10, max_total_seconds=30.0, initial_backoff=0.01, max_backoff=0.05)
 

@@ -11,7 +11,7 @@ import dlt
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncReport
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 PRODUCTS_PER_CATALOG = 40
 

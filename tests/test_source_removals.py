@@ -13,7 +13,7 @@ from octogen_source.client import OctogenClient
 from octogen_source.sandbox import Sandbox
 from octogen_source.source import CatalogReport
 from octogen_source.sync import SyncError
-from tests.test_sync_tables import (
+from tests.sync_support import (
     ExpectedTables,
     SyncTarget,
     assert_tables_match,

@@ -149,22 +149,25 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
     sandbox.revoke_key(revoked)
     env = {name: value for name, value in os.environ.items() if name not in KEY_VARIABLES}
     env.update(
-        DLT_DATA_DIR=str(tmp_path / "dlt"),
         SOURCES__OCTOGEN__BASE_URL=sandbox.base_url,
         SOURCES__OCTOGEN__CATALOGS=json.dumps(sandbox.granted_catalogs()),
     )
+    # each run in its own directory: both record their failure in sync_runs, and one DuckDB file (or one
+    # dlt data directory) takes one writer at a time
+    for name in ("missing", "rejected"):
+        (tmp_path / name).mkdir()
     missing = subprocess.Popen(
         [sys.executable, str(SCRIPT)],
-        cwd=tmp_path,
-        env=env,
+        cwd=tmp_path / "missing",
+        env={**env, "DLT_DATA_DIR": str(tmp_path / "missing" / "dlt")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     rejected = subprocess.Popen(
         [sys.executable, str(SCRIPT), "--progress"],
-        cwd=tmp_path,
-        env={**env, "OCTO_API_KEY": revoked},
+        cwd=tmp_path / "rejected",
+        env={**env, "OCTO_API_KEY": revoked, "DLT_DATA_DIR": str(tmp_path / "rejected" / "dlt")},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

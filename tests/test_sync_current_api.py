@@ -15,7 +15,7 @@ import pytest
 from octogen_source.client import OctogenClient
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
-from tests.test_sync_tables import (
+from tests.sync_support import (
     DATASET,
     ExpectedTables,
     SyncTarget,

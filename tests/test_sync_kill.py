@@ -17,7 +17,7 @@ import dlt
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 # The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
 # committed the first finished load job of the package: the tables are then part-way loaded; with

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match
 
 KILLS = 30
 EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from dlt.common.versioned_state import decompress_state
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
-from tests.test_sync_tables import SyncTarget
+from tests.sync_support import SyncTarget
 
 SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
 

@@ -14,7 +14,7 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.source.records import hit_fingerprint, to_columns
 from octogen_source.sync import DEFAULT_DATASET
-from tests.test_sync_tables import ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, totals
 
 
 @pytest.fixture

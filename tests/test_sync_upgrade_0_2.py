@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_tables import (
+from tests.sync_support import (
     ExpectedTables,
     SyncTarget,
     assert_tables_match,

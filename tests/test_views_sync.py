@@ -14,7 +14,7 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, run_sync
 from octogen_source.views import VIEW_COLUMNS, create_analyst_views
-from tests.test_sync_tables import typed_columns
+from tests.sync_support import typed_columns
 
 PIPELINE = "octogen_views_test"
 DATASET = "octogen"

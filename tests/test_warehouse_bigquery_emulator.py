@@ -50,7 +50,7 @@ from tests.bigquery_emulator import (
     running_emulator,
     snapshot_dataset,
 )
-from tests.test_sync_tables import FAST_RETRY, ExpectedTables, assert_tables_match, totals
+from tests.sync_support import FAST_RETRY, ExpectedTables, assert_tables_match, read_rows, totals
 
 pytestmark = [
     pytest.mark.timeout(300),
@@ -264,8 +264,35 @@ def test_what_dlt_sent_to_bigquery(syncs: BigQuerySyncs) -> None:
         "catalogs",
     }
     assert {table for table, source_format in formats if source_format != "PARQUET"} == {
-        "_dlt_pipeline_state"
+        "_dlt_pipeline_state",
+        "sync_runs",  # a few rows per sync, as JSONL
     }
+
+
+def test_every_sync_is_recorded_in_sync_runs(syncs: BigQuerySyncs) -> None:
+    stage = syncs.stages["restored"]  # its snapshot was taken after all three syncs
+    volatile = ("started_at", "finished_at", "seconds")
+    stored = sorted(
+        (
+            {name: value for name, value in row.items() if name not in volatile}
+            for row in read_rows(stage.database, "sync_runs")
+        ),
+        key=lambda row: (row["run_id"], row["catalog"]),
+    )
+    expected = sorted(
+        (
+            {
+                name: value
+                for name, value in record.items()
+                if name not in volatile and value is not None and value != []
+            }
+            for name in ("first", "changes", "restored")
+            for record in syncs.stages[name].report.catalog_records()
+        ),
+        key=lambda row: (row["run_id"], row["catalog"]),
+    )
+    assert stored == expected
+    assert len(stored) == 6 and {row["outcome"] for row in stored} == {"ok"}
 
 
 def test_the_cli_loads_into_bigquery(

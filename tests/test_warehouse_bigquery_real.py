@@ -24,7 +24,7 @@ from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, run_sync
 from octogen_source.warehouse import destination_for
 from tests.bigquery_emulator import snapshot_dataset
-from tests.test_sync_tables import FAST_RETRY, ExpectedTables, assert_tables_match, totals
+from tests.sync_support import FAST_RETRY, ExpectedTables, assert_tables_match, totals
 
 CREDENTIAL_VARIABLES = (
     "GOOGLE_APPLICATION_CREDENTIALS",

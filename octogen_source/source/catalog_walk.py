@@ -35,7 +35,12 @@ from typing import Any, Protocol
 
 from octogen_source.bounded_body import MAX_TEXT_CHARS
 from octogen_source.client import OctogenClient
-from octogen_source.errors import OctogenEndpointRetiredError, OctogenError, OctogenNotFoundError
+from octogen_source.errors import (
+    OctogenConfigurationError,
+    OctogenEndpointRetiredError,
+    OctogenError,
+    OctogenNotFoundError,
+)
 from octogen_source.models import WireSearchPage
 from octogen_source.source.details import DetailFetcher
 from octogen_source.source.guards import mass_removal, names_other_catalog
@@ -70,7 +75,7 @@ class UnknownCatalogError(OctogenError):
     """A catalog asked for is not granted to the key (or does not exist)."""
 
 
-class CatalogsRequiredError(OctogenError):
+class CatalogsRequiredError(OctogenConfigurationError):
     """No catalogs are configured and the API can no longer list them."""
 
 

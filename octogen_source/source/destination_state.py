@@ -14,8 +14,9 @@ from dlt.common.pipeline import SupportsPipeline
 from octogen_source.source.known_versions import PRODUCTS_TABLE, KnownVersions, read_known_versions
 from octogen_source.source.records import Row
 from octogen_source.source.stored_rows import read_records
+from octogen_source.table_names import CATALOGS
 
-CATALOGS_TABLE = "catalogs"
+CATALOGS_TABLE = CATALOGS
 
 
 class DestinationState:

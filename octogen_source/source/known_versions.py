@@ -20,8 +20,9 @@ from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndef
 from dlt.destinations.sql_client import SqlClientBase
 
 from octogen_source.source.uuid_index import KEY, Keys, found_in, pack_uuid, unpack_uuid
+from octogen_source.table_names import PRODUCTS
 
-PRODUCTS_TABLE = "products"
+PRODUCTS_TABLE = PRODUCTS
 FETCH_ROWS = 20_000
 
 _REMOVED = 1

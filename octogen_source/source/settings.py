@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES
-from octogen_source.errors import OctogenError
+from octogen_source.errors import OctogenConfigurationError
 from octogen_source.models import Facet
 from octogen_source.retries import RetryPolicy
 
@@ -17,7 +17,7 @@ DEFAULT_MAX_CONCURRENT_CATALOGS = 4
 DEFAULT_MAX_REMOVAL_SHARE = 0.2
 
 
-class InvalidSettingError(OctogenError):
+class InvalidSettingError(OctogenConfigurationError):
     """A setting of the source is out of range or malformed (checked before any request)."""
 
 

@@ -24,13 +24,12 @@ from octogen_source.source.records import JSON_DETAIL_FIELDS, Row, flat_columns
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.stored_rows import ROW_ID
+from octogen_source.table_names import CATALOGS, PRICE_HISTORY, PRODUCT_DETAILS, PRODUCTS, SYNC_RUNS
+
+__all__ = ["CATALOGS", "PRICE_HISTORY", "PRODUCTS", "PRODUCT_DETAILS", "SYNC_RUNS"]  # re-exported
 
 LOAD_ID = "_dlt_load_id"
 
-CATALOGS = "catalogs"
-PRODUCTS = "products"
-PRODUCT_DETAILS = "product_details"
-PRICE_HISTORY = "price_history"
 
 _PRICES: TTableSchemaColumns = {
     "current_price": {"data_type": "double"},

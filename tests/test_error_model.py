@@ -1,0 +1,124 @@
+"""One error model: every error says whether a retry can help (``retryable``), set where it is raised, and the
+client's retry policy, the sync and the Airflow DAG all read that one attribute."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+
+from octogen_source.client import OctogenClient
+from octogen_source.errors import (
+    ERRORS_BY_STATUS,
+    MissingAPIKeyError,
+    OctogenAPIError,
+    OctogenConfigurationError,
+    OctogenConnectionError,
+    OctogenError,
+    OctogenRequestError,
+    OctogenResponseError,
+    OctogenResponseTooLargeError,
+    OctogenTransportError,
+    OctogenValidationError,
+)
+from octogen_source.retries import RetryPolicy, is_retryable
+from octogen_source.source import InvalidSettingError
+from octogen_source.sync import SyncError, failure_is_retryable
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def api_error(status: int) -> OctogenAPIError:
+    error_class = ERRORS_BY_STATUS.get(status, OctogenAPIError)
+    return error_class(f"Octogen API {status}", status_code=status)
+
+
+RETRYABLE: list[OctogenError] = [
+    OctogenConnectionError("Could not reach the Octogen API on POST /products/search: ConnectError"),
+    api_error(429),
+    api_error(500),
+    api_error(502),
+    api_error(503),
+]
+FINAL: list[OctogenError] = [
+    api_error(400),
+    api_error(401),
+    api_error(402),
+    api_error(403),
+    api_error(404),
+    api_error(422),
+    OctogenResponseError("Octogen API 200 on POST /products/search: invalid JSON response"),
+    OctogenResponseTooLargeError("too large", endpoint="POST /products/search", limit=1024),
+    OctogenRequestError("Octogen API request not sent: body.limit", detail=[]),
+    OctogenConfigurationError("base_url must be an http(s) URL"),
+    MissingAPIKeyError("no key"),
+    InvalidSettingError("page_size must be between 1 and 100"),
+]
+
+
+@pytest.mark.parametrize("error", RETRYABLE + FINAL, ids=lambda error: type(error).__name__)
+def test_the_client_the_sync_and_the_dag_read_one_attribute(error: OctogenError) -> None:
+    expected = any(error is candidate for candidate in RETRYABLE)
+    assert error.retryable is expected
+    assert is_retryable(error) is expected  # the client's retry policy
+    try:
+        raise RuntimeError("a step of the pipeline failed") from error  # as dlt wraps what a source raised
+    except RuntimeError as wrapped:
+        assert failure_is_retryable(wrapped) is expected  # the sync
+        sync_error = SyncError("one line", retryable=failure_is_retryable(wrapped))
+    assert dag_retry_can_help()(sync_error) is expected  # the DAG
+
+
+def test_outside_octogen_errors_a_failed_sync_may_heal_and_the_client_never_retries_them() -> None:
+    assert failure_is_retryable(OSError("the warehouse is unreachable"))
+    assert not is_retryable(OSError("not one of ours"))
+
+
+def test_the_four_families_are_told_apart() -> None:
+    transport = OctogenConnectionError("x")
+    assert OctogenTransportError is OctogenConnectionError and not isinstance(transport, OctogenAPIError)
+    response = OctogenResponseError("x")
+    assert not isinstance(response, OctogenAPIError) and response.status_code == 200
+    request = OctogenRequestError("not sent", detail=[{"loc": ["body", "limit"], "msg": "bad"}])
+    assert isinstance(request, OctogenConfigurationError) and isinstance(request, ValueError)
+    assert request.status_code is None and request.response is None  # nothing was sent
+    # still caught by code written against 0.3, which caught OctogenValidationError for it
+    assert isinstance(request, OctogenValidationError)
+    api_422 = api_error(422)
+    assert isinstance(api_422, OctogenValidationError) and not isinstance(api_422, OctogenConfigurationError)
+
+
+@pytest.mark.parametrize("base_url", ["ftp://api.example/v1", "not a url", "http://[::1"])
+def test_a_bad_base_url_is_a_configuration_error(base_url: str) -> None:
+    with pytest.raises(OctogenConfigurationError, match="base_url"):
+        OctogenClient(api_key="octo_test", base_url=base_url)
+
+
+def test_a_bad_retry_policy_is_a_configuration_error() -> None:
+    with pytest.raises(OctogenConfigurationError, match="max_attempts"):
+        RetryPolicy(max_attempts=0)
+
+
+def test_a_request_error_is_raised_before_anything_is_sent() -> None:
+    async def search() -> None:
+        async with OctogenClient(api_key="octo_test", base_url="http://127.0.0.1:9/v1") as client:
+            await client.search_products(limit=0)
+
+    with pytest.raises(OctogenRequestError) as raised:
+        asyncio.run(search())
+    assert not raised.value.retryable and raised.value.detail
+
+
+def dag_retry_can_help() -> Callable[[BaseException], bool]:
+    """``retry_can_help`` of pipelines/octogen_dag.py without Airflow, which the default environment lacks
+    (its body imports only the library; the DAG itself is tested in .airflow-venv)."""
+    path = REPO_ROOT / "pipelines" / "octogen_dag.py"
+    source = path.read_text()
+    start = source.index("def retry_can_help(")
+    end = source.index("\ndef ", start + 1)
+    namespace: dict[str, Any] = {}
+    exec(compile(source[start:end], str(path), "exec"), namespace)
+    return cast("Callable[[BaseException], bool]", namespace["retry_can_help"])
