@@ -40,7 +40,7 @@ def discover(
     host: str, *, api_key: str | None, base_url: str | None, retry: RetryPolicy | None = None
 ) -> Discovery:
     """The catalogs serving ``host`` (a host or any URL on it); none when no catalog covers the host."""
-    return asyncio.run(_discover(host, _api_key(api_key), base_url or _configured_base_url(), retry))
+    return asyncio.run(_discover(host, configured_api_key(api_key), base_url or configured_base_url(), retry))
 
 
 async def _discover(host: str, api_key: str, base_url: str, retry: RetryPolicy | None) -> Discovery:
@@ -71,7 +71,7 @@ def _is_not_covered(detail: object) -> bool:
     return code == "domain_not_covered"
 
 
-def _api_key(api_key: str | None) -> str:
+def configured_api_key(api_key: str | None) -> str:
     """The key as the sync finds it: given, else ``sources.octogen.api_key`` (secrets.toml or
     ``SOURCES__OCTOGEN__API_KEY``), else ``OCTO_API_KEY``."""
     key = str(api_key or dlt.secrets.get("sources.octogen.api_key") or os.environ.get(API_KEY_ENV) or "")
@@ -83,7 +83,8 @@ def _api_key(api_key: str | None) -> str:
     return key.strip()
 
 
-def _configured_base_url() -> str:
+def configured_base_url() -> str:
+    """``sources.octogen.base_url`` (config.toml or ``SOURCES__OCTOGEN__BASE_URL``), else production."""
     configured: str | None = dlt.config.get("sources.octogen.base_url")
     return str(configured) if configured else DEFAULT_BASE_URL
 

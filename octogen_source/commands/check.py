@@ -25,10 +25,12 @@ from typing import Any, Literal
 
 import dlt
 
-from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL, OctogenClient
+from octogen_source.client import OctogenClient
+from octogen_source.discover import configured_api_key, configured_base_url
 from octogen_source.errors import MissingAPIKeyError, OctogenEndpointRetiredError, OctogenNotFoundError
 from octogen_source.models import MeResponse
 from octogen_source.retries import RetryPolicy
+from octogen_source.source.settings import catalog_keys
 from octogen_source.sync import SyncOptions, describe_failure
 from octogen_source.warehouse import default_duckdb_path, destination_for
 
@@ -76,13 +78,13 @@ def checks_json(checks: Sequence[Check]) -> str:
 
 
 async def _api_checks(options: SyncOptions) -> list[Check]:
-    base_url = options.base_url or _configured("sources.octogen.base_url") or DEFAULT_BASE_URL
+    base_url = options.base_url or configured_base_url()
     try:
-        configured = options.catalogs or _configured_catalogs()
+        configured = options.catalogs or catalog_keys(dlt.config.get("sources.octogen.catalogs")) or ()
     except ValueError as error:
         return [Check("catalog", "(configured)", "failed", str(error))]
     try:
-        api_key = _api_key(options.api_key)
+        api_key = configured_api_key(options.api_key)
         client = OctogenClient(api_key=api_key, base_url=base_url, retry=CHECK_RETRY)
     except (MissingAPIKeyError, ValueError) as error:
         return [Check("api_key", "", "failed", str(error)), *_skipped(configured, "no usable key")]
@@ -195,43 +197,6 @@ async def _check_listed_catalogs(client: OctogenClient, api_key: str, base_url: 
         return Check("catalog", "(none configured)", "failed", "the API lists no catalog granted to this key")
     detail = f"none configured; the API lists {len(keys)} granted to this key, all synced: {', '.join(keys)}"
     return Check("catalog", "(none configured)", "ok", detail, {"catalogs": keys})
-
-
-def _api_key(api_key: str | None) -> str:
-    key = str(api_key or dlt.secrets.get("sources.octogen.api_key") or os.environ.get(API_KEY_ENV) or "")
-    if not key.strip():
-        raise MissingAPIKeyError(
-            f"no Octogen API key: set {API_KEY_ENV}, SOURCES__OCTOGEN__API_KEY or [sources.octogen] api_key"
-            " in .dlt/secrets.toml"
-        )
-    return key.strip()
-
-
-def _configured(name: str) -> str | None:
-    value: object = dlt.config.get(name)
-    return str(value) if value else None
-
-
-def _configured_catalogs() -> tuple[str, ...]:
-    """``sources.octogen.catalogs``: a list (config.toml) or, from the environment, a JSON list or a
-    comma-separated string."""
-    value: object = dlt.config.get("sources.octogen.catalogs")
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                value = json.loads(text)
-            except ValueError:
-                raise ValueError(
-                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
-                ) from None
-        else:
-            value = text.split(",")
-    if value is None:
-        return ()
-    if not isinstance(value, list | tuple) or not all(isinstance(key, str) for key in value):
-        raise ValueError("sources.octogen.catalogs must be a list of catalog keys")
-    return tuple(key.strip() for key in value if key.strip())
 
 
 # ---- the destination --------------------------------------------------------------------------------------

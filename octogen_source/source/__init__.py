@@ -15,7 +15,6 @@ A product is new or changed when its uuid has no live row or its search hit diff
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
@@ -37,6 +36,7 @@ from octogen_source.source.settings import (
     InvalidSettingError,
     SearchFilters,
     SourceSettings,
+    catalog_keys,
     coerce_facets,
     parse_facet,
 )
@@ -126,7 +126,7 @@ def octogen_source(
     settings = SourceSettings(
         api_key=key,
         base_url=base_url,
-        catalogs=_catalog_keys(catalogs),
+        catalogs=catalog_keys(catalogs),
         filters=SearchFilters(
             q=q or None,
             facets=coerce_facets(facets),
@@ -151,28 +151,6 @@ def octogen_source(
     if details:
         tables.append(product_details_table(walk))
     return tables
-
-
-def _catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON
-    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
-    if isinstance(catalogs, str):
-        text = catalogs.strip()
-        if text.startswith("["):
-            try:
-                catalogs = json.loads(text)
-            except ValueError:
-                raise InvalidSettingError(
-                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
-                ) from None
-        else:
-            catalogs = text.split(",")
-    if catalogs is None:
-        return None
-    if not isinstance(catalogs, Sequence) or not all(isinstance(key, str) for key in catalogs):
-        raise InvalidSettingError("sources.octogen.catalogs must be a list of catalog keys")
-    keys = tuple(key.strip() for key in catalogs or () if key and key.strip())
-    return keys or None
 
 
 def _retry_policy(

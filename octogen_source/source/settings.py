@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,3 +126,25 @@ def coerce_facets(facets: Iterable[Facet | Mapping[str, Any] | str] | None) -> t
         else:
             raise InvalidSettingError(f"facet {facet!r} is neither name=value1,value2 nor {{name, values}}")
     return tuple(coerced)
+
+
+def catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON
+    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
+    if isinstance(catalogs, str):
+        text = catalogs.strip()
+        if text.startswith("["):
+            try:
+                catalogs = json.loads(text)
+            except ValueError:
+                raise InvalidSettingError(
+                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
+                ) from None
+        else:
+            catalogs = text.split(",")
+    if catalogs is None:
+        return None
+    if not isinstance(catalogs, Sequence) or not all(isinstance(key, str) for key in catalogs):
+        raise InvalidSettingError("sources.octogen.catalogs must be a list of catalog keys")
+    keys = tuple(key.strip() for key in catalogs or () if key and key.strip())
+    return keys or None
