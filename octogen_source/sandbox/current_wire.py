@@ -20,16 +20,10 @@ import orjson
 from octogen_source.sandbox.brands import brand_view, slugify
 from octogen_source.sandbox.catalog import CatalogInfo, Product
 from octogen_source.sandbox.enrichment import enrichment, wire_gender
-from octogen_source.sandbox.wire import CURRENCY, iso_timestamp
+from octogen_source.sandbox.wire import CURRENCY, SIZES, iso_timestamp
 
 CURRENT_CACHE_KEY = "current"
 OCTOGEN_CDN = "https://images.octogen.ai"
-_SIZES = {
-    "letters": ("XS", "S", "M", "L", "XL", "XXL"),
-    "waist": ("28", "30", "32", "34", "36", "38"),
-    "shoes": ("37", "38", "39", "40", "41", "42", "43", "44"),
-    "one": ("One Size",),
-}
 _REVIEWERS = ("Maya R.", "Jonas K.", "Priya S.", "Tom H.", "Elena G.", "Sam W.", "Aiko T.", "Lucas M.")
 _REVIEW_BODIES = (
     "Fits true to size and the fabric feels great.",
@@ -44,7 +38,7 @@ _DAY = 24 * 3600
 
 def sizes_of(product: Product) -> list[str]:
     """The sizes on offer: the same draw the seed-era lookup view makes, so both generations agree."""
-    all_sizes = _SIZES[product.kind.size_system]
+    all_sizes = SIZES[product.kind.size_system]
     first = int(random.Random(product.uuid).random() * max(1, len(all_sizes) - 3))
     return list(all_sizes[first : first + 4])
 

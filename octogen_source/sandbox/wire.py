@@ -20,7 +20,7 @@ WIRE_SHAPES: tuple[WireShape, ...] = ("v1", "v2")
 SEED_CACHE_KEY = "v1"
 CURRENCY = "USD"
 
-_SIZES = {
+SIZES = {
     "letters": ("XS", "S", "M", "L", "XL", "XXL"),
     "waist": ("28", "30", "32", "34", "36", "38"),
     "shoes": ("37", "38", "39", "40", "41", "42", "43", "44"),
@@ -77,7 +77,7 @@ def product_view(product: Product, info: CatalogInfo) -> dict[str, Any]:
     """The seed-era fuller product record (MerchantProductView of May 2026) returned by lookup."""
     details = random.Random(product.uuid)
     product_id = f"{info.code}-{product.seq:06d}"
-    all_sizes = _SIZES[product.kind.size_system]
+    all_sizes = SIZES[product.kind.size_system]
     first_size = int(details.random() * max(1, len(all_sizes) - 3))
     sizes = list(all_sizes[first_size : first_size + 4])
     gtin = None if details.random() < 0.1 else f"{details.getrandbits(40) % 10**13:013d}"
