@@ -106,22 +106,20 @@ class OctogenValidationError(OctogenAPIError):
     """422: the API rejected the request's parameters; ``detail`` is the API's validation list."""
 
 
-class OctogenRequestError(OctogenConfigurationError, OctogenValidationError):
+class OctogenRequestError(OctogenConfigurationError):
     """A request the client refused to send: its parameters fail the client's own checks.
 
     ``detail`` is a list of problems shaped like the API's 422 ``detail`` (``loc``, ``msg``, ``type``,
     ``input``); nothing was sent, so ``status_code``, ``response`` and ``request_id`` are None. The API's own
-    422 is :class:`OctogenValidationError`; this is one too only for code written against 0.3, which caught
-    that (deprecated: catch :class:`OctogenRequestError` or :class:`OctogenConfigurationError`).
+    422 is :class:`OctogenValidationError`.
     """
 
     def __init__(self, message: str, *, detail: Any = None) -> None:
-        Exception.__init__(self, message)
+        super().__init__(message)
         self.detail = detail
-        self.status_code = None  # type: ignore[assignment]
-        self.response = None
-        self.request_id = None
-        self.retryable = False
+        self.status_code: int | None = None
+        self.response: httpx.Response | None = None
+        self.request_id: str | None = None
 
 
 class OctogenRateLimitError(OctogenAPIError):

@@ -85,8 +85,8 @@ def test_the_four_families_are_told_apart() -> None:
     request = OctogenRequestError("not sent", detail=[{"loc": ["body", "limit"], "msg": "bad"}])
     assert isinstance(request, OctogenConfigurationError) and isinstance(request, ValueError)
     assert request.status_code is None and request.response is None  # nothing was sent
-    # still caught by code written against 0.3, which caught OctogenValidationError for it
-    assert isinstance(request, OctogenValidationError)
+    # not the API's 422: nothing was sent
+    assert not isinstance(request, OctogenAPIError)
     api_422 = api_error(422)
     assert isinstance(api_422, OctogenValidationError) and not isinstance(api_422, OctogenConfigurationError)
 

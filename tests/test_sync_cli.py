@@ -60,7 +60,7 @@ def closed_port() -> int:
 
 
 def test_missing_key(cli_env: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
-    assert "no Octogen API key" in one_error_line(capsys, [])
+    assert "no Octogen API key" in one_error_line(capsys, [], status=2)
     assert sum(cli_env.request_counts.values()) == 0
 
 
@@ -177,7 +177,7 @@ def test_the_script_exits_with_one_line(sandbox: Sandbox, tmp_path: Path) -> Non
         (rejected, "error: the Octogen API rejected the API key (401 API key revoked)"),
     ):
         out, err = process.communicate(timeout=120)
-        assert process.returncode == 1
+        assert process.returncode == (2 if process is missing else 1)  # a missing key is configuration
         assert out == ""
         if process is rejected:  # --progress: dlt's extract progress first, the error line last
             assert "Traceback" not in err and "Extract octogen" in err
@@ -261,7 +261,7 @@ def test_without_catalogs_the_current_api_gets_one_line_saying_how_to_name_them(
 ) -> None:
     monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
     monkeypatch.delenv("SOURCES__OCTOGEN__CATALOGS")
-    line = one_error_line(capsys, [])
+    line = one_error_line(capsys, [], status=2)
     assert "GET /catalogs was retired on 2026-07-09" in line and "--catalog KEY" in line
     assert "--discover" in line
     assert cli_env.request_counts["search"] == 0
@@ -322,6 +322,7 @@ def test_json_prints_the_run_result(
     assert err == "" and result["ok"] is True
     assert [entry["catalog"] for entry in result["catalogs"]] == catalogs
     assert all(entry["new"] == 60 and entry["complete"] is True for entry in result["catalogs"])
+    assert all(entry["outcome"] == "ok" and entry["walked"] == 60 for entry in result["catalogs"])
     assert result["totals"]["new"] == 60 * len(catalogs) and result["totals"]["lookups"] == 0
     assert result["totals"]["requests"] == sum(entry["requests"] for entry in result["catalogs"])
     assert len(result["load_ids"]) == 1 and result["warnings"] == []
@@ -330,7 +331,11 @@ def test_json_prints_the_run_result(
     monkeypatch.setenv("OCTO_API_KEY", "octo_live_not_a_key")
     assert main(["--json"]) == 1
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"ok": False, "error": err.strip().removeprefix("error: ")}
+    failed = json.loads(out)  # the failed run's result: what sync_runs recorded
+    assert failed["ok"] is False and failed["outcome"] == "failed"
+    assert failed["error"] == err.strip().removeprefix("error: ")
+    assert [entry["catalog"] for entry in failed["catalogs"]] == catalogs
+    assert "octo_live_not_a_key" not in out
     assert err.startswith("error: the Octogen API rejected the API key (401")
 
 

@@ -27,7 +27,7 @@ from octogen_source.commands.demo import DEMO_DATABASE, run_demo
 from octogen_source.commands.extras import missing_bigquery_extra
 from octogen_source.commands.output import failure_json, report_json
 from octogen_source.discover import discover, format_discovery
-from octogen_source.errors import OctogenError, OctogenValidationError
+from octogen_source.errors import OctogenConfigurationError, OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.sync import (
@@ -37,6 +37,7 @@ from octogen_source.sync import (
     SyncOptions,
     format_summary,
     print_progress,
+    root_cause,
     run_sync,
 )
 from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
@@ -199,6 +200,13 @@ def configure_logging(progress: bool) -> None:
         logger.addHandler(handler)
 
 
+def exit_status(error: BaseException) -> int:
+    """2 for a mistake in the arguments or configuration (nothing was sent), else 1."""
+    if isinstance(error, SyncError) and error.__cause__ is not None:
+        error = error.__cause__
+    return 2 if isinstance(root_cause(error), OctogenConfigurationError) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         arguments = build_parser().parse_args(argv)
@@ -218,10 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(missing, file=sys.stderr)
             return 1
 
-    def fail(line: str, status: int) -> int:
+    def fail(line: str, status: int, error: BaseException | None = None) -> int:
         print(line, file=sys.stderr)
         if arguments.json:
-            print(failure_json(line.removeprefix("error: ")))
+            print(failure_json(error, line.removeprefix("error: ")))
         return status
 
     try:
@@ -236,10 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             report = run_sync(options)
             print(report_json(report) if arguments.json else format_summary(report))
-    except OctogenValidationError as error:
-        return fail(f"error: {error}", 2 if error.response is None else 1)  # refused before sending: 2
     except (SyncError, OctogenError) as error:
-        return fail(f"error: {error}", 1)
+        return fail(f"error: {error}", exit_status(error), error)
     except KeyboardInterrupt:
         return fail("error: interrupted", 130)
     except BrokenPipeError:

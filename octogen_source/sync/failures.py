@@ -1,0 +1,161 @@
+"""A failed sync as one line: ``SyncError``, and how a failure is described and whether retrying can help.
+
+The line names the root cause (an Octogen error first, then a destination error), never the key, never a
+traceback; the original exception stays the ``__cause__``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination.exceptions import DestinationException
+from dlt.destinations.exceptions import DestinationConnectionError
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from octogen_source.errors import (
+    MissingAPIKeyError,
+    OctogenAPIError,
+    OctogenAuthenticationError,
+    OctogenConnectionError,
+    OctogenError,
+    OctogenForbiddenError,
+    OctogenInsufficientCreditError,
+    OctogenRequestError,
+    OctogenValidationError,
+)
+
+MAX_ERROR_LINE = 400
+
+if TYPE_CHECKING:
+    from octogen_source.sync.report import SyncReport
+
+
+class SyncError(OctogenError):
+    """A sync failed; the message is the one line to show.
+
+    ``report`` is what the failed run did (``outcome`` ``failed``, the figures of the catalogs it reached), as
+    recorded in ``sync_runs``; ``None`` only where ``run_sync`` was not involved. ``retryable``: whether
+    running the sync again may succeed (:func:`failure_is_retryable` of what failed).
+    """
+
+    def __init__(self, message: str, *, report: SyncReport | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.report = report
+        self.retryable = retryable
+
+
+def describe_failure(error: BaseException, *, secret: str | None = None, base_url: str | None = None) -> str:
+    """One readable line for a failed sync: the root cause, never a traceback, never the key."""
+    cause = root_cause(error)
+    line = _describe(cause, error, base_url)
+    # dlt puts a failed job's whole traceback into its message: the line ends where it starts
+    line = _TRACEBACK.split(line, maxsplit=1)[0].rstrip(" :")
+    line = " ".join(line.split())
+    for key in (secret, *_environment_keys()):
+        if key:
+            line = line.replace(key, "[redacted]")
+    return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
+
+
+def _environment_keys() -> Sequence[str]:
+    return [
+        value for name in ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY") if (value := os.environ.get(name))
+    ]
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: dlt's step failures, causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        if isinstance(current, PipelineStepFailed):
+            current = current.exception
+        else:
+            current = current.__cause__ or current.__context__
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The first Octogen error in the chain, else the first destination error, else the innermost error."""
+    chain = list(_chain(error))
+    for candidate in chain:
+        if isinstance(candidate, OctogenError):
+            return candidate
+    for candidate in chain:
+        if isinstance(candidate, DestinationException | ConfigFieldMissingException):
+            return candidate
+    return chain[-1]
+
+
+def failure_is_retryable(error: BaseException) -> bool:
+    """Whether running the failed sync again may succeed: the ``retryable`` of the first Octogen error in the
+    chain (set where it was raised: the API unreachable, 429 or 5xx after the client's own retries), or, for
+    anything outside Octogen's errors (the warehouse, the network to it), yes. A rejected or missing key, a
+    catalog the key may not read, a refused request or a configuration mistake: no."""
+    cause = root_cause(error)
+    if isinstance(cause, OctogenError):
+        return cause.retryable
+    return True
+
+
+def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
+    if isinstance(cause, SyncError | MissingAPIKeyError):
+        return str(cause)
+    if isinstance(cause, OctogenInsufficientCreditError):
+        top_up = f" at {cause.top_up_url}" if cause.top_up_url else " in the Octogen platform"
+        return (
+            "the Octogen organization's prepaid credit is exhausted (402): nothing was loaded from this run;"
+            f" top up{top_up}, then run the sync again"
+        )
+    if isinstance(cause, OctogenAuthenticationError):
+        return f"the Octogen API rejected the API key (401 {_detail(cause)})"
+    if isinstance(cause, OctogenForbiddenError):
+        return f"the API key is not allowed to do this (403 {_detail(cause)})"
+    if isinstance(cause, OctogenRequestError) and cause.detail:
+        return f"invalid request, not sent: {_detail(cause)}"
+    if isinstance(cause, OctogenValidationError):
+        return f"the Octogen API rejected the request: {_detail(cause)}"
+    if isinstance(cause, OctogenConnectionError) and base_url:
+        return f"cannot reach the Octogen API at {base_url}: " + str(cause).replace(
+            "Could not reach the Octogen API on ", ""
+        )
+    if isinstance(cause, OctogenError):
+        return str(cause)
+    step = error.step if isinstance(error, PipelineStepFailed) else None
+    where = f" during {step}" if step else ""
+    if isinstance(cause, ConfigFieldMissingException):
+        return (
+            f"missing configuration{where}: {cause.spec_name} needs {', '.join(cause.fields)}"
+            " (set it in .dlt/secrets.toml, .dlt/config.toml or the environment)"
+        )
+    if isinstance(cause, DestinationConnectionError):
+        reason = _first_line(cause.inner_exc)
+        return f"cannot connect to the destination (dataset {cause.dataset_name!r}): {reason}"
+    if isinstance(cause, DestinationException) or step == "load":
+        return f"the destination failed{where}: {_first_line(cause)}"
+    return f"{type(cause).__name__}{where}: {_first_line(cause)}"
+
+
+def _detail(error: OctogenAPIError | OctogenRequestError) -> str:
+    detail = error.detail
+    if isinstance(detail, list):
+        return "; ".join(
+            ".".join(str(part) for part in problem.get("loc") or ()) + f": {problem.get('msg', '')}"
+            for problem in detail
+            if isinstance(problem, dict)
+        )
+    return str(detail) if detail is not None else str(error)
+
+
+_BLANK_LINES = re.compile(r"\n\s*\n")
+_TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s*File \"")
+
+
+def _first_line(error: BaseException) -> str:
+    """The first paragraph of an error message (dlt's messages go on with advice over many lines)."""
+    text = str(error).strip() or type(error).__name__
+    return _BLANK_LINES.split(text, maxsplit=1)[0]

@@ -1,0 +1,213 @@
+"""One sync run: the Octogen source into a destination, with a per-catalog report (``run_sync``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from octogen_source.history import record_history
+from octogen_source.source import WalkObserver, octogen_source, parse_facet
+from octogen_source.source.first_load import append_on_first_load, holds_no_products
+from octogen_source.source.leftovers import remove_abandoned_extracts
+from octogen_source.source.resume import finish_pending_packages
+from octogen_source.source.tables import PRODUCTS, high_water_mark
+from octogen_source.sync.failures import SyncError, describe_failure, failure_is_retryable
+from octogen_source.sync.options import SyncOptions
+from octogen_source.sync.report import SyncReport
+from octogen_source.views import create_analyst_views
+from octogen_source.warehouse import (
+    apply_destination_hints,
+    default_duckdb_path,
+    destination_for,
+)
+
+log = logging.getLogger("octogen_source.sync")
+
+
+def run_sync(options: SyncOptions) -> SyncReport:
+    """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure.
+
+    Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
+    :mod:`octogen_source.history`), a failed run's too when the destination can be reached.
+    """
+    started = time.monotonic()
+    report = SyncReport(
+        catalogs=[],
+        destination=options.destination,
+        dataset=options.dataset,
+        pipeline_name=options.pipeline_name,
+        seconds=0.0,
+        load_ids=[],
+        high_water=None,
+        requested_catalogs=tuple(options.catalogs),
+    )
+    observer = WalkObserver(on_progress=options.progress)
+    try:
+        pipeline = _pipeline(options)
+        # a run killed during extract left a folder that dlt never reads again; one killed during
+        # normalize or load left packages: finish them before extracting anew
+        remove_abandoned_extracts(pipeline)
+        report.notices = _finish_earlier_loads(pipeline, options)
+        source = octogen_source(**_source_arguments(options, observer))
+        apply_destination_hints(source, options.destination)
+        duckdb_path = _duckdb_path(options)
+        if duckdb_path is not None and holds_no_products(duckdb_path):
+            append_on_first_load(source)
+        run_arguments: dict[str, Any] = {"loader_file_format": _loader_file_format(options)}
+        info = pipeline.run(source, **run_arguments)
+        report.load_ids = list(_load_ids(info))
+        create_analyst_views(pipeline)
+    except Exception as error:
+        base_url = observer.base_url or options.base_url
+        line = describe_failure(error, secret=options.api_key, base_url=base_url)
+        _finish_report(report, observer, started)
+        report.error = line
+        if options.record_history:
+            try:
+                _record_history(report, options)
+            except Exception as history_error:
+                # not logged above debug: the CLI's --progress shows this logger, and a failure is one line
+                note = describe_failure(history_error, secret=options.api_key)
+                report.notices.append(f"this failed run could not be recorded in sync_runs: {note}")
+                log.debug("the failed sync could not be recorded in sync_runs: %s", note)
+        raise SyncError(line, report=report, retryable=failure_is_retryable(error)) from error
+    resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
+    report.high_water = high_water_mark(resource_state.get(PRODUCTS, {}))
+    _finish_report(report, observer, started)
+    if options.record_history:
+        try:
+            _record_history(report, options)
+        except Exception as history_error:
+            line = describe_failure(history_error, secret=options.api_key)
+            report.notices.append(f"this run could not be recorded in sync_runs: {line}")
+    return report
+
+
+def _finish_report(report: SyncReport, observer: WalkObserver, started: float) -> None:
+    report.catalogs = list(observer.catalogs.values())
+    report.catalog_list_requests = observer.overhead.requests
+    report.catalog_list_retries = observer.overhead.retries
+    report.seconds = time.monotonic() - started
+    report.finished_at = datetime.now(UTC)
+
+
+def _record_history(report: SyncReport, options: SyncOptions) -> None:
+    record_history(
+        report.catalog_records(),
+        destination=destination_for(
+            options.destination,
+            duckdb_path=_duckdb_path(options),
+            duckdb_memory_limit=options.duckdb_memory_limit,
+        ),
+        dataset=options.dataset,
+        pipeline_name=options.pipeline_name,
+        pipelines_dir=options.pipelines_dir,
+    )
+
+
+def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[str]:
+    """Finishes the loads an earlier run left; one notice when they failed again and were cleared."""
+    try:
+        cleared = finish_pending_packages(pipeline)
+    except Exception as error:
+        line = describe_failure(error, secret=options.api_key)
+        raise SyncError(
+            f"an earlier run's load is pending, failed again and could not be cleared safely: {line};"
+            f" it is kept: run again once the destination answers (to drop it by hand: dlt pipeline"
+            f" {options.pipeline_name} drop-pending-packages, then sync with --refetch-all)",
+            retryable=True,
+        ) from error
+    if cleared is None:
+        return []
+    line = describe_failure(cleared.error, secret=options.api_key)
+    return [
+        f"the load an earlier run left pending ({', '.join(cleared.load_ids)}) failed again and was"
+        f" cleared ({line}); this run synced its products again"
+    ]
+
+
+def _pipeline(options: SyncOptions) -> dlt.Pipeline:
+    if options.pipeline_name == options.dataset:
+        # DuckDB cannot tell the database from the schema when both have one name
+        raise SyncError(f"the pipeline name and the dataset must differ (both are {options.dataset!r})")
+    if options.duckdb_path is not None and Path(options.duckdb_path).stem == options.dataset:
+        raise SyncError(
+            f"the DuckDB file {options.duckdb_path!r} is named like the dataset {options.dataset!r}:"
+            " DuckDB cannot tell them apart; rename the file or pass another --dataset"
+        )
+    arguments: dict[str, Any] = {}
+    if options.pipelines_dir is not None:
+        arguments["pipelines_dir"] = options.pipelines_dir
+    if options.collector is not None:
+        arguments["progress"] = options.collector
+    return dlt.pipeline(
+        pipeline_name=options.pipeline_name,
+        destination=destination_for(
+            options.destination,
+            duckdb_path=_duckdb_path(options),
+            duckdb_memory_limit=options.duckdb_memory_limit,
+        ),
+        dataset_name=options.dataset,
+        **arguments,
+    )
+
+
+def _duckdb_path(options: SyncOptions) -> str | None:
+    if options.destination != "duckdb":
+        return None
+    return options.duckdb_path or default_duckdb_path(options.pipeline_name)
+
+
+def _loader_file_format(options: SyncOptions) -> str | None:
+    """Parquet into DuckDB when pyarrow is there: at 15,000 products it loads in 0.5 s where dlt's default
+    (SQL INSERT statements) takes 14 s and gigabytes of memory. BigQuery's format comes from its hints."""
+    if options.loader_file_format is not None:
+        return options.loader_file_format
+    if options.destination == "duckdb" and importlib.util.find_spec("pyarrow") is not None:
+        return "parquet"
+    return None
+
+
+def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str, Any]:
+    facets = [parse_facet(text) for text in options.facets]  # malformed facets fail before any request
+    arguments: dict[str, Any] = {
+        "details": options.details,
+        "refetch_all": options.full_refresh,
+        "observer": observer,
+        "retry": options.retry,
+    }
+    # left out when unset, so that dlt resolves them from its config providers (an argument passed, even
+    # None, would hide [sources.octogen] catalogs or SOURCES__OCTOGEN__CATALOGS)
+    given: dict[str, Any] = {
+        "catalogs": list(options.catalogs) or None,
+        "q": options.q,
+        "facets": facets or None,
+        "price_min": options.price_min,
+        "price_max": options.price_max,
+    }
+    for name in (
+        "api_key",
+        "base_url",
+        "page_size",
+        "max_concurrent_lookups",
+        "max_concurrent_catalogs",
+        "max_response_bytes",
+        "allow_mass_removal",
+        "max_removal_share",
+    ):
+        given[name] = getattr(options, name)
+    arguments.update({name: value for name, value in given.items() if value is not None})
+    return arguments
+
+
+def _load_ids(info: LoadInfo | None) -> Iterator[str]:
+    if info is not None:
+        yield from info.loads_ids
