@@ -37,13 +37,13 @@ def sandbox_process(catalogs: int, products_per_catalog: int, *, seed: int = 0) 
     try:
         assert process.stdout is not None
         settings: dict[str, str] = {}
-        for _ in range(2):
+        for _ in range(3):  # SOURCES__OCTOGEN__BASE_URL, OCTO_API_KEY, SOURCES__OCTOGEN__CATALOGS
             line = process.stdout.readline()
             if not line:
                 raise RuntimeError(f"the sandbox exited before serving (exit code {process.wait(5)})")
             name, _, value = line.strip().partition("=")
             settings[name] = value
-        base_url = settings["OCTOGEN_BASE_URL"]
+        base_url = settings["SOURCES__OCTOGEN__BASE_URL"]
         with RemoteSandbox(base_url, timeout=STARTUP_TIMEOUT_SECONDS) as remote:
             yield SandboxProcess(
                 process=process,

@@ -47,9 +47,9 @@ def sandbox_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
     )
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline().strip() for _ in range(2)]
+        lines = [process.stdout.readline().strip() for _ in range(3)]
         settings = dict(line.split("=", 1) for line in lines)
-        yield process, settings["OCTOGEN_BASE_URL"], settings["OCTO_API_KEY"]
+        yield process, settings["SOURCES__OCTOGEN__BASE_URL"], settings["OCTO_API_KEY"]
     finally:
         if process.poll() is None:
             process.kill()
@@ -91,15 +91,20 @@ def test_cli_speaks_the_current_generation_unless_told_otherwise() -> None:
     )
     try:
         assert process.stdout is not None
-        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(2))
+        settings = dict(process.stdout.readline().strip().split("=", 1) for _ in range(3))
         headers = {"Authorization": f"Bearer {settings['OCTO_API_KEY']}"}
-        with httpx.Client(base_url=settings["OCTOGEN_BASE_URL"], headers=headers, timeout=10) as client:
+        with httpx.Client(
+            base_url=settings["SOURCES__OCTOGEN__BASE_URL"], headers=headers, timeout=10
+        ) as client:
             assert client.get("/catalogs").status_code == 404
             assert client.get("/me").json()["organization"]["type"] == "catalog_partner"
-        with RemoteSandbox(settings["OCTOGEN_BASE_URL"]) as remote:
+        with RemoteSandbox(settings["SOURCES__OCTOGEN__BASE_URL"]) as remote:
             assert remote.info()["apiGeneration"] == remote.api_generation == "current"
             remote.set_api_generation("seed")
-            assert httpx.get(f"{settings['OCTOGEN_BASE_URL']}/catalogs", headers=headers).status_code == 200
+            assert (
+                httpx.get(f"{settings['SOURCES__OCTOGEN__BASE_URL']}/catalogs", headers=headers).status_code
+                == 200
+            )
     finally:
         process.terminate()
         process.wait(10)

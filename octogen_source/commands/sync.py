@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from dlt.common.schema.typing import TSchemaContract
+
 from octogen_source.cli import OneLineArgumentParser
 from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
 from octogen_source.commands.demo import DEMO_DATABASE, run_demo
@@ -30,6 +32,7 @@ from octogen_source.discover import discover, format_discovery
 from octogen_source.errors import OctogenConfigurationError, OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
+from octogen_source.source.settings import schema_contract_setting, table_selection
 from octogen_source.sync import (
     DEFAULT_DATASET,
     DEFAULT_PIPELINE_NAME,
@@ -80,24 +83,68 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the catalogs serving a store (a host or any URL on it), then exit",
     )
     parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
-    parser.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
-    parser.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
-    parser.add_argument(
-        "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
-    )
-    parser.add_argument("--price-min", type=float)
-    parser.add_argument("--price-max", type=float)
-    parser.add_argument("--no-details", action="store_true", help="skip the detail lookups")
     parser.add_argument("--dataset", default=DEFAULT_DATASET)
     parser.add_argument("--pipeline-name", default=DEFAULT_PIPELINE_NAME, help=argparse.SUPPRESS)
-    parser.add_argument(
+    # The source's settings: each defaults to "not given" (None), so that sources.octogen.* in
+    # .dlt/config.toml or SOURCES__OCTOGEN__* in the environment apply unless a flag is given.
+    source = parser.add_argument_group(
+        "source settings", "each overrides sources.octogen.<setting> (.dlt/config.toml, SOURCES__OCTOGEN__*)"
+    )
+    source.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
+    source.add_argument("--base-url", metavar="URL", help="the Octogen API (https://api.octogen.ai/v1)")
+    source.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
+    source.add_argument(
+        "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
+    )
+    source.add_argument("--price-min", type=float)
+    source.add_argument("--price-max", type=float)
+    source.add_argument(
+        "--details",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="look up new and changed products (on; --no-details skips the lookups and product_details)",
+    )
+    source.add_argument(
+        "--tables",
+        type=table_names,
+        metavar="T1,T2",
+        help="the tables to load, among catalogs, products, product_details, price_history (all)",
+    )
+    source.add_argument(
+        "--schema-contract",
+        type=schema_contract,
+        metavar="MODE",
+        help="dlt's schema contract: freeze, evolve, discard_row, discard_value, or JSON such as"
+        ' \'{"columns": "freeze"}\' (evolve)',
+    )
+    source.add_argument("--page-size", type=positive_int, metavar="N", help="search page size, 1..100 (100)")
+    source.add_argument(
+        "--max-concurrent-lookups", type=positive_int, metavar="N", help="lookups in flight at once (16)"
+    )
+    source.add_argument(
+        "--max-concurrent-catalogs", type=positive_int, metavar="N", help="catalogs walked at once (4)"
+    )
+    source.add_argument(
+        "--retry-max-attempts",
+        type=positive_int,
+        metavar="N",
+        help="attempts per request, the first included (6)",
+    )
+    source.add_argument(
+        "--retry-max-seconds",
+        type=non_negative_float,
+        metavar="S",
+        help="seconds per request, retries included (120)",
+    )
+    source.add_argument(
         "--refetch-all",
         action="store_true",
+        default=None,
         help="backfill: walk the selected catalogs again, re-load and look up every product"
         " (nothing is dropped: not dlt's 'full refresh')",
     )
-    parser.add_argument(
-        "--full-refresh", action="store_true", help="deprecated: the old name of --refetch-all"
+    source.add_argument(
+        "--full-refresh", action="store_true", default=None, help="deprecated: the old name of --refetch-all"
     )
     parser.add_argument(
         "--duckdb-memory-limit",
@@ -106,17 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
     )
-    parser.add_argument(
+    source.add_argument(
         "--max-response-bytes",
         type=positive_int,
         metavar="N",
         help="refuse API answers larger than N bytes (default 16 MiB, sources.octogen.max_response_bytes)",
     )
-    parser.add_argument(
+    source.add_argument(
+        "--max-removal-share",
+        type=share,
+        metavar="F",
+        help="skip a removal sweep that would remove more than this share of a catalog (0.2)",
+    )
+    source.add_argument(
         "--allow-mass-removal",
         action="store_true",
         default=None,
-        help="mark removals even when a walk would remove more than 20%% of a catalog (see README)",
+        help="mark removals even when a walk would remove more than --max-removal-share of a catalog",
     )
     parser.add_argument(
         "--progress",
@@ -143,6 +196,43 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
+    return value
+
+
+def share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+    return value
+
+
+def table_names(text: str) -> tuple[str, ...]:
+    """``products,price_history``: known table names, else one line listing them."""
+    try:
+        return table_selection(text)
+    except InvalidSettingError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("sources.octogen.tables: ")) from None
+
+
+def schema_contract(text: str) -> TSchemaContract | None:
+    try:
+        return schema_contract_setting(text)
+    except InvalidSettingError as error:
+        raise argparse.ArgumentTypeError(
+            str(error).removeprefix("sources.octogen.schema_contract: ")
+        ) from None
+
+
 def memory_size(text: str) -> str:
     """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
     if memory_bytes(text) is None:
@@ -167,14 +257,23 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         dataset=arguments.dataset,
         pipeline_name=arguments.pipeline_name,
         catalogs=tuple(arguments.catalog),
+        base_url=arguments.base_url,
         q=arguments.q,
         facets=tuple(arguments.facet),
         price_min=arguments.price_min,
         price_max=arguments.price_max,
-        details=not arguments.no_details,
+        details=arguments.details,
+        tables=arguments.tables or (),
+        schema_contract=arguments.schema_contract,
+        page_size=arguments.page_size,
+        max_concurrent_lookups=arguments.max_concurrent_lookups,
+        max_concurrent_catalogs=arguments.max_concurrent_catalogs,
+        retry_max_attempts=arguments.retry_max_attempts,
+        retry_max_seconds=arguments.retry_max_seconds,
         full_refresh=arguments.refetch_all or arguments.full_refresh,
         duckdb_memory_limit=arguments.duckdb_memory_limit,
         max_response_bytes=arguments.max_response_bytes,
+        max_removal_share=arguments.max_removal_share,
         allow_mass_removal=arguments.allow_mass_removal,
         progress=print_progress(sys.stderr) if arguments.progress else None,
         collector=dlt_progress() if arguments.progress else None,

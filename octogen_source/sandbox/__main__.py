@@ -1,7 +1,9 @@
 """``python -m octogen_source.sandbox --port P --catalogs N --products M [--seed S] [--ungranted U]
 [--api-generation current|seed]``.
 
-Prints ``OCTOGEN_BASE_URL=...`` and ``OCTO_API_KEY=...`` on stdout, then serves until SIGINT or SIGTERM.
+Prints the environment the sync reads, one ``NAME=value`` line each (``SOURCES__OCTOGEN__BASE_URL``,
+``OCTO_API_KEY``, ``SOURCES__OCTOGEN__CATALOGS``: the key's granted catalogs, comma-separated), ready to
+``export``, then serves until SIGINT or SIGTERM. The key is the sandbox's own, not a secret.
 """
 
 from __future__ import annotations
@@ -50,6 +52,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+BASE_URL_VARIABLE = "SOURCES__OCTOGEN__BASE_URL"
+API_KEY_VARIABLE = "OCTO_API_KEY"
+CATALOGS_VARIABLE = "SOURCES__OCTOGEN__CATALOGS"
+
+
+def sync_environment(state: SandboxState, url: str) -> dict[str, str]:
+    """The variables that point ``octogen-sync`` at this sandbox (what the sync reads, nothing else)."""
+    return {
+        BASE_URL_VARIABLE: url,
+        API_KEY_VARIABLE: state.api_key,
+        CATALOGS_VARIABLE: ",".join(state.granted_catalogs()),
+    }
+
+
 async def _serve(state: SandboxState, port: int) -> int:
     try:
         sock = bind_socket(port)
@@ -57,8 +73,8 @@ async def _serve(state: SandboxState, port: int) -> int:
         print(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     runner = await start_server(state, sock)
-    print(f"OCTOGEN_BASE_URL={base_url(sock.getsockname()[1])}", flush=True)
-    print(f"OCTO_API_KEY={state.api_key}", flush=True)
+    for name, value in sync_environment(state, base_url(sock.getsockname()[1])).items():
+        print(f"{name}={value}", flush=True)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

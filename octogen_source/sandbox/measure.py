@@ -72,13 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: _pin(server_cpu))
     try:
         assert server.stdout is not None
-        settings = dict(server.stdout.readline().strip().split("=", 1) for _ in range(2))
+        settings = dict(server.stdout.readline().strip().split("=", 1) for _ in range(3))
         startup = time.perf_counter() - started
         print(f"sandbox up (generation included) in {startup:.2f} s, pinned to CPU {server_cpu}")
         _pin(client_cpu)
         headers = {"Authorization": f"Bearer {settings['OCTO_API_KEY']}"}
-        with httpx.Client(base_url=settings["OCTOGEN_BASE_URL"], headers=headers, timeout=60) as client:
-            root = settings["OCTOGEN_BASE_URL"].removesuffix("/v1")
+        with httpx.Client(
+            base_url=settings["SOURCES__OCTOGEN__BASE_URL"], headers=headers, timeout=60
+        ) as client:
+            root = settings["SOURCES__OCTOGEN__BASE_URL"].removesuffix("/v1")
             catalogs = httpx.get(f"{root}/_sandbox/info", timeout=60).json()["grantedCatalogs"]
             for walk_no in range(1, args.walks + 1):
                 cpu_before, wall_before = _server_cpu_seconds(server.pid), time.perf_counter()

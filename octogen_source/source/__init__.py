@@ -11,21 +11,30 @@ Tables (see :mod:`octogen_source.source.tables` for keys and columns):
 
 A product is new or changed when its uuid has no live row or its search hit differs from the loaded one
 (read back from the destination at the start of each catalog's walk), never by a global high-water mark.
+
+``octogen_source`` takes only settings dlt resolves from config (``[sources.octogen]`` in .dlt/config.toml and
+secrets.toml, ``SOURCES__OCTOGEN__*`` in the environment, or its arguments); code that observes the walk
+builds the source with :func:`resolve_settings` and :func:`build_source` (:mod:`.builder`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dlt
+from dlt.common.configuration import resolve_configuration
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+from dlt.common.configuration.inject import inject_section
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+from dlt.common.configuration.specs.known_sections import SOURCES
+from dlt.common.pipeline import PipelineContext
 from dlt.extract import DltResource
 
-from octogen_source.client import API_KEY_ENV, DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
-from octogen_source.errors import MissingAPIKeyError
+from octogen_source.client import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from octogen_source.retries import RetryPolicy
+from octogen_source.source.builder import SOURCE_NAME, build_source, octogen_resources
 from octogen_source.source.catalog_walk import CatalogsRequiredError, UnknownCatalogError
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import (
@@ -33,41 +42,39 @@ from octogen_source.source.settings import (
     DEFAULT_MAX_CONCURRENT_LOOKUPS,
     DEFAULT_MAX_REMOVAL_SHARE,
     DEFAULT_PAGE_SIZE,
+    SOURCE_TABLES,
     InvalidSettingError,
-    SearchFilters,
     SourceSettings,
-    catalog_keys,
-    coerce_facets,
+    bad_setting,
+    build_settings,
     parse_facet,
 )
-from octogen_source.source.tables import (
-    CATALOGS,
-    PRICE_HISTORY,
-    PRODUCT_DETAILS,
-    PRODUCTS,
-    catalogs_table,
-    price_history_table,
-    product_details_table,
-    products_table,
-    walk_resource,
-)
+from octogen_source.source.tables import CATALOGS, PRICE_HISTORY, PRODUCT_DETAILS, PRODUCTS
 
 __all__ = [
     "CATALOGS",
     "PRICE_HISTORY",
     "PRODUCTS",
     "PRODUCT_DETAILS",
+    "SOURCE_TABLES",
     "CatalogReport",
     "CatalogsRequiredError",
     "InvalidSettingError",
+    "SourceSettings",
     "UnknownCatalogError",
     "WalkObserver",
+    "build_source",
+    "octogen_resources",
     "octogen_source",
     "parse_facet",
+    "resolve_settings",
 ]
 
+SOURCE_SECTIONS = (SOURCES, SOURCE_NAME, SOURCE_NAME)
+"""Where dlt looks the source's settings up: ``sources.octogen.octogen.<key>``, ``sources.octogen.<key>``."""
 
-@dlt.source(name="octogen", section="octogen")
+
+@dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
 def octogen_source(
     api_key: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
@@ -87,21 +94,24 @@ def octogen_source(
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     max_removal_share: float = DEFAULT_MAX_REMOVAL_SHARE,
     allow_mass_removal: bool = False,
-    observer: WalkObserver | None = None,
-    retry: RetryPolicy | None = None,
+    tables: str | Sequence[str] | None = None,
+    schema_contract: str | dict[str, str] | None = None,
 ) -> list[DltResource]:
     """Octogen catalogs, products, product details and price history.
+
+    Every argument is a setting dlt resolves when it is not passed (``sources.octogen.<name>`` in
+    .dlt/config.toml or secrets.toml, ``SOURCES__OCTOGEN__<NAME>`` in the environment).
 
     Args:
         api_key: the Platform API key (``sources.octogen.api_key`` secret; falls back to ``OCTO_API_KEY``).
         base_url: the API's base URL.
         catalogs: catalog keys to sync. Without them the catalogs are listed with ``GET /catalogs``, which
             only seed-era APIs answer: the current API retired it, and the run stops saying so.
-        q, facets, price_min, price_max: search filters (a facet is a ``Facet``, ``{"name", "values"}``
-            or ``name=v1,v2``).
-            A filtered sync loads what it finds but never marks a product removed.
+        q, facets, price_min, price_max: search filters (a facet is ``{"name", "values"}`` or
+            ``name=v1,v2``). A filtered sync loads what it finds but never marks a product removed.
         page_size: search page size (1..100).
-        details: look up the full record of each new or changed product (``product_details``).
+        details: look up the full record of each new or changed product (``product_details``); off, the same
+            as leaving ``product_details`` out of ``tables``.
         max_concurrent_lookups: detail lookups in flight at once, across catalogs.
         max_concurrent_catalogs: catalogs walked at once.
         refetch_all: emit and look up every listed product again, as if all had changed (a backfill of the
@@ -114,56 +124,49 @@ def octogen_source(
             than this share of the catalog's live products removed, or when the walk listed fewer than
             ``1 - max_removal_share`` of the products the last complete walk listed (default 0.2).
         allow_mass_removal: sweep anyway (after an intended mass delisting).
-        observer: collects per-catalog figures (new, changed, removed, lookups, requests, ...).
-        retry: a whole retry policy (programmatic callers); the two bounds above apply on top of it.
+        tables: the tables to load (default all four), as dlt's ``with_resources`` would select them.
+        schema_contract: dlt's schema contract for the source's tables (``freeze``, ``evolve``,
+            ``discard_row``, ``discard_value``, or a mode per ``tables`` / ``columns`` / ``data_type``).
     """
-    key = (api_key or os.environ.get(API_KEY_ENV) or "").strip()
-    if not key:
-        raise MissingAPIKeyError(
-            f"no Octogen API key: set {API_KEY_ENV}, SOURCES__OCTOGEN__API_KEY or "
-            "[sources.octogen] api_key in .dlt/secrets.toml"
-        )
-    settings = SourceSettings(
-        api_key=key,
-        base_url=base_url,
-        catalogs=catalog_keys(catalogs),
-        filters=SearchFilters(
-            q=q or None,
-            facets=coerce_facets(facets),
+    return octogen_resources(
+        build_settings(
+            api_key=api_key,
+            base_url=base_url,
+            catalogs=catalogs,
+            q=q,
+            facets=facets,
             price_min=price_min,
             price_max=price_max,
-        ),
-        page_size=page_size,
-        details=details,
-        max_concurrent_lookups=max_concurrent_lookups,
-        max_concurrent_catalogs=max_concurrent_catalogs,
-        refetch_all=refetch_all,
-        retry=_retry_policy(retry, retry_max_attempts, retry_max_seconds),
-        max_response_bytes=max_response_bytes,
-        max_removal_share=max_removal_share,
-        allow_mass_removal=allow_mass_removal,
-    )
-    if observer is None:
-        observer = WalkObserver()
-    observer.base_url = base_url
-    walk = walk_resource(settings, observer)
-    tables = [catalogs_table(walk), products_table(walk), price_history_table(walk)]
-    if details:
-        tables.append(product_details_table(walk))
-    return tables
-
-
-def _retry_policy(
-    policy: RetryPolicy | None, max_attempts: int | None, max_seconds: float | None
-) -> RetryPolicy | None:
-    if max_attempts is None and max_seconds is None:
-        return policy
-    base = policy if policy is not None else RetryPolicy()
-    try:
-        return replace(
-            base,
-            max_attempts=base.max_attempts if max_attempts is None else max_attempts,
-            max_total_seconds=base.max_total_seconds if max_seconds is None else max_seconds,
+            page_size=page_size,
+            details=details,
+            max_concurrent_lookups=max_concurrent_lookups,
+            max_concurrent_catalogs=max_concurrent_catalogs,
+            refetch_all=refetch_all,
+            retry_max_attempts=retry_max_attempts,
+            retry_max_seconds=retry_max_seconds,
+            max_response_bytes=max_response_bytes,
+            max_removal_share=max_removal_share,
+            allow_mass_removal=allow_mass_removal,
+            tables=tables,
+            schema_contract=schema_contract,
         )
-    except ValueError as error:
-        raise InvalidSettingError(str(error)) from None
+    )
+
+
+def resolve_settings(given: Mapping[str, Any], *, retry: RetryPolicy | None = None) -> SourceSettings:
+    """The settings ``octogen_source(**given)`` would run with: ``given`` over the environment, over
+    secrets.toml and config.toml, over the defaults (dlt's resolution of the source's own config spec, in
+    the section of the active pipeline if any). ``retry`` is a whole policy given in code; the configured
+    retry bounds apply on top of it. A value dlt cannot coerce fails as one :class:`InvalidSettingError`
+    naming the setting and the form expected."""
+    unknown = set(given) - set(octogen_source.ref.SPEC.get_resolvable_fields())
+    if unknown:
+        raise TypeError(f"not settings of the Octogen source: {', '.join(sorted(unknown))}")
+    pipeline_context = Container()[PipelineContext]
+    pipeline_name = pipeline_context.pipeline().pipeline_name if pipeline_context.is_active() else None
+    try:
+        with inject_section(ConfigSectionContext(pipeline_name=pipeline_name, sections=SOURCE_SECTIONS)):
+            config = resolve_configuration(octogen_source.ref.SPEC(), explicit_value=dict(given))
+    except ConfigValueCannotBeCoercedException as error:
+        raise bad_setting(error.field_name, error.field_value, error.hint) from None
+    return build_settings(**dict(config), retry=retry)

@@ -23,7 +23,8 @@ APPENDED_ON_FIRST_LOAD = (PRODUCTS, PRICE_HISTORY)
 
 
 def holds_no_products(duckdb_path: str) -> bool:
-    """Whether the DuckDB file holds no ``products`` table, in any schema (no file: none).
+    """Whether the DuckDB file holds no ``products`` table, in any schema (no file: none), and no
+    ``price_history`` either (a run that selected only that table loaded one).
 
     Read from the file itself, before the pipeline starts, not through the pipeline: its schema must not be
     touched while the extract runs (dlt replaces the live schema's content in place). Anything in doubt (the
@@ -37,7 +38,8 @@ def holds_no_products(duckdb_path: str) -> bool:
     try:
         with duckdb.connect(duckdb_path, read_only=True) as connection:
             found = connection.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [PRODUCTS]
+                "SELECT count(*) FROM information_schema.tables WHERE table_name IN (?, ?)",
+                list(APPENDED_ON_FIRST_LOAD),
             ).fetchone()
     except duckdb.Error:
         return False
@@ -46,4 +48,5 @@ def holds_no_products(duckdb_path: str) -> bool:
 
 def append_on_first_load(source: DltSource) -> None:
     for name in APPENDED_ON_FIRST_LOAD:
-        source.resources[name].apply_hints(write_disposition="append")
+        if name in source.resources:  # not when the run's tables leave it out
+            source.resources[name].apply_hints(write_disposition="append")

@@ -10,8 +10,12 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigValueCannotBeCoercedException,
+)
 from dlt.common.destination.exceptions import DestinationException
+from dlt.common.schema.exceptions import DataValidationError
 from dlt.destinations.exceptions import DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -26,6 +30,7 @@ from octogen_source.errors import (
     OctogenRequestError,
     OctogenValidationError,
 )
+from octogen_source.source.settings import expected_form
 
 MAX_ERROR_LINE = 400
 
@@ -86,7 +91,13 @@ def root_cause(error: BaseException) -> BaseException:
         if isinstance(candidate, OctogenError):
             return candidate
     for candidate in chain:
-        if isinstance(candidate, DestinationException | ConfigFieldMissingException):
+        if isinstance(
+            candidate,
+            DestinationException
+            | ConfigFieldMissingException
+            | ConfigValueCannotBeCoercedException
+            | DataValidationError,
+        ):
             return candidate
     return chain[-1]
 
@@ -95,11 +106,13 @@ def failure_is_retryable(error: BaseException) -> bool:
     """Whether running the failed sync again may succeed: the ``retryable`` of the first Octogen error in the
     chain (set where it was raised: the API unreachable, 429 or 5xx after the client's own retries), or, for
     anything outside Octogen's errors (the warehouse, the network to it), yes. A rejected or missing key, a
-    catalog the key may not read, a refused request or a configuration mistake: no."""
+    catalog the key may not read, a refused request, a configuration mistake or data the schema contract
+    refuses: no."""
     cause = root_cause(error)
     if isinstance(cause, OctogenError):
         return cause.retryable
-    return True
+    # the schema contract refused the data: the same data will be refused again
+    return not isinstance(cause, DataValidationError)
 
 
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
@@ -132,6 +145,16 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
             f"missing configuration{where}: {cause.spec_name} needs {', '.join(cause.fields)}"
             " (set it in .dlt/secrets.toml, .dlt/config.toml or the environment)"
         )
+    if isinstance(cause, DataValidationError):
+        column = f" column {cause.column_name!r} of" if cause.column_name else ""
+        return (
+            f"the schema contract refused the data{where}: {cause.schema_entity} are"
+            f" {cause.contract_mode} (sources.octogen.schema_contract), and this run would change{column}"
+            f" table {cause.table_name!r}; nothing was loaded"
+        )
+    if isinstance(cause, ConfigValueCannotBeCoercedException):
+        # the value is not shown: it may be a credential
+        return f"bad setting {cause.field_name}{where}: the value given is not {expected_form(cause.hint)}"
     if isinstance(cause, DestinationConnectionError):
         reason = _first_line(cause.inner_exc)
         return f"cannot connect to the destination (dataset {cause.dataset_name!r}): {reason}"

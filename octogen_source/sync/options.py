@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlt.common.schema.typing import TSchemaContract
+
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport
 from octogen_source.warehouse import (
@@ -35,14 +37,23 @@ class SyncOptions:
     """``name=value1,value2`` each."""
     price_min: float | None = None
     price_max: float | None = None
-    details: bool = True
-    full_refresh: bool = False
-    """Backfill: walk the selected catalogs again and re-load and look up every product as if all had
-    changed. Nothing is dropped: other catalogs, price history and removals stay as they are."""
+    details: bool | None = None
+    """Look up new and changed products (``product_details``); default ``sources.octogen.details`` or on."""
+    full_refresh: bool | None = None
+    """Backfill (``sources.octogen.refetch_all``, the CLI's ``--refetch-all``): walk the selected catalogs
+    again and re-load and look up every product as if all had changed. Nothing is dropped: other catalogs,
+    price history and removals stay as they are."""
     page_size: int | None = None
     max_concurrent_lookups: int | None = None
     max_concurrent_catalogs: int | None = None
     retry: RetryPolicy | None = None
+    """A whole retry policy (code only); ``retry_max_attempts`` / ``retry_max_seconds`` apply on top of it."""
+    retry_max_attempts: int | None = None
+    retry_max_seconds: float | None = None
+    tables: tuple[str, ...] = ()
+    """The tables to load (``sources.octogen.tables``); empty: the configured ones, else all four."""
+    schema_contract: TSchemaContract | None = None
+    """dlt's schema contract for the source's tables (``sources.octogen.schema_contract``)."""
     loader_file_format: str | None = None
     duckdb_memory_limit: str | None = DEFAULT_DUCKDB_MEMORY_LIMIT
     """DuckDB's memory during the load (spilling beyond it); None: DuckDB's default, 80% of the RAM."""

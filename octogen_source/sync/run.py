@@ -14,7 +14,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from octogen_source.history import record_history
-from octogen_source.source import WalkObserver, octogen_source, parse_facet
+from octogen_source.source import WalkObserver, build_source, resolve_settings
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
 from octogen_source.source.leftovers import remove_abandoned_extracts
 from octogen_source.source.resume import finish_pending_packages
@@ -52,11 +52,13 @@ def run_sync(options: SyncOptions) -> SyncReport:
     observer = WalkObserver(on_progress=options.progress)
     try:
         pipeline = _pipeline(options)
+        # resolved in the pipeline's config section, before anything is done: a bad setting changes nothing
+        settings = resolve_settings(given_settings(options), retry=options.retry)
         # a run killed during extract left a folder that dlt never reads again; one killed during
         # normalize or load left packages: finish them before extracting anew
         remove_abandoned_extracts(pipeline)
         report.notices = _finish_earlier_loads(pipeline, options)
-        source = octogen_source(**_source_arguments(options, observer))
+        source = build_source(settings, observer)
         apply_destination_hints(source, options.destination)
         duckdb_path = _duckdb_path(options)
         if duckdb_path is not None and holds_no_products(duckdb_path):
@@ -176,36 +178,34 @@ def _loader_file_format(options: SyncOptions) -> str | None:
     return None
 
 
-def _source_arguments(options: SyncOptions, observer: WalkObserver) -> dict[str, Any]:
-    facets = [parse_facet(text) for text in options.facets]  # malformed facets fail before any request
-    arguments: dict[str, Any] = {
-        "details": options.details,
-        "refetch_all": options.full_refresh,
-        "observer": observer,
-        "retry": options.retry,
-    }
-    # left out when unset, so that dlt resolves them from its config providers (an argument passed, even
-    # None, would hide [sources.octogen] catalogs or SOURCES__OCTOGEN__CATALOGS)
+def given_settings(options: SyncOptions) -> dict[str, Any]:
+    """The source settings ``options`` set: only those, so that dlt resolves the others from its config
+    providers (an argument passed, even None, would hide ``[sources.octogen]`` or ``SOURCES__OCTOGEN__*``)."""
     given: dict[str, Any] = {
         "catalogs": list(options.catalogs) or None,
-        "q": options.q,
-        "facets": facets or None,
-        "price_min": options.price_min,
-        "price_max": options.price_max,
+        "facets": list(options.facets) or None,
+        "tables": list(options.tables) or None,
+        "refetch_all": options.full_refresh,
     }
     for name in (
         "api_key",
         "base_url",
+        "q",
+        "price_min",
+        "price_max",
+        "details",
         "page_size",
         "max_concurrent_lookups",
         "max_concurrent_catalogs",
+        "retry_max_attempts",
+        "retry_max_seconds",
         "max_response_bytes",
         "allow_mass_removal",
         "max_removal_share",
+        "schema_contract",
     ):
         given[name] = getattr(options, name)
-    arguments.update({name: value for name, value in given.items() if value is not None})
-    return arguments
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _load_ids(info: LoadInfo | None) -> Iterator[str]:
