@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from octogen_source.commands.sync import main
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
 from tests.sync_support import (
@@ -23,16 +26,37 @@ DLT_TABLES = {"_dlt_loads", "_dlt_pipeline_state", "_dlt_version"}
 ALWAYS = DLT_TABLES | {"sync_runs"}
 
 
+@pytest.fixture(autouse=True)
+def _cli_logging() -> Iterator[None]:
+    """The CLI's logging setup undone."""
+    logger = logging.getLogger("octogen_source")
+    level, handlers = logger.level, list(logger.handlers)
+    yield
+    logger.setLevel(level)
+    logger.handlers[:] = handlers
+
+
 @pytest.fixture
 def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
     return SyncTarget(sandbox_factory(catalogs=2, products=30), tmp_path)
 
 
-def test_only_products(target: SyncTarget) -> None:
-    report = target.sync(tables=("products",))
+def test_only_products_from_the_command_line(
+    target: SyncTarget, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox = target.sandbox
+    monkeypatch.setenv("OCTO_API_KEY", sandbox.api_key)
+    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", sandbox.base_url)
+    monkeypatch.setenv("SOURCES__OCTOGEN__CATALOGS", ",".join(sandbox.granted_catalogs()))
+    monkeypatch.setenv("DLT_DATA_DIR", str(target.pipelines_dir))
+    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(target.database))
+    sandbox.reset_counts()
+    assert main(["--tables", "products", "--json"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["totals"]["lookups"] == 0
     # the view is made from whatever is loaded; no lookup is made for a table that is not loaded
     assert table_names(target.database) == ALWAYS | {"products", "products_current"}
-    assert report.total("lookups") == 0 and target.sandbox.request_counts["lookup"] == 0
+    assert sandbox.request_counts["lookup"] == 0
     expected = ExpectedTables(target.sandbox, details=False)
     expected.observe()
     products = read_table(target.database, "products", "uuid")
@@ -85,5 +109,29 @@ def test_a_frozen_contract_lets_a_run_that_changes_no_schema_through(target: Syn
     target.sandbox.update_prices(target.sandbox.granted_catalogs()[0], 3)
     report = target.sync(schema_contract={"tables": "freeze", "columns": "freeze"})
     assert report.total("changed") == 3
+    expected.observe()
+    assert_tables_match(target.database, expected)
+
+
+def test_a_contract_stays_with_the_tables_until_another_is_given(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path
+) -> None:
+    # dlt stores a contract in the schema with the tables it was applied to: a later run without one keeps it
+    target = SyncTarget(sandbox_factory(catalogs=2, products=20, generation="seed"), tmp_path)
+    target.sync()
+    target.sync(schema_contract="freeze", full_refresh=True)
+    before = table_names(target.database)
+    target.sandbox.set_api_generation("current")  # its lookups fill child tables the May 2026 API left empty
+    with pytest.raises(SyncError) as failed:
+        target.sync(full_refresh=True)
+    assert str(failed.value) == (
+        "the schema contract refused the data during normalize: columns are freeze"
+        " (sources.octogen.schema_contract), and this run would change column 'catalog_key' of table"
+        " 'product_details'; nothing was loaded"
+    )
+    assert table_names(target.database) == before
+    target.sync(schema_contract="evolve", full_refresh=True)
+    assert table_names(target.database) > before
+    expected = ExpectedTables(target.sandbox)
     expected.observe()
     assert_tables_match(target.database, expected)
