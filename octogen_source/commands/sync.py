@@ -32,7 +32,7 @@ from octogen_source.discover import discover, format_discovery
 from octogen_source.errors import OctogenConfigurationError, OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
-from octogen_source.source.settings import schema_contract_setting, table_selection
+from octogen_source.source.config import schema_contract_setting, table_selection
 from octogen_source.sync import (
     DEFAULT_DATASET,
     DEFAULT_PIPELINE_NAME,
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-response-bytes",
         type=positive_int,
         metavar="N",
-        help="refuse API answers larger than N bytes (default 16 MiB, sources.octogen.max_response_bytes)",
+        help="refuse API answers larger than N bytes (16 MiB)",
     )
     source.add_argument(
         "--max-removal-share",

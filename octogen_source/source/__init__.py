@@ -36,6 +36,7 @@ from octogen_source.client import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES
 from octogen_source.retries import RetryPolicy
 from octogen_source.source.builder import SOURCE_NAME, build_source, octogen_resources
 from octogen_source.source.catalog_walk import CatalogsRequiredError, UnknownCatalogError
+from octogen_source.source.config import bad_setting, build_settings
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.settings import (
     DEFAULT_MAX_CONCURRENT_CATALOGS,
@@ -45,8 +46,6 @@ from octogen_source.source.settings import (
     SOURCE_TABLES,
     InvalidSettingError,
     SourceSettings,
-    bad_setting,
-    build_settings,
     parse_facet,
 )
 from octogen_source.source.tables import CATALOGS, PRICE_HISTORY, PRODUCT_DETAILS, PRODUCTS

@@ -30,7 +30,7 @@ from octogen_source.errors import (
     OctogenRequestError,
     OctogenValidationError,
 )
-from octogen_source.source.settings import expected_form
+from octogen_source.source.config import expected_form
 
 MAX_ERROR_LINE = 400
 
