@@ -309,6 +309,20 @@ def test_a_bad_value_names_the_setting_and_the_form(
     assert not project.database.exists() or not _has_table(project.database, "products")
 
 
+def test_a_bad_value_of_dlts_own_settings_is_one_line_too(
+    project: Project, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.write(
+        config=f'[sources.octogen]\ncatalogs = ["{sandbox.granted_catalogs()[0]}"]\ndetails = false\n'
+        f'base_url = "{sandbox.base_url}"\n\n[normalize.data_writer]\nfile_max_items = "many"\n',
+        secrets=f'[sources.octogen]\napi_key = "{sandbox.api_key}"\n',
+    )
+    assert main([]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: bad setting file_max_items during normalize: the value given is not an integer"
+    ]
+
+
 @pytest.mark.parametrize(
     ("config", "line"),
     [

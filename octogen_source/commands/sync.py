@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
 from dlt.common.schema.typing import TSchemaContract
 
 from octogen_source.cli import OneLineArgumentParser
@@ -300,10 +301,12 @@ def configure_logging(progress: bool) -> None:
 
 
 def exit_status(error: BaseException) -> int:
-    """2 for a mistake in the arguments or configuration (nothing was sent), else 1."""
+    """2 for a mistake in the arguments or configuration (the source's, found before anything is sent, or a
+    value of dlt's own settings it cannot read), else 1."""
     if isinstance(error, SyncError) and error.__cause__ is not None:
         error = error.__cause__
-    return 2 if isinstance(root_cause(error), OctogenConfigurationError) else 1
+    cause = root_cause(error)
+    return 2 if isinstance(cause, OctogenConfigurationError | ConfigValueCannotBeCoercedException) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
