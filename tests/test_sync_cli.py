@@ -290,6 +290,19 @@ def test_discover_prints_the_catalogs_serving_a_store(
     assert "401" in one_error_line(capsys, ["--discover", host])
 
 
+def test_discover_on_the_seed_era_says_the_api_predates_domains(
+    cli_env: Sandbox,
+    seed_sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", seed_sandbox.base_url)
+    monkeypatch.setenv("OCTO_API_KEY", seed_sandbox.api_key)
+    line = one_error_line(capsys, ["--discover", "shop.example"])
+    assert line.startswith("error: this Octogen API has no GET /domains (it predates it")
+    assert "`octogen-sync --check` without --catalog prints them" in line
+
+
 def test_refetch_all_and_its_deprecated_alias_full_refresh(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
