@@ -128,9 +128,12 @@ def coerce_facets(facets: Iterable[Facet | Mapping[str, Any] | str] | None) -> t
     return tuple(coerced)
 
 
-def catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
+def catalog_keys(
+    catalogs: Sequence[str] | str | None, *, setting: str = "sources.octogen.catalogs"
+) -> tuple[str, ...] | None:
     """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON
-    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
+    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``). ``setting``: where the
+    value came from, named by the error of a malformed one."""
     if isinstance(catalogs, str):
         text = catalogs.strip()
         if text.startswith("["):
@@ -138,13 +141,13 @@ def catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None
                 catalogs = json.loads(text)
             except ValueError:
                 raise InvalidSettingError(
-                    f"sources.octogen.catalogs: {text[:80]!r} is neither a JSON list nor comma-separated keys"
+                    f"{setting}: {text[:80]!r} is neither a JSON list nor comma-separated keys"
                 ) from None
         else:
             catalogs = text.split(",")
     if catalogs is None:
         return None
     if not isinstance(catalogs, Sequence) or not all(isinstance(key, str) for key in catalogs):
-        raise InvalidSettingError("sources.octogen.catalogs must be a list of catalog keys")
+        raise InvalidSettingError(f"{setting} must be a list of catalog keys")
     keys = tuple(key.strip() for key in catalogs or () if key and key.strip())
     return keys or None
