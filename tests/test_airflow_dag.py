@@ -28,8 +28,8 @@ import pytest
 from octogen_source.errors import OctogenError
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError, failure_is_retryable
+from tests.error_cases import FINAL, RETRYABLE
 from tests.sync_support import typed_columns
-from tests.test_error_model import FINAL, RETRYABLE
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("airflow") is None,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import RemoteSandbox, Sandbox
-from tests.test_sandbox_api import api_client, by_uuid, search, walk
+from tests.sandbox_helpers import api_client, by_uuid, search, walk
 
 ISO_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import RemoteSandbox, RemoteSandboxError, Sandbox
-from tests.test_sandbox_api import api_client, by_uuid, walk
+from tests.sandbox_helpers import api_client, by_uuid, walk
 
 CLI = [sys.executable, "-m", "octogen_source.sandbox"]
 SEED = ["--api-generation", "seed"]
