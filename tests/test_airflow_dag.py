@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,13 @@ import pytest
 from octogen_source.errors import OctogenError
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError, failure_is_retryable
+from tests.airflow_support import (  # noqa: F401  (airflow_home: the module's autouse fixture)
+    DAG_FILE,
+    REPO,
+    airflow_home,
+    load_dags,
+    run_autosubscribe_dag,
+)
 from tests.error_cases import FINAL, RETRYABLE
 from tests.sync_support import typed_columns
 
@@ -36,8 +42,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Airflow: tests/test_airflow_environment.py runs this file in .airflow-venv",
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DAG_FILE = REPO / "pipelines" / "octogen_dag.py"
 # the search-hit fields every products row carries (snake_case columns of the wire's camelCase keys)
 HIT_COLUMNS = {
     "uuid": "uuid",
@@ -51,35 +55,6 @@ HIT_COLUMNS = {
 }
 TYPED_COLUMNS = ("brand", "rating", "rating_count")
 """Columns the tables derive from the current API's objects (brand name, rating average and count)."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway AIRFLOW_HOME with a SQLite metadata DB, set before Airflow is first imported; the DAG
-    folder holds only a link to the DAG file (``dag.test()`` registers the DAGs of that folder)."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    dags = home / "dags"
-    dags.mkdir()
-    (dags / DAG_FILE.name).symlink_to(DAG_FILE)
-    with pytest.MonkeyPatch.context() as env:
-        # the DAG reads OCTOGEN_* and AIRFLOW_VAR_* / AIRFLOW_CONN_*: only what each test sets counts
-        for name in [name for name in os.environ if name.startswith(("OCTOGEN_", "AIRFLOW"))]:
-            env.delenv(name)
-        env.setenv("AIRFLOW_HOME", str(home))
-        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        from airflow.utils import db
-
-        db.initdb()
-        yield home
-
-
-def load_dags() -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE), safe_mode=False)
-    assert bag.import_errors == {}
-    return bag.dags
 
 
 def test_dagbag_parses_both_dags_with_their_tasks_schedules_and_retries() -> None:
@@ -325,16 +300,6 @@ def test_without_octogen_catalogs_the_current_api_fails_resolve_catalogs_with_on
 
 PROJECT = "acme-analytics"
 PRINCIPAL = "serviceAccount:reader@acme-analytics.iam.gserviceaccount.com"
-
-
-def run_autosubscribe_dag(*, retries: int | None = None) -> tuple[str, str]:
-    """One real run of octogen_bigquery_autosubscribe: the run's and its task's state."""
-    dag = load_dags()["octogen_bigquery_autosubscribe"]
-    if retries is not None:
-        dag.get_task("autosubscribe").retries = retries
-    run = dag.test()
-    (instance,) = run.get_task_instances()
-    return str(run.state), str(instance.state)
 
 
 @pytest.mark.timeout(120, method="thread")
