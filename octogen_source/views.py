@@ -9,11 +9,12 @@ BigQuery), so both warehouses answer the same question the same way; only the re
 written out per dialect (:data:`_JSON_LABELS`).
 
 ``sizes`` and ``colors`` are the search hit's lists (``products.sizes`` / ``.colors``, JSON text), else the
-last lookup's (``product_details__sizes`` / ``__colors``). The hit is never older than the details: a
-``products`` row is rewritten whenever its hit changes (any field), while details are fetched only for the
-hits written in a run with details on; so after a ``--no-details`` run, or a lookup that gave nothing, the
-details row holds an older version and stays so until the hit changes again. The seed-era API's hits carry
-no lists: the details' are the only ones.
+last lookup's (``product_details__sizes`` / ``__colors``). A ``products`` row is rewritten whenever its hit
+changes (any field), while details are fetched only for the hits written in a run with details on; so after
+a ``--no-details`` run, or a lookup that gave nothing, the details row holds an older version, and keeps it
+until the hit changes again. The details are newer only when the product changed in the moments between a
+run's search and its lookup, and the next run's hit catches up. The seed-era API's hits carry no lists: the
+details' are the only ones.
 """
 
 from __future__ import annotations
