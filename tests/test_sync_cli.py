@@ -208,6 +208,17 @@ def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert live == details == (450,)
 
 
+def test_demo_without_details_shows_the_sizes_the_hits_carry(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--demo", "--no-details"]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("catalog ") and "sizes" in line)
+    sizes = [row[header.index("sizes") :] for row in lines[lines.index(header) + 1 :]]
+    assert len(sizes) == 5 and all(re.fullmatch(r"\w+(, \w+)*", cell) for cell in sizes), sizes
+
+
 def test_demo_against_the_seed_era_api(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
