@@ -89,8 +89,8 @@ VIEW_COLUMNS: tuple[ViewColumn, ...] = (
     ViewColumn(
         "in_stock",
         "BOOLEAN",
-        ((_DETAIL, "in_stock"), (_PRODUCT, "in_stock")),
-        "in stock (lookup; newer search hits carry it too)",
+        ((_PRODUCT, "in_stock"), (_DETAIL, "in_stock")),
+        "in stock (the search hit's; the lookup's when the hit has none)",
     ),
     ViewColumn("sizes", "VARCHAR[]", (), "sizes offered, in the merchant's order (array of strings)"),
     ViewColumn("colors", "VARCHAR[]", (), "color labels, in the merchant's order (array of strings)"),

@@ -189,7 +189,12 @@ def test_sizes_and_colors_are_the_hits_lists_else_the_details(pipeline: dlt.Pipe
         pipeline,
         "products",
         [
-            {**hit("a", price=40.0), "sizes": '["S", "M", "L"]', "colors": '["Red", "Navy"]'},
+            {
+                **hit("a", price=40.0),
+                "sizes": '["S", "M", "L"]',
+                "colors": '["Red", "Navy"]',
+                "in_stock": False,
+            },
             {**hit("b", price=40.0), "sizes": "[]", "colors": "[null]"},
             {
                 **hit("c", price=40.0),
@@ -219,6 +224,14 @@ def test_sizes_and_colors_are_the_hits_lists_else_the_details(pipeline: dlt.Pipe
         "c": (None, ["Blue", "Ecru"]),
         "d": (None, None),
         "e": (["40", "41"], ["Teal", "Sand"]),
+    }
+    # in_stock follows the same rule: the hit's, else the lookup's
+    assert {uuid: row["in_stock"] for uuid, row in view_rows(pipeline).items()} == {
+        "a": False,
+        "b": True,
+        "c": None,
+        "d": None,
+        "e": True,
     }
 
 
@@ -302,7 +315,7 @@ def test_bigquery_sql_parses_and_reads_only_the_dataset_tables() -> None:
     assert "COALESCE(JSON_VALUE(`element`, '$.label'), JSON_VALUE(`element`, '$'))" in sql
     assert "`sizes_lists`.`sizes`) AS `sizes`" in sql and "`colors_lists`.`colors`) AS `colors`" in sql
     assert "->" not in sql  # no DuckDB JSON operator left
-    assert "COALESCE(`d`.`in_stock`, `p`.`in_stock`) AS `in_stock`" in sql
+    assert "COALESCE(`p`.`in_stock`, `d`.`in_stock`) AS `in_stock`" in sql
     assert "WHERE `p`.`removed_at` IS NULL" in sql
 
 

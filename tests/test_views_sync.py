@@ -106,7 +106,7 @@ def expected_view(
                 "updated_at": datetime.fromisoformat(updated_at) if updated_at else None,
                 "is_active": hit["isActive"],
                 "description": view.get("description"),
-                "in_stock": view.get("inStock", hit.get("inStock")),
+                "in_stock": hit["inStock"] if hit.get("inStock") is not None else view.get("inStock"),
                 "sizes": (list(truth["sizes"]) or None) if lists_synced else None,
                 "colors": ([label(color) for color in truth["colors"]] or None) if lists_synced else None,
                 "gtin": identifiers.get("gtin"),
