@@ -71,7 +71,14 @@ def test_cli_serves_until_sigterm(sandbox_process: tuple[subprocess.Popen[str], 
             assert by_uuid(items) == by_uuid(remote.truth_search_items("northwind_apparel"))
     process.terminate()
     assert process.wait(10) == 0
-    assert process.stderr is not None and "Traceback" not in process.stderr.read()
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    assert "Traceback" not in stderr
+    # what the sync reads, and the granted catalog and its store host (the current API lists neither)
+    assert (
+        f"sync it with SOURCES__OCTOGEN__BASE_URL={base_url} and OCTO_API_KEY as above, "
+        "--catalog northwind_apparel; store hosts for --discover: shop.northwind-apparel.example"
+    ) in stderr
 
 
 def test_same_seed_in_process_and_out_of_process_gives_the_same_catalog(

@@ -50,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_sync_hint(state: SandboxState, url: str) -> None:
+    """On stderr (stdout stays the two settings lines): the sync reads ``SOURCES__OCTOGEN__BASE_URL``, not
+    ``OCTOGEN_BASE_URL``, and the current API cannot list the catalog keys or store hosts."""
+    granted = state.granted_catalogs()
+    hosts = ", ".join(state.store_host(catalog) for catalog in granted)
+    print(
+        f"sandbox: sync it with SOURCES__OCTOGEN__BASE_URL={url} and OCTO_API_KEY as above, "
+        f"--catalog {' --catalog '.join(granted)}; store hosts for --discover: {hosts}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 async def _serve(state: SandboxState, port: int) -> int:
     try:
         sock = bind_socket(port)
@@ -59,6 +72,7 @@ async def _serve(state: SandboxState, port: int) -> int:
     runner = await start_server(state, sock)
     print(f"OCTOGEN_BASE_URL={base_url(sock.getsockname()[1])}", flush=True)
     print(f"OCTO_API_KEY={state.api_key}", flush=True)
+    _print_sync_hint(state, base_url(sock.getsockname()[1]))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
