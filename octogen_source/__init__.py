@@ -16,6 +16,7 @@ from octogen_source.client import (
     OctogenClient,
     RequestStats,
     ResolutionMode,
+    SearchArguments,
     SearchQuery,
 )
 from octogen_source.errors import (
@@ -127,6 +128,7 @@ __all__ = [
     "RequestStats",
     "ResolutionMode",
     "RetryPolicy",
+    "SearchArguments",
     "SearchQuery",
     "SyncError",
     "SyncOptions",

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, Unpack
 
 from octogen_source.bounded_body import clip_long_text, read_bounded
 from octogen_source.errors import (
@@ -224,111 +224,47 @@ class OctogenClient:
 
     async def search_products(
         self,
+        query: SearchQuery | None = None,
         *,
-        catalog: str | None = None,
-        catalogs: Sequence[str] | None = None,
-        q: str | None = None,
-        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
-        price_min: float | None = None,
-        price_max: float | None = None,
         cursor: str | None = None,
-        limit: int = 50,
+        **filters: Unpack[SearchArguments],
     ) -> MerchantProductListPage:
         """One page of a search; pass its ``next_cursor`` as ``cursor`` (same filters) for the next one.
 
+        The filters are the keyword arguments of :class:`SearchArguments` (``catalog`` or ``catalogs``, ``q``,
+        ``facets``, ``price_min``, ``price_max``, ``limit``), or one :class:`SearchQuery` built beforehand.
         The scope is ``catalog`` (one key, the guide's) or ``catalogs`` (1 to 500 keys), never both; neither
         searches every catalog the key can access. See :class:`SearchQuery` for how the scope is sent.
         ``limit`` outside 1..100, a malformed facet or scope raises :class:`OctogenRequestError` (a
         configuration error: ``detail`` lists the problems like an API 422) without sending anything.
         """
-        query = SearchQuery.of(
-            catalog=catalog,
-            catalogs=catalogs,
-            q=q,
-            facets=facets,
-            price_min=price_min,
-            price_max=price_max,
-            limit=limit,
-        )
-        return await self._search_page(query, cursor, _MODEL_PAGES)
+        return await self._search_page(_query_of(query, filters), cursor, _MODEL_PAGES)
 
     def iter_search_pages(
-        self,
-        *,
-        catalog: str | None = None,
-        catalogs: Sequence[str] | None = None,
-        q: str | None = None,
-        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
-        price_min: float | None = None,
-        price_max: float | None = None,
-        limit: int = 50,
+        self, query: SearchQuery | None = None, **filters: Unpack[SearchArguments]
     ) -> AsyncIterator[MerchantProductListPage]:
         """Every page of a search, resending the same filters with each cursor until a page has none.
 
         The filters are checked here, at the call, before any page is requested. Pages may repeat a
         product (the current API ranks page 1 by relevance, later ones by quality): de-duplicate by uuid.
         """
-        query = SearchQuery.of(
-            catalog=catalog,
-            catalogs=catalogs,
-            q=q,
-            facets=facets,
-            price_min=price_min,
-            price_max=price_max,
-            limit=limit,
-        )
-        return self._walk_pages(query, _MODEL_PAGES)
+        return self._walk_pages(_query_of(query, filters), _MODEL_PAGES)
 
     def iter_wire_search_pages(
-        self,
-        *,
-        catalog: str | None = None,
-        catalogs: Sequence[str] | None = None,
-        q: str | None = None,
-        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
-        price_min: float | None = None,
-        price_max: float | None = None,
-        limit: int = 50,
+        self, query: SearchQuery | None = None, **filters: Unpack[SearchArguments]
     ) -> AsyncGenerator[WireSearchPage, None]:
         """:meth:`iter_search_pages` for bulk consumers: each page as the API sent it (hits as plain dicts
         with wire names), only its shape checked, ``nextCursor`` always present (``None`` on the last page).
         Same scope rule, retries, errors and end-of-walk checks. The next page is requested while the
         caller works on the current one: close the iterator when stopping early
         (``contextlib.aclosing``)."""
-        query = SearchQuery.of(
-            catalog=catalog,
-            catalogs=catalogs,
-            q=q,
-            facets=facets,
-            price_min=price_min,
-            price_max=price_max,
-            limit=limit,
-        )
-        return self._walk_pages(query, _WIRE_PAGES, prefetch=True)
+        return self._walk_pages(_query_of(query, filters), _WIRE_PAGES, prefetch=True)
 
     def iter_products(
-        self,
-        *,
-        catalog: str | None = None,
-        catalogs: Sequence[str] | None = None,
-        q: str | None = None,
-        facets: Sequence[Facet | Mapping[str, Any]] | None = None,
-        price_min: float | None = None,
-        price_max: float | None = None,
-        limit: int = 50,
+        self, query: SearchQuery | None = None, **filters: Unpack[SearchArguments]
     ) -> AsyncIterator[MerchantProductListItem]:
         """Every search hit of every page (see :meth:`iter_search_pages`)."""
-        return _items_of(
-            self.iter_search_pages(
-                catalog=catalog,
-                catalogs=catalogs,
-                q=q,
-                facets=facets,
-                price_min=price_min,
-                price_max=price_max,
-                limit=limit,
-            )
-        )
+        return _items_of(self.iter_search_pages(_query_of(query, filters)))
 
     async def lookup_product(
         self, url: str, *, resolution_mode: ResolutionMode | None = None, match_mode: MatchMode | None = None
@@ -553,6 +489,29 @@ def _resolve_api_key(api_key: str | None) -> str:
             "The Octogen API key contains characters that cannot be sent in an HTTP header"
         )
     return key
+
+
+class SearchArguments(TypedDict, total=False):
+    """The search filters every search method takes as keyword arguments (the guide's names)."""
+
+    catalog: str | None
+    """One catalog key (the guide's scope)."""
+    catalogs: Sequence[str] | None
+    """1 to 500 catalog keys (today's scope); never with ``catalog``."""
+    q: str | None
+    facets: Sequence[Facet | Mapping[str, Any]] | None
+    price_min: float | None
+    price_max: float | None
+    limit: int
+    """Hits per page, 1..100 (default 50)."""
+
+
+def _query_of(query: SearchQuery | None, filters: SearchArguments) -> SearchQuery:
+    if query is None:
+        return SearchQuery.of(**filters)
+    if filters:
+        raise TypeError(f"pass a SearchQuery or filters, not both (got {', '.join(sorted(filters))})")
+    return query
 
 
 @dataclass(frozen=True, slots=True)

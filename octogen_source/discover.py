@@ -50,6 +50,16 @@ async def _discover(host: str, api_key: str, base_url: str, retry: RetryPolicy |
         except OctogenNotFoundError as error:
             if _is_not_covered(error.detail):
                 return Discovery(host, [])
+            if error.detail == ROUTE_NOT_FOUND:
+                raise OctogenNotFoundError(
+                    "this Octogen API has no GET /domains (it predates it: the May 2026 generation), so it"
+                    " cannot say which catalogs serve a store; it still lists the catalogs granted to the"
+                    " key: `octogen-sync --check` without --catalog prints them",
+                    status_code=404,
+                    detail=error.detail,
+                    response=error.response,
+                    request_id=error.request_id,
+                ) from None
             raise
     return Discovery(
         coverage.host or host,
@@ -64,6 +74,10 @@ async def _discover(host: str, api_key: str, base_url: str, retry: RetryPolicy |
             if entry.catalog
         ],
     )
+
+
+ROUTE_NOT_FOUND = "Not Found"
+"""The ``detail`` of a 404 for a path the API does not have (not a domain it does not cover)."""
 
 
 def _is_not_covered(detail: object) -> bool:

@@ -5,12 +5,21 @@ one row per product that is still listed (``removed_at IS NULL``). dlt creates a
 data for it arrives (no details loaded yet, no product with a GTIN, ...), so the view is generated from the
 columns the destination really has: anything missing reads as a typed NULL and the view's columns never
 change. One canonical query (DuckDB dialect) is transpiled with sqlglot for the destination (DuckDB or
-BigQuery), so both warehouses answer the same question the same way.
+BigQuery), so both warehouses answer the same question the same way; only the reading of a JSON list is
+written out per dialect (:data:`_JSON_LABELS`).
+
+``sizes`` and ``colors`` are the search hit's lists (``products.sizes`` / ``.colors``, JSON text), else the
+last lookup's (``product_details__sizes`` / ``__colors``). A ``products`` row is rewritten whenever its hit
+changes (any field), while details are fetched only for the hits written in a run with details on; so after
+a ``--no-details`` run, or a lookup that gave nothing, the details row holds an older version, and keeps it
+until the hit changes again. The details are newer only when the product changed in the moments between a
+run's search and its lookup, and the next run's hit catches up. The seed-era API's hits carry no lists: the
+details' are the only ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import dlt
@@ -80,8 +89,8 @@ VIEW_COLUMNS: tuple[ViewColumn, ...] = (
     ViewColumn(
         "in_stock",
         "BOOLEAN",
-        ((_DETAIL, "in_stock"), (_PRODUCT, "in_stock")),
-        "in stock (lookup; newer search hits carry it too)",
+        ((_PRODUCT, "in_stock"), (_DETAIL, "in_stock")),
+        "in stock (the search hit's; the lookup's when the hit has none)",
     ),
     ViewColumn("sizes", "VARCHAR[]", (), "sizes offered, in the merchant's order (array of strings)"),
     ViewColumn("colors", "VARCHAR[]", (), "color labels, in the merchant's order (array of strings)"),
@@ -95,16 +104,51 @@ VIEW_COLUMNS: tuple[ViewColumn, ...] = (
     ),
 )
 
-# list columns: view column -> (child table of product_details, the column holding one list element)
-_LIST_COLUMNS: Mapping[str, tuple[str, str]] = {"sizes": (SIZES, "value"), "colors": (COLORS, "label")}
+# list columns: view column -> (child table of product_details, the columns that may hold one element: an
+# object's label, or the element itself when the API sent strings)
+_LIST_COLUMNS: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "sizes": (SIZES, ("value",)),
+    "colors": (COLORS, ("label", "value")),
+}
+
+_JSON_LABELS_PLACEHOLDER = "octogen_json_labels"
+"""A function name the canonical query uses for :data:`_JSON_LABELS`, replaced per dialect."""
+_DUCKDB_LABEL = (
+    "CASE JSON_TYPE(element) WHEN 'OBJECT' THEN element ->> '$.label' WHEN 'ARRAY' THEN NULL"
+    " ELSE element ->> '$' END"
+)
+_BIGQUERY_LABEL = "COALESCE(JSON_VALUE(element, '$.label'), JSON_VALUE(element, '$'))"
+_JSON_LABELS: Mapping[str, str] = {
+    # JSON_VALID / SAFE.: a drifted scalar stored as plain text reads as no list instead of failing the view
+    "duckdb": (
+        f"(SELECT ARRAY_AGG({_DUCKDB_LABEL} ORDER BY element_index)"
+        " FROM UNNEST(CAST(CASE WHEN JSON_VALID({column}) THEN {column} -> '$[*]' END AS JSON[]))"
+        f" WITH ORDINALITY AS elements(element, element_index) WHERE {_DUCKDB_LABEL} IS NOT NULL)"
+    ),
+    "bigquery": (
+        f"(SELECT ARRAY_AGG({_BIGQUERY_LABEL} ORDER BY element_index)"
+        " FROM UNNEST(SAFE.JSON_QUERY_ARRAY({column})) AS element WITH OFFSET AS element_index"
+        f" WHERE {_BIGQUERY_LABEL} IS NOT NULL)"
+    ),
+}
+"""The labels of a JSON text list column, in order: a string (or number) element is its own label, an object
+element gives its ``label``; nulls, nested lists and unlabelled objects are left out. NULL when that leaves
+none (an empty list, no list, text that is not JSON), so COALESCE falls through to the details' list. The
+JSON functions have no common spelling sqlglot transpiles (it drops DuckDB's ``$[*]`` paths), hence one
+expression per dialect, parsed in that dialect."""
 
 
-def products_current_query(tables: Mapping[str, Collection[str]]) -> exp.Select:
-    """The view's SELECT over unqualified table names, in the canonical (DuckDB) dialect.
+def products_current_query(tables: Mapping[str, Collection[str]], dialect: str = "duckdb") -> exp.Select:
+    """The view's SELECT over unqualified table names, to be written in ``dialect`` ("duckdb", "bigquery"):
+    canonical (DuckDB) SQL but for the JSON list reading, which is parsed in ``dialect``.
 
     ``tables`` maps each existing source table to its column names; a table or column that is absent makes
     the corresponding view column a typed NULL. ``products`` must exist.
     """
+    if dialect not in _JSON_LABELS:
+        raise ValueError(
+            f"no {VIEW_NAME!r} SQL for the {dialect!r} dialect (known: {', '.join(_JSON_LABELS)})"
+        )
     if PRODUCTS not in tables:
         raise ValueError(f"table {PRODUCTS!r} does not exist yet: nothing to build {VIEW_NAME!r} from")
     products_columns = set(tables[PRODUCTS])
@@ -119,19 +163,25 @@ def products_current_query(tables: Mapping[str, Collection[str]]) -> exp.Select:
         available[_DETAIL] = set()
 
     computed: dict[str, str] = {}
-    for view_column, (child_table, element) in _LIST_COLUMNS.items():
+    for view_column, (child_table, element_columns) in _LIST_COLUMNS.items():
+        lists = []
+        if view_column in products_columns:
+            lists.append(f"{_JSON_LABELS_PLACEHOLDER}({_PRODUCT}.{view_column})")
         child_columns = set(tables.get(child_table, ()))
-        if available[_DETAIL] and {element, "_dlt_parent_id", "_dlt_list_idx"} <= child_columns:
+        element = _coalesce([f"child.{name}" for name in element_columns if name in child_columns])
+        if available[_DETAIL] and element and {"_dlt_parent_id", "_dlt_list_idx"} <= child_columns:
             cte = f"{view_column}_lists"
             ctes.append(
                 f"{cte} AS (SELECT parent.uuid,"
-                f" ARRAY_AGG(child.{element} ORDER BY child._dlt_list_idx NULLS FIRST) AS {view_column}"
+                f" ARRAY_AGG({element} ORDER BY child._dlt_list_idx NULLS FIRST) AS {view_column}"
                 f" FROM {child_table} AS child"
                 f" JOIN {DETAILS} AS parent ON child._dlt_parent_id = parent._dlt_id"
-                f" WHERE child.{element} IS NOT NULL GROUP BY parent.uuid)"
+                f" WHERE {element} IS NOT NULL GROUP BY parent.uuid)"
             )
             joins.append(f"LEFT JOIN {cte} ON {cte}.uuid = {_PRODUCT}.uuid")
-            computed[view_column] = f"{cte}.{view_column}"
+            lists.append(f"{cte}.{view_column}")
+        if lists:
+            computed[view_column] = _coalesce(lists) or ""
 
     previous = _previous_price_relation(tables)
     if previous is not None:
@@ -153,9 +203,23 @@ def products_current_query(tables: Mapping[str, Collection[str]]) -> exp.Select:
         + " ".join(joins)
         + f" WHERE {where}"
     )
-    query = sqlglot.parse_one(sql, read="duckdb")
+    query = sqlglot.parse_one(sql, read="duckdb").transform(_json_labels_in(dialect))
     assert isinstance(query, exp.Select)
     return query
+
+
+def _json_labels_in(dialect: str) -> Callable[[exp.Expression], exp.Expression]:
+    """Replaces each placeholder call ``octogen_json_labels(column)`` with :data:`_JSON_LABELS` in
+    ``dialect``."""
+
+    def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == _JSON_LABELS_PLACEHOLDER:
+            (column,) = node.expressions
+            sql = _JSON_LABELS[dialect].format(column=column.sql(dialect=dialect))
+            return sqlglot.parse_one(sql, read=dialect)
+        return node
+
+    return replace
 
 
 def _previous_price_relation(tables: Mapping[str, Collection[str]]) -> str | None:
@@ -197,7 +261,7 @@ def products_current_view_sql(
             return qualified
         return node
 
-    query = products_current_query(tables).transform(qualify)
+    query = products_current_query(tables, dialect).transform(qualify)
     view = exp.table_(VIEW_NAME, db=dataset, catalog=project, quoted=True)
     statement = exp.Create(this=view, kind="VIEW", replace=True, expression=query)
     return statement.sql(dialect=dialect, identify=True)

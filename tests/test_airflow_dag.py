@@ -1,6 +1,7 @@
 """pipelines/octogen_dag.py in real Airflow 3: parsed by Airflow's own DagBag and run with ``dag.test()`` (a
 real DAG run on a SQLite metadata database, tasks executed by Airflow's task runner) against the sandbox over
-HTTP into a DuckDB file.
+HTTP into a DuckDB file; and the same DAGs from the installed package in a dags folder of its own. What the
+tasks do without Airflow is tested in the default suite (tests/test_airflow_tasks.py).
 
 Needs Airflow, which the default environment does not have: tests/test_airflow_environment.py runs this file
 inside ``.airflow-venv`` (``uv sync --group airflow``). Nothing is mocked: the connection and variables reach
@@ -9,11 +10,13 @@ the tasks through Airflow's own environment-variable secrets backend (AIRFLOW_CO
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,17 @@ from typing import Any
 import duckdb
 import pytest
 
+from octogen_source.errors import OctogenError
 from octogen_source.sandbox import Sandbox
+from octogen_source.sync import SyncError, failure_is_retryable
+from tests.airflow_support import (  # noqa: F401  (airflow_home: the module's autouse fixture)
+    DAG_FILE,
+    REPO,
+    airflow_home,
+    load_dags,
+    run_autosubscribe_dag,
+)
+from tests.error_cases import FINAL, RETRYABLE
 from tests.sync_support import typed_columns
 
 pytestmark = pytest.mark.skipif(
@@ -29,8 +42,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs Airflow: tests/test_airflow_environment.py runs this file in .airflow-venv",
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DAG_FILE = REPO / "pipelines" / "octogen_dag.py"
 # the search-hit fields every products row carries (snake_case columns of the wire's camelCase keys)
 HIT_COLUMNS = {
     "uuid": "uuid",
@@ -44,35 +55,6 @@ HIT_COLUMNS = {
 }
 TYPED_COLUMNS = ("brand", "rating", "rating_count")
 """Columns the tables derive from the current API's objects (brand name, rating average and count)."""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway AIRFLOW_HOME with a SQLite metadata DB, set before Airflow is first imported; the DAG
-    folder holds only a link to the DAG file (``dag.test()`` registers the DAGs of that folder)."""
-    home = tmp_path_factory.mktemp("airflow_home")
-    dags = home / "dags"
-    dags.mkdir()
-    (dags / DAG_FILE.name).symlink_to(DAG_FILE)
-    with pytest.MonkeyPatch.context() as env:
-        # the DAG reads OCTOGEN_* and AIRFLOW_VAR_* / AIRFLOW_CONN_*: only what each test sets counts
-        for name in [name for name in os.environ if name.startswith(("OCTOGEN_", "AIRFLOW"))]:
-            env.delenv(name)
-        env.setenv("AIRFLOW_HOME", str(home))
-        env.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-        env.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-        from airflow.utils import db
-
-        db.initdb()
-        yield home
-
-
-def load_dags() -> dict[str, Any]:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAG_FILE), safe_mode=False)
-    assert bag.import_errors == {}
-    return bag.dags
 
 
 def test_dagbag_parses_both_dags_with_their_tasks_schedules_and_retries() -> None:
@@ -105,29 +87,80 @@ def test_dagbag_parses_both_dags_with_their_tasks_schedules_and_retries() -> Non
     assert autosubscribe.get_task("autosubscribe").execution_timeout.total_seconds() == 600
 
 
-def test_helpers_parse_catalog_lists_and_name_one_pipeline_per_catalog() -> None:
-    dag_module = _dag_module()
-    assert dag_module.parse_catalogs(" a, b ,,a ") == ["a", "b"]
-    assert dag_module.parse_catalogs('["x", "y"]') == ["x", "y"]
-    assert dag_module.parse_catalogs("") == []
-    assert dag_module.pipeline_name_for("Northwind-Apparel") == "octogen_northwind_apparel"
-    assert dag_module.autosubscribe_argv("p", "serviceAccount:r@p.iam.gserviceaccount.com", ["c1"]) == [
-        "--project",
-        "p",
-        "--principal",
-        "serviceAccount:r@p.iam.gserviceaccount.com",
-        "--apply",
-        "--catalog",
-        "c1",
-    ]
+DAGS_FOLDER_FILE = """from octogen_source.airflow.dags import build_autosubscribe_dag, build_sync_dag
+
+sync_dag = build_sync_dag()
+autosubscribe_dag = build_autosubscribe_dag()
+"""
+"""What a user writes into their dags folder (pipelines/octogen_dag.py is the same lines and a docstring)."""
+
+BAG_OF_A_DAGS_FOLDER = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+import octogen_source
+
+bag = DagBag(dag_folder=sys.argv[1])  # safe_mode on, as the scheduler parses
+print(json.dumps({
+    "errors": {path: str(error) for path, error in bag.import_errors.items()},
+    "dags": {dag_id: dag.fileloc for dag_id, dag in bag.dags.items()},
+    "tasks": {dag_id: sorted(dag.task_ids) for dag_id, dag in bag.dags.items()},
+    "package": octogen_source.__file__,
+}))
+"""
 
 
-def _dag_module() -> Any:
-    spec = importlib.util.spec_from_file_location("octogen_dag_under_test", DAG_FILE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def test_a_dags_folder_file_importing_the_installed_package_yields_both_dags(tmp_path: Path) -> None:
+    """A fresh interpreter started outside the checkout (so nothing is imported from the working directory)
+    parses a dags folder holding only the factory's import and calls: both DAGs, recorded as that file's."""
+    dags_folder = tmp_path / "dags"
+    dags_folder.mkdir()
+    (dags_folder / "octogen.py").write_text(DAGS_FOLDER_FILE)
+    assert DAG_FILE.read_text().endswith(DAGS_FOLDER_FILE)
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("PYTHON")}
+    environ["AIRFLOW_HOME"] = str(tmp_path / "home")
+    parsed = subprocess.run(
+        [sys.executable, "-c", BAG_OF_A_DAGS_FOLDER, str(dags_folder)],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert parsed.returncode == 0, parsed.stderr[-3000:]
+    bag = json.loads(parsed.stdout.strip().splitlines()[-1])
+    assert bag["errors"] == {}
+    assert bag["dags"] == {
+        "octogen_sync": str(dags_folder / "octogen.py"),
+        "octogen_bigquery_autosubscribe": str(dags_folder / "octogen.py"),
+    }
+    assert bag["tasks"] == {
+        "octogen_sync": ["resolve_catalogs", "sync_catalog"],
+        "octogen_bigquery_autosubscribe": ["autosubscribe"],
+    }
+    # the package the DAG file imported is the one installed in this environment (uv installs the project
+    # editable: its files are the checkout's, found through the environment's site-packages, not the cwd)
+    assert Path(bag["package"]).resolve().parent == REPO / "octogen_source"
+    assert importlib.metadata.version("octogen-dlt")
+
+
+@pytest.mark.parametrize("error", RETRYABLE + FINAL, ids=lambda error: type(error).__name__)
+def test_the_dag_retries_exactly_what_the_errors_retryable_says(error: OctogenError) -> None:
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from octogen_source.airflow.dags import raise_for_airflow
+
+    try:
+        raise RuntimeError("a step of the pipeline failed") from error  # as dlt wraps what a source raised
+    except RuntimeError as wrapped:
+        sync_error = SyncError("one line", retryable=failure_is_retryable(wrapped))
+    expected = AirflowException if error.retryable else AirflowFailException
+    with pytest.raises(AirflowException) as raised:
+        raise_for_airflow(sync_error, "northwind_apparel")
+    assert type(raised.value) is expected and str(raised.value) == "northwind_apparel: one line"
+    with pytest.raises(AirflowException) as raised:
+        raise_for_airflow(error)
+    assert type(raised.value) is expected and str(raised.value) == str(error)
 
 
 def configure_sync(
@@ -267,16 +300,6 @@ def test_without_octogen_catalogs_the_current_api_fails_resolve_catalogs_with_on
 
 PROJECT = "acme-analytics"
 PRINCIPAL = "serviceAccount:reader@acme-analytics.iam.gserviceaccount.com"
-
-
-def run_autosubscribe_dag(*, retries: int | None = None) -> tuple[str, str]:
-    """One real run of octogen_bigquery_autosubscribe: the run's and its task's state."""
-    dag = load_dags()["octogen_bigquery_autosubscribe"]
-    if retries is not None:
-        dag.get_task("autosubscribe").retries = retries
-    run = dag.test()
-    (instance,) = run.get_task_instances()
-    return str(run.state), str(instance.state)
 
 
 @pytest.mark.timeout(120, method="thread")

@@ -26,4 +26,4 @@ AIRFLOW_TESTS = ("tests/test_airflow_dag.py", "tests/test_bq_airflow_autosubscri
     reason="Airflow is installed here: tests/test_airflow_dag.py runs directly",
 )
 def test_airflow_dag_tests_pass_in_the_airflow_environment(tmp_path: Path) -> None:
-    run_in_group_environment("airflow", AIRFLOW_VENV, AIRFLOW_TESTS, min_tests=7, tmp_path=tmp_path)
+    run_in_group_environment("airflow", AIRFLOW_VENV, AIRFLOW_TESTS, min_tests=24, tmp_path=tmp_path)

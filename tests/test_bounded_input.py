@@ -5,7 +5,7 @@ that meets one fails with that line and loads nothing of it. Real HTTP to the sa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,14 @@ from octogen_source.bounded_body import MAX_TEXT_CHARS, clip_long_text
 from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES, OctogenClient
 from octogen_source.errors import OctogenResponseTooLargeError
 from octogen_source.sandbox import Sandbox
+from tests.scripted_server import HIT, ScriptedServer, current_page, make_client, scripted_server
 from tests.sync_support import FAST_RETRY, ExpectedTables, SyncTarget, read_table
-from tests.test_client_http import HIT, ScriptedServer, current_page, make_client, server  # noqa: F401
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[ScriptedServer]:
+    async with scripted_server() as running:
+        yield running
 
 
 def _search(sandbox: Sandbox, max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
@@ -83,7 +89,7 @@ def test_hits_of_another_catalog_are_never_written(
     assert read_table(target.database, "catalogs", "catalog")[first] == expected.catalogs[first]
 
 
-async def test_over_long_text_in_wire_answers_is_cut_and_counted(server: ScriptedServer) -> None:  # noqa: F811
+async def test_over_long_text_in_wire_answers_is_cut_and_counted(server: ScriptedServer) -> None:
     long_title = "T" * (MAX_TEXT_CHARS + 10)
     hits: list[dict[str, Any]] = [
         {**HIT, "title": long_title, "images": [{"url": "u" * (MAX_TEXT_CHARS * 2)}]},

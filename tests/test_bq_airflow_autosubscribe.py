@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 if importlib.util.find_spec("airflow") is not None:
-    from tests.test_airflow_dag import airflow_home, run_autosubscribe_dag  # noqa: F401  (module fixture)
+    from tests.airflow_support import airflow_home, run_autosubscribe_dag  # noqa: F401  (module fixture)
 
 PROJECT = "acme-analytics"
 PRINCIPAL = "serviceAccount:reader@acme-analytics.iam.gserviceaccount.com"

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from octogen_source.client import OctogenClient, RequestStats
+from octogen_source.client import OctogenClient, RequestStats, SearchQuery
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
@@ -486,6 +486,28 @@ async def test_api_validation_error_carries_the_validation_list(sandbox: Sandbox
         error,
     )
     assert sandbox.request_counts["search"] == 1
+
+
+async def test_one_search_query_serves_every_search_method(sandbox: Sandbox) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    query = SearchQuery.of(catalogs=[catalog], price_max=80.0, limit=7)
+    async with make_client(sandbox) as client:
+        first = await client.search_products(query)
+        again = await client.search_products(catalogs=[catalog], price_max=80.0, limit=7)
+        assert [item.uuid for item in again.items] == [item.uuid for item in first.items]
+        pages = [page async for page in client.iter_search_pages(query)]
+        items = [item async for item in client.iter_products(query)]
+        wire_pages = [page async for page in client.iter_wire_search_pages(query)]
+        with pytest.raises(TypeError, match="not both"):
+            client.iter_search_pages(query, q="shoes")
+        with pytest.raises(TypeError, match="catalg"):
+            await client.search_products(catalg=catalog)  # type: ignore[call-arg]
+
+    assert [item.uuid for item in pages[0].items] == [item.uuid for item in first.items]
+    assert len(first.items) == 7 and len(pages) == len(wire_pages) > 1
+    assert [item.uuid for page in pages for item in page.items] == [item.uuid for item in items]
+    assert [hit["uuid"] for page in wire_pages for hit in page["items"]] == [item.uuid for item in items]
+    assert all(item.catalog_key == catalog and (item.current_price or 0) <= 80.0 for item in items)
 
 
 async def test_a_cursor_sent_with_other_filters_is_refused(sandbox: Sandbox) -> None:

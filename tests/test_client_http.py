@@ -14,16 +14,11 @@ import json
 import logging
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 
-from octogen_source.client import OctogenClient
 from octogen_source.errors import (
     OctogenAPIError,
     OctogenConnectionError,
@@ -31,96 +26,22 @@ from octogen_source.errors import (
 )
 from octogen_source.models import Facet
 from octogen_source.retries import RetryPolicy
-
-KEY = "octo_live_00112233445566778899aabbccddeeff_c2VjcmV0LXNlY3JldA"
-FAST_RETRIES = RetryPolicy(max_attempts=3, initial_backoff=0.01, max_backoff=0.02)
-HIT = {"uuid": "u1", "productUrl": "https://shop.example/p/1", "title": "Linen Dress", "updatedAt": None}
-
-
-def page(items: list[dict[str, Any]], next_cursor: str | None) -> Reply:
-    """A page of the seed-era API: ``nextCursor`` always present, no ``requestId``."""
-    return Reply(200, json.dumps({"items": items, "nextCursor": next_cursor}).encode())
-
-
-def current_page(items: list[dict[str, Any]], next_cursor: str | None) -> Reply:
-    """A page of the current API: ``requestId``/``effectiveQuery``, no ``nextCursor`` on the last page."""
-    body: dict[str, Any] = {
-        "items": items,
-        "requestId": "r-1",
-        "effectiveQuery": {"text": "", "understood": False},
-    }
-    if next_cursor is not None:
-        body["nextCursor"] = next_cursor
-    return Reply(200, json.dumps(body).encode())
-
-
-@dataclass
-class Reply:
-    status: int = 200
-    body: bytes = b'{"items": [], "nextCursor": null, "product": null}'  # an empty page or lookup
-    headers: dict[str, str] | None = None
-    hang: bool = False
-
-
-@dataclass
-class Seen:
-    monotonic: float
-    wall: float
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-class ScriptedServer:
-    def __init__(self) -> None:
-        self.replies: deque[Reply] = deque()
-        self.seen: list[Seen] = []
-        self.base_url = ""
-
-    def script(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        self.seen.append(
-            Seen(
-                time.monotonic(),
-                time.time(),
-                request.method,
-                request.path,
-                dict(request.headers),
-                json.loads(raw) if raw else None,
-            )
-        )
-        reply = self.replies.popleft() if self.replies else Reply()
-        if reply.hang:
-            await asyncio.sleep(30)
-        return web.Response(
-            status=reply.status,
-            body=reply.body,
-            headers={"Content-Type": "application/json", **(reply.headers or {})},
-        )
+from tests.scripted_server import (
+    HIT,
+    KEY,
+    Reply,
+    ScriptedServer,
+    current_page,
+    make_client,
+    page,
+    scripted_server,
+)
 
 
 @pytest.fixture
 async def server() -> AsyncIterator[ScriptedServer]:
-    scripted = ScriptedServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    scripted.base_url = f"http://{host}:{port}/v1"
-    yield scripted
-    await runner.cleanup()
-
-
-def make_client(server: ScriptedServer, **options: Any) -> OctogenClient:
-    options.setdefault("retry", FAST_RETRIES)
-    return OctogenClient(api_key=KEY, base_url=server.base_url + "/", **options)
+    async with scripted_server() as running:
+        yield running
 
 
 # ---- the wire ------------------------------------------------------------------------------------------

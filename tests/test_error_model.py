@@ -1,62 +1,27 @@
 """One error model: every error says whether a retry can help (``retryable``), set where it is raised, and the
-client's retry policy, the sync and the Airflow DAG all read that one attribute."""
+client's retry policy, the sync and the Airflow DAG all read that one attribute (the DAG's side, which needs
+Airflow, is tests/test_airflow_dag.py::test_the_dag_retries_exactly_what_the_errors_retryable_says)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
 from octogen_source.client import OctogenClient
 from octogen_source.errors import (
-    ERRORS_BY_STATUS,
-    MissingAPIKeyError,
     OctogenAPIError,
     OctogenConfigurationError,
     OctogenConnectionError,
     OctogenError,
     OctogenRequestError,
     OctogenResponseError,
-    OctogenResponseTooLargeError,
     OctogenTransportError,
     OctogenValidationError,
 )
 from octogen_source.retries import RetryPolicy, is_retryable
-from octogen_source.source import InvalidSettingError
 from octogen_source.sync import SyncError, failure_is_retryable
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def api_error(status: int) -> OctogenAPIError:
-    error_class = ERRORS_BY_STATUS.get(status, OctogenAPIError)
-    return error_class(f"Octogen API {status}", status_code=status)
-
-
-RETRYABLE: list[OctogenError] = [
-    OctogenConnectionError("Could not reach the Octogen API on POST /products/search: ConnectError"),
-    api_error(429),
-    api_error(500),
-    api_error(502),
-    api_error(503),
-]
-FINAL: list[OctogenError] = [
-    api_error(400),
-    api_error(401),
-    api_error(402),
-    api_error(403),
-    api_error(404),
-    api_error(422),
-    OctogenResponseError("Octogen API 200 on POST /products/search: invalid JSON response"),
-    OctogenResponseTooLargeError("too large", endpoint="POST /products/search", limit=1024),
-    OctogenRequestError("Octogen API request not sent: body.limit", detail=[]),
-    OctogenConfigurationError("base_url must be an http(s) URL"),
-    MissingAPIKeyError("no key"),
-    InvalidSettingError("page_size must be between 1 and 100"),
-]
+from tests.error_cases import FINAL, RETRYABLE, api_error
 
 
 @pytest.mark.parametrize("error", RETRYABLE + FINAL, ids=lambda error: type(error).__name__)
@@ -68,8 +33,7 @@ def test_the_client_the_sync_and_the_dag_read_one_attribute(error: OctogenError)
         raise RuntimeError("a step of the pipeline failed") from error  # as dlt wraps what a source raised
     except RuntimeError as wrapped:
         assert failure_is_retryable(wrapped) is expected  # the sync
-        sync_error = SyncError("one line", retryable=failure_is_retryable(wrapped))
-    assert dag_retry_can_help()(sync_error) is expected  # the DAG
+        assert SyncError("one line", retryable=failure_is_retryable(wrapped)).retryable is expected
 
 
 def test_outside_octogen_errors_a_failed_sync_may_heal_and_the_client_never_retries_them() -> None:
@@ -110,15 +74,3 @@ def test_a_request_error_is_raised_before_anything_is_sent() -> None:
     with pytest.raises(OctogenRequestError) as raised:
         asyncio.run(search())
     assert not raised.value.retryable and raised.value.detail
-
-
-def dag_retry_can_help() -> Callable[[BaseException], bool]:
-    """``retry_can_help`` of pipelines/octogen_dag.py without Airflow, which the default environment lacks
-    (its body imports only the library; the DAG itself is tested in .airflow-venv)."""
-    path = REPO_ROOT / "pipelines" / "octogen_dag.py"
-    source = path.read_text()
-    start = source.index("def retry_can_help(")
-    end = source.index("\ndef ", start + 1)
-    namespace: dict[str, Any] = {}
-    exec(compile(source[start:end], str(path), "exec"), namespace)
-    return cast("Callable[[BaseException], bool]", namespace["retry_can_help"])

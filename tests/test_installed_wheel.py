@@ -1,6 +1,8 @@
 """Installed, it is the whole product (issue 12, item 1): the built wheel in a fresh venv, without and with
 the ``bigquery`` extra. ``octogen-sync`` and ``python -m octogen_source`` answer ``--help``/``--version``,
-``--demo`` runs from a plain install, and a command that needs the missing extra says so in one line.
+``--demo`` runs from a plain install, a command that needs the missing extra says so in one line, and the
+Airflow helpers import without Airflow (the DAGs' module names it; the DAGs themselves, from the installed
+package, are tests/test_airflow_dag.py's).
 
 The venvs are installed from uv's cache with the versions pinned by uv.lock (``uv export``): a few seconds.
 """
@@ -134,3 +136,24 @@ def test_the_bigquery_extra_installs_the_bigquery_commands(
     for command, done in zip(commands, helped, strict=True):
         assert done.returncode == 0 and done.stdout.startswith(f"usage: {command}"), done.stderr
     assert imported.returncode == 0, imported.stderr
+
+
+def test_the_airflow_helpers_import_without_airflow_and_the_dags_name_it(
+    installs: dict[str, Installed], tmp_path: Path
+) -> None:
+    helpers, dags = installs["plain"].run_all(
+        (
+            "python",
+            "-c",
+            "from octogen_source.airflow.tasks import parse_catalogs, pipeline_name_for as name;"
+            " print(parse_catalogs('northwind_apparel, harbor_outfitters'), name('Harbor-Outfitters'))",
+        ),
+        ("python", "-c", "import octogen_source.airflow.dags"),
+        cwd=tmp_path,
+    )
+    assert helpers.returncode == 0, helpers.stderr
+    assert helpers.stdout == "['northwind_apparel', 'harbor_outfitters'] octogen_harbor_outfitters\n"
+    assert dags.returncode == 1 and dags.stderr.splitlines()[-1] == (
+        "ImportError: octogen_source.airflow.dags needs Apache Airflow 3.2 or newer next to octogen-dlt:"
+        " pip install 'apache-airflow>=3.2'"
+    )

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sandbox_current import api_client
+from tests.sandbox_helpers import api_client
 
 
 @pytest.fixture

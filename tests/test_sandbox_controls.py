@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import RemoteSandbox, Sandbox
-from tests.test_sandbox_api import api_client, by_uuid, search, walk
+from tests.sandbox_helpers import api_client, by_uuid, search, walk
 
 ISO_SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
@@ -131,6 +131,32 @@ def test_moved_products_are_listed_by_their_new_catalog_only(sandbox: Sandbox, c
     assert by_uuid(sandbox.truth_search_items(second)) == after[second]
     with pytest.raises(ValueError):
         sandbox.move_products(first, 1, to_catalog="no_such_catalog")
+
+
+def test_recolored_products_show_their_new_colors_in_lookups_and_current_hits(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
+    catalog = sandbox.granted_catalogs()[0]
+    before = by_uuid(walk(client, catalog=catalog, limit=100))
+
+    def labels(uuid: str) -> list[str]:
+        product = lookup(client, before[uuid]["productUrl"]).json()["product"]
+        return [color["label"] for color in product["colors"]]
+
+    colors_before = {uuid: labels(uuid) for uuid in before}
+    with RemoteSandbox(sandbox.base_url) as remote:  # over the admin API, as the benchmark drives it
+        recolored = remote.recolor_products(catalog, 3)
+    after = by_uuid(walk(client, catalog=catalog, limit=100))
+
+    assert len(recolored) == 3 and set(after) == set(before)
+    for uuid in recolored:
+        assert after[uuid] == {**before[uuid], "updatedAt": sandbox.clock}  # seed hits carry no colors
+        new = labels(uuid)
+        assert len(new) == len(colors_before[uuid]) and new != colors_before[uuid]
+    assert all(after[uuid] == before[uuid] for uuid in set(before) - set(recolored))
+    sandbox.set_api_generation("current")
+    current = by_uuid(sandbox.truth_search_items(catalog))
+    assert {uuid: current[uuid]["colors"] for uuid in before} == {uuid: labels(uuid) for uuid in before}
 
 
 def test_late_indexed_null_and_same_second_products(sandbox: Sandbox, client: httpx.Client) -> None:

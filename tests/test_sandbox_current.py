@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import Sandbox
+from tests.sandbox_helpers import api_client
 
 SCORES = ("rawScore", "displayMatchScore")
 PAGE_KEYS = {"items", "nextCursor", "requestId", "effectiveQuery"}
@@ -42,12 +43,6 @@ HIT_KEYS = {
     "updatedAt",
     *SCORES,
 }
-
-
-def api_client(sandbox: Sandbox, key: str | None = None) -> httpx.Client:
-    return httpx.Client(
-        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {key or sandbox.api_key}"}, timeout=10
-    )
 
 
 def search(client: httpx.Client, **body: Any) -> dict[str, Any]:

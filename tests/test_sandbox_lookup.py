@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from tests.test_sandbox_current import api_client
+from tests.sandbox_helpers import api_client
 
 VIEW_OBJECT_LISTS = ("categories", "breadcrumbs", "reviews", "promotions", "videos", "variants", "colors")
 

@@ -29,10 +29,14 @@ def test_everything_passes_against_the_current_api(
     monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
     lines = check(capsys, [], 0)
     catalogs = cli_env.granted_catalogs()
-    assert len(lines) == 1 + len(catalogs) + 1 and all(line.startswith("ok ") for line in lines)
+    assert len(lines) == 1 + len(catalogs) + 2 and all(line.startswith("ok ") for line in lines)
     assert "organization " in lines[0] and "rate limit " in lines[0] and " key octo_" in lines[0]
     assert cli_env.api_key not in "\n".join(lines)
-    assert [line.split()[2].rstrip(":") for line in lines[1:-1]] == catalogs
+    assert [line.split()[2].rstrip(":") for line in lines[1:-2]] == catalogs
+    assert lines[-2] == (
+        "ok      credit: not exhausted: the billed one-item searches were answered"
+        " (the API reports no balance)"
+    )
     assert lines[-1].startswith("ok      destination duckdb octogen_sync.duckdb: the file can be created")
     assert not (tmp_path / "octogen_sync.duckdb").exists()  # nothing loaded, nothing left behind
     assert cli_env.request_counts["search"] == len(catalogs)
@@ -56,7 +60,22 @@ def test_the_seed_era_api_has_no_me(
         f" all synced: {granted}"
     )
     lines = check(capsys, ["--catalog", seed_sandbox.granted_catalogs()[0], "--catalog", "no_such"], 1)
-    assert [line.split()[0] for line in lines] == ["ok", "ok", "failed", "ok"]
+    assert [line.split()[0] for line in lines] == ["ok", "ok", "failed", "ok", "ok"]
+
+
+def test_exhausted_credit_fails_the_credit_check_with_the_top_up_line(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    cli_env.exhaust_credit()
+    try:
+        lines = check(capsys, [], 1)
+    finally:
+        cli_env.restore_credit()
+    catalogs = cli_env.granted_catalogs()
+    assert [line.split()[0] for line in lines] == ["ok", *["skipped"] * len(catalogs), "failed", "ok"]
+    assert lines[-2].startswith("failed  credit: the Octogen organization's prepaid credit is exhausted")
+    assert "top up" in lines[-2]
 
 
 def test_a_bad_key_fails_and_the_catalogs_are_not_checked(
@@ -73,7 +92,7 @@ def test_a_bad_key_fails_and_the_catalogs_are_not_checked(
     for name in KEY_VARIABLES[:2]:
         monkeypatch.delenv(name, raising=False)
     lines = check(capsys, [], 1)
-    assert lines[0].startswith("failed  api key : no Octogen API key")
+    assert lines[0].startswith("failed  api key: no Octogen API key")
 
 
 def test_an_unknown_catalog_fails_alone(
@@ -87,7 +106,7 @@ def test_an_unknown_catalog_fails_alone(
         "failed  catalog no_such_catalog: unknown catalog: this API key cannot see it"
         " (404 catalog_not_found); find catalog keys with `octogen-sync --discover <store URL or host>`"
     )
-    assert lines[3].startswith("ok      destination")
+    assert lines[3].startswith("ok      credit: not exhausted") and lines[4].startswith("ok      destination")
 
 
 def test_an_unwritable_duckdb_path(
@@ -127,6 +146,7 @@ def test_json(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch:
     assert [(c["check"], c["status"]) for c in result["checks"]] == [
         ("api_key", "ok"),
         ("catalog", "failed"),
+        ("credit", "skipped"),
         ("destination", "ok"),
     ]
     facts = result["checks"][0]["facts"]

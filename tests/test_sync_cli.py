@@ -208,6 +208,17 @@ def test_demo(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert live == details == (450,)
 
 
+def test_demo_without_details_shows_the_sizes_the_hits_carry(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--demo", "--no-details"]) == 0
+    out, _ = capsys.readouterr()
+    lines = out.splitlines()
+    header = next(line for line in lines if line.startswith("catalog ") and "sizes" in line)
+    sizes = [row[header.index("sizes") :] for row in lines[lines.index(header) + 1 :]]
+    assert len(sizes) == 5 and all(re.fullmatch(r"\w+(, \w+)*", cell) for cell in sizes), sizes
+
+
 def test_demo_against_the_seed_era_api(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -288,6 +299,19 @@ def test_discover_prints_the_catalogs_serving_a_store(
 
     monkeypatch.setenv("OCTO_API_KEY", "octo_live_0123456789abcdef0123456789abcdef_wrong")
     assert "401" in one_error_line(capsys, ["--discover", host])
+
+
+def test_discover_on_the_seed_era_says_the_api_predates_domains(
+    cli_env: Sandbox,
+    seed_sandbox: Sandbox,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", seed_sandbox.base_url)
+    monkeypatch.setenv("OCTO_API_KEY", seed_sandbox.api_key)
+    line = one_error_line(capsys, ["--discover", "shop.example"])
+    assert line.startswith("error: this Octogen API has no GET /domains (it predates it")
+    assert "`octogen-sync --check` without --catalog prints them" in line
 
 
 def test_refetch_all_and_its_deprecated_alias_full_refresh(

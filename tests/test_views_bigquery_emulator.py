@@ -37,18 +37,31 @@ DATASET = "octogen_views"
 PIPELINE = "octogen_views_bigquery"
 
 
-def sync_into_bigquery(sandbox: Sandbox, pipelines_dir: Path) -> None:
+def sync_into_bigquery(
+    sandbox: Sandbox, pipelines_dir: Path, *, dataset: str = DATASET, details: bool = True
+) -> None:
     run_sync(
         SyncOptions(
             destination="bigquery",
-            dataset=DATASET,
+            dataset=dataset,
             pipeline_name=PIPELINE,
             pipelines_dir=str(pipelines_dir),
             api_key=sandbox.api_key,
             base_url=sandbox.base_url,
             catalogs=tuple(sandbox.granted_catalogs()),
+            details=details,
         )
     )
+
+
+def read_view(pipelines_dir: Path, dataset: str) -> dict[str, dict[str, Any]]:
+    pipeline = dlt.pipeline(
+        pipeline_name=PIPELINE, destination="bigquery", dataset_name=dataset, pipelines_dir=str(pipelines_dir)
+    )
+    view = create_analyst_views(pipeline)
+    assert view is not None and view.endswith(f"`{dataset}`.`products_current`")
+    with pipeline.sql_client() as client:
+        return as_rows([tuple(row) for row in client.execute_sql(f"SELECT * FROM {view}") or []])
 
 
 def test_products_current_runs_in_bigquery_sql(tmp_path: Path) -> None:
@@ -60,20 +73,23 @@ def test_products_current_runs_in_bigquery_sql(tmp_path: Path) -> None:
         removed = sandbox.remove_products(catalog, 2)
         sync_into_bigquery(sandbox, tmp_path)
 
-        pipeline = dlt.pipeline(
-            pipeline_name=PIPELINE, destination="bigquery", dataset_name=DATASET, pipelines_dir=str(tmp_path)
-        )
-        view = create_analyst_views(pipeline)
-        assert view is not None and view.endswith(f"`{DATASET}`.`products_current`")
-        with pipeline.sql_client() as client:
-            table = [tuple(row) for row in client.execute_sql(f"SELECT * FROM {view}") or []]
-
+        loaded = read_view(tmp_path, DATASET)
         expected = expected_view(
             sandbox, {uuid: prices_before[uuid] for uuid in set(repriced) - set(removed)}
         )
     # BigQuery has no NULL arrays: a product without sizes or colors reads as []
     for row in expected.values():
         row.update({name: row[name] or [] for name in ("sizes", "colors")})
-    loaded: dict[str, dict[str, Any]] = as_rows(table)
     assert loaded == expected
     assert not set(removed) & set(loaded)
+
+
+def test_products_current_reads_the_hits_json_lists_in_bigquery_sql(tmp_path: Path) -> None:
+    """Details off: sizes and colors can only come from the hits' JSON text (BigQuery's JSON functions)."""
+    dataset = f"{DATASET}_no_details"
+    with Sandbox(catalogs=1, products=15, ungranted=0, seed=12) as sandbox:
+        sync_into_bigquery(sandbox, tmp_path, dataset=dataset, details=False)
+        loaded = read_view(tmp_path, dataset)
+        expected = expected_view(sandbox, {}, looked_up=False)
+    assert loaded == expected
+    assert all(row["sizes"] and row["colors"] for row in loaded.values())

@@ -182,6 +182,59 @@ def test_view_joins_details_aggregates_lists_and_takes_the_previous_price(pipeli
     }
 
 
+def test_sizes_and_colors_are_the_hits_lists_else_the_details(pipeline: dlt.Pipeline) -> None:
+    """products.sizes / .colors hold the hit's lists as JSON text (labels, or objects with a label); an
+    absent, empty or unreadable list reads as none and the details' list (child tables) is taken instead."""
+    load(
+        pipeline,
+        "products",
+        [
+            {
+                **hit("a", price=40.0),
+                "sizes": '["S", "M", "L"]',
+                "colors": '["Red", "Navy"]',
+                "in_stock": False,
+            },
+            {**hit("b", price=40.0), "sizes": "[]", "colors": "[null]"},
+            {
+                **hit("c", price=40.0),
+                "sizes": "M",  # a drifted scalar, stored as plain text
+                "colors": '[{"label": "Blue", "hexCode": "#0000FF"}, null, {"hexCode": "#000000"}, "Ecru"]',
+            },
+            hit("d", price=40.0),
+            {**hit("e", price=40.0), "sizes": '{"eu": "38"}', "colors": "not json ["},
+        ],
+    )
+    load(
+        pipeline,
+        "product_details",
+        [
+            detail("a", sizes=["XS"], colors=["Black"], gtin=None),  # older than the hit
+            detail("b", sizes=["One Size"], colors=["Green"], gtin=None),
+            # colors sent as plain labels: the child table's element column is `value`, not `label`
+            {**detail("e", sizes=["40", "41"], colors=[], gtin=None), "colors": ["Teal", "Sand"]},
+        ],
+    )
+
+    create_analyst_views(pipeline)
+
+    assert {uuid: (row["sizes"], row["colors"]) for uuid, row in view_rows(pipeline).items()} == {
+        "a": (["S", "M", "L"], ["Red", "Navy"]),
+        "b": (["One Size"], ["Green"]),
+        "c": (None, ["Blue", "Ecru"]),
+        "d": (None, None),
+        "e": (["40", "41"], ["Teal", "Sand"]),
+    }
+    # in_stock follows the same rule: the hit's, else the lookup's
+    assert {uuid: row["in_stock"] for uuid, row in view_rows(pipeline).items()} == {
+        "a": False,
+        "b": True,
+        "c": None,
+        "d": None,
+        "e": True,
+    }
+
+
 def test_previous_price_follows_observations_when_updated_at_is_null_or_unchanged(
     pipeline: dlt.Pipeline,
 ) -> None:
@@ -219,6 +272,8 @@ ALL_TABLES = {
         "updated_at",
         "is_active",
         "in_stock",
+        "sizes",
+        "colors",
         "removed_at",
         "_dlt_id",
     },
@@ -255,7 +310,12 @@ def test_bigquery_sql_parses_and_reads_only_the_dataset_tables() -> None:
     assert sql.startswith("CREATE OR REPLACE VIEW `acme-data`.`octogen`.`products_current` AS ")
     # BigQuery spellings, not DuckDB's
     assert "ARRAY_AGG(`child`.`value` ORDER BY `child`.`_dlt_list_idx`)" in sql
-    assert "COALESCE(`d`.`in_stock`, `p`.`in_stock`) AS `in_stock`" in sql
+    # the hit's JSON lists first, read with BigQuery's JSON functions, else the details'
+    assert "UNNEST(SAFE.JSON_QUERY_ARRAY(`p`.`sizes`, '$')) AS `element` WITH OFFSET AS element_index" in sql
+    assert "COALESCE(JSON_VALUE(`element`, '$.label'), JSON_VALUE(`element`, '$'))" in sql
+    assert "`sizes_lists`.`sizes`) AS `sizes`" in sql and "`colors_lists`.`colors`) AS `colors`" in sql
+    assert "->" not in sql  # no DuckDB JSON operator left
+    assert "COALESCE(`p`.`in_stock`, `d`.`in_stock`) AS `in_stock`" in sql
     assert "WHERE `p`.`removed_at` IS NULL" in sql
 
 

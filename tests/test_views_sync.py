@@ -1,6 +1,7 @@
 """products_current after real syncs of the sandbox (HTTP on 127.0.0.1 -> dlt -> a DuckDB file), compared
 whole with what the sandbox's truth says it must hold: one row per live product with its search and detail
-fields, the previous price after a repricing, removed products gone."""
+fields, the previous price after a repricing, removed products gone, and the product's sizes and colors as
+they are now (from the hits, from the lookups when the hits carry none) whether details are on or off."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import dlt
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from octogen_source.sync import SyncOptions, run_sync
+from octogen_source.sync import SyncOptions, SyncReport, run_sync
 from octogen_source.views import VIEW_COLUMNS, create_analyst_views
 from tests.sync_support import typed_columns
 
@@ -29,8 +30,14 @@ ORDER BY pct_off DESC, uuid
 """
 
 
-def sync(sandbox: Sandbox, tmp_path: Path) -> dlt.Pipeline:
+def sync(sandbox: Sandbox, tmp_path: Path, *, details: bool = True) -> dlt.Pipeline:
     """One sync of every granted catalog, then the view (as the sync does after each successful load)."""
+    return sync_reporting(sandbox, tmp_path, details=details)[0]
+
+
+def sync_reporting(
+    sandbox: Sandbox, tmp_path: Path, *, details: bool = True
+) -> tuple[dlt.Pipeline, SyncReport]:
     database, pipelines_dir = str(tmp_path / "warehouse.duckdb"), str(tmp_path / "pipelines")
     options = SyncOptions(
         duckdb_path=database,
@@ -40,8 +47,9 @@ def sync(sandbox: Sandbox, tmp_path: Path) -> dlt.Pipeline:
         api_key=sandbox.api_key,
         base_url=sandbox.base_url,
         catalogs=tuple(sandbox.granted_catalogs()),
+        details=details,
     )
-    run_sync(options)
+    report = run_sync(options)
     pipeline = dlt.pipeline(
         pipeline_name=PIPELINE,
         destination=dlt.destinations.duckdb(database),
@@ -49,7 +57,7 @@ def sync(sandbox: Sandbox, tmp_path: Path) -> dlt.Pipeline:
         pipelines_dir=pipelines_dir,
     )
     assert create_analyst_views(pipeline) == '"octogen"."products_current"'
-    return pipeline
+    return pipeline, report
 
 
 def view_table(
@@ -59,12 +67,26 @@ def view_table(
         return [tuple(row) for row in client.execute_sql(sql) or []]
 
 
-def expected_view(sandbox: Sandbox, previous_prices: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """The view computed in Python from the sandbox's truth (search hits + lookup records)."""
+def label(color: Any) -> str:
+    """A color's label: the lookup sends objects ``{label, hexCode, ...}``, a search hit plain labels."""
+    return color if isinstance(color, str) else str(color["label"])
+
+
+def expected_view(
+    sandbox: Sandbox, previous_prices: dict[str, float], *, looked_up: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The view computed in Python from the sandbox's truth (search hits + lookup records).
+
+    ``looked_up``: every product has been looked up at least once (details on in some sync). The sizes and
+    colors are the product's as they are now (the truth's lookup record), wherever the sync could read them:
+    today's hits carry them, the seed era's only the lookups.
+    """
     expected = {}
     for catalog in sandbox.granted_catalogs():
         for hit in sandbox.truth_search_items(catalog):
-            view = sandbox.truth_product_view(hit["uuid"])
+            truth = sandbox.truth_product_view(hit["uuid"])
+            view = truth if looked_up else {}
+            lists_synced = looked_up or ("sizes" in hit and "colors" in hit)
             identifiers = view.get("identifiers") or {}
             typed = typed_columns(hit)
             updated_at = hit["updatedAt"]
@@ -83,10 +105,10 @@ def expected_view(sandbox: Sandbox, previous_prices: dict[str, float]) -> dict[s
                 "image_url": typed.get("primary_image_url"),
                 "updated_at": datetime.fromisoformat(updated_at) if updated_at else None,
                 "is_active": hit["isActive"],
-                "description": view["description"],
-                "in_stock": view["inStock"],
-                "sizes": list(view["sizes"]) or None,
-                "colors": [color["label"] for color in view["colors"]] or None,
+                "description": view.get("description"),
+                "in_stock": hit["inStock"] if hit.get("inStock") is not None else view.get("inStock"),
+                "sizes": (list(truth["sizes"]) or None) if lists_synced else None,
+                "colors": ([label(color) for color in truth["colors"]] or None) if lists_synced else None,
                 "gtin": identifiers.get("gtin"),
                 "product_id": identifiers.get("productId"),
                 "product_group_id": identifiers.get("productGroupId"),
@@ -140,3 +162,88 @@ def test_products_current_follows_syncs_with_previous_prices_and_without_removed
         key=lambda row: (-row[6], row[1]),
     )
     assert on_sale and on_sale == expected_on_sale
+
+
+def stored_detail_colors(pipeline: dlt.Pipeline, uuids: list[str]) -> dict[str, list[str]]:
+    """The color labels product_details holds for ``uuids`` (its child table, in list order)."""
+    placeholders = ", ".join("?" for _ in uuids)
+    sql = f"""
+        SELECT d.uuid, c.label FROM octogen.product_details__colors AS c
+        JOIN octogen.product_details AS d ON c._dlt_parent_id = d._dlt_id
+        WHERE d.uuid IN ({placeholders}) ORDER BY d.uuid, c._dlt_list_idx"""
+    colors: dict[str, list[str]] = {}
+    with pipeline.sql_client() as client:
+        for uuid, color in client.execute_sql(sql, *uuids) or []:
+            colors.setdefault(uuid, []).append(color)
+    return colors
+
+
+@pytest.mark.timeout(120)
+def test_products_current_reads_sizes_and_colors_from_the_hits_when_details_are_off(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    pipeline = sync(sandbox, tmp_path, details=False)
+
+    rows = as_rows(view_table(pipeline))
+    assert rows == expected_view(sandbox, previous_prices={}, looked_up=False)
+    # every sandbox product has sizes and colors: none may read as empty
+    assert all(row["sizes"] and row["colors"] for row in rows.values())
+    assert all(row["description"] is None and row["gtin"] is None for row in rows.values())
+
+
+@pytest.mark.timeout(180)
+def test_products_current_shows_the_current_colors_when_the_details_are_older_than_the_hit(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Why the view prefers the hit's lists: a product changed during a --no-details run keeps its older
+    details row, and a later run with details does not look it up again (its hit is unchanged by then)."""
+    pipeline = sync(sandbox, tmp_path)
+    catalog = sandbox.granted_catalogs()[0]
+    hits_before = {hit["uuid"]: hit for hit in sandbox.truth_search_items(catalog)}
+    colors_before = {uuid: hit["colors"] for uuid, hit in hits_before.items()}
+    recolored = sandbox.recolor_products(catalog, 4)
+    # a new updatedAt is a new observation: its price (unchanged) becomes the previous one too
+    previous_prices = {uuid: hits_before[uuid]["currentPrice"] for uuid in recolored}
+
+    pipeline = sync(sandbox, tmp_path, details=False)
+
+    assert as_rows(view_table(pipeline)) == expected_view(sandbox, previous_prices)
+    assert stored_detail_colors(pipeline, recolored) == {uuid: colors_before[uuid] for uuid in recolored}
+
+    pipeline, report = sync_reporting(sandbox, tmp_path)
+
+    assert report.total("lookups") == 0  # nothing changed since the last run: the details stay older
+    assert stored_detail_colors(pipeline, recolored) == {uuid: colors_before[uuid] for uuid in recolored}
+    rows = as_rows(view_table(pipeline))
+    assert rows == expected_view(sandbox, previous_prices)
+    assert all(rows[uuid]["colors"] != colors_before[uuid] for uuid in recolored)
+
+
+@pytest.mark.timeout(180)
+def test_products_current_lists_in_the_seed_era_come_from_the_lookups_then_from_todays_hits(
+    seed_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The seed-era API's hits carry no sizes or colors (its lookups send colors as objects): the view
+    reads the details'; once the API answers in today's shape, the hits' lists (newer) win."""
+    pipeline = sync(seed_sandbox, tmp_path)
+
+    rows = as_rows(view_table(pipeline))
+    assert rows == expected_view(seed_sandbox, previous_prices={})
+    assert all(row["sizes"] and row["colors"] for row in rows.values())
+
+    seed_sandbox.set_api_generation("current")
+    catalog = seed_sandbox.granted_catalogs()[0]
+    prices = {hit["uuid"]: hit["currentPrice"] for hit in seed_sandbox.truth_search_items(catalog)}
+    recolored = seed_sandbox.recolor_products(catalog, 3)
+    pipeline = sync(seed_sandbox, tmp_path, details=False)
+
+    rows = as_rows(view_table(pipeline))
+    expected = expected_view(seed_sandbox, {uuid: prices[uuid] for uuid in recolored})
+    # the details were looked up in the seed era: their identifiers stay the seed lookup's
+    seed_fields = ("gtin", "product_id", "product_group_id")
+    assert {
+        uuid: {**row, **{name: expected[uuid][name] for name in seed_fields}} for uuid, row in rows.items()
+    } == expected
+    assert {uuid: rows[uuid]["colors"] for uuid in recolored} == {
+        uuid: expected[uuid]["colors"] for uuid in recolored
+    }

@@ -6,6 +6,8 @@ Three kinds of check, one line each (``ok``/``failed``/``skipped`` and a detail)
   seed-era API has no ``/me``, which the line says, and the key is checked with a one-item search instead;
 - each configured catalog: a one-item search (``limit=1``); with none configured, the catalog list where
   the API still has one (seed era), else the one line the sync would fail with;
+- the organization's credit: the API has no balance to read, so the catalogs' searches (billed requests)
+  tell it: ``ok`` when they were answered, ``failed`` with the top-up line on a 402;
 - the destination: DuckDB's file opens (or can be created) and the dataset is writable (a schema and a table
   created in a transaction that is rolled back; a file the check created is removed again); BigQuery: dlt's
   destination client connects with the configured credentials.
@@ -27,7 +29,12 @@ import dlt
 
 from octogen_source.client import OctogenClient
 from octogen_source.discover import configured_api_key, configured_base_url
-from octogen_source.errors import MissingAPIKeyError, OctogenEndpointRetiredError, OctogenNotFoundError
+from octogen_source.errors import (
+    MissingAPIKeyError,
+    OctogenEndpointRetiredError,
+    OctogenInsufficientCreditError,
+    OctogenNotFoundError,
+)
 from octogen_source.models import MeResponse
 from octogen_source.retries import RetryPolicy
 from octogen_source.source.settings import catalog_keys
@@ -43,7 +50,7 @@ CHECK_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=15.0)
 @dataclass
 class Check:
     check: str
-    """``api_key``, ``catalog`` or ``destination``."""
+    """``api_key``, ``catalog``, ``credit`` or ``destination``."""
     target: str
     status: Status
     detail: str
@@ -52,7 +59,8 @@ class Check:
 
     @property
     def line(self) -> str:
-        return f"{self.status:<7} {self.check.replace('_', ' ')} {self.target}: {self.detail}"
+        target = f" {self.target}" if self.target else ""
+        return f"{self.status:<7} {self.check.replace('_', ' ')}{target}: {self.detail}"
 
 
 def run_checks(options: SyncOptions) -> list[Check]:
@@ -94,7 +102,8 @@ async def _api_checks(options: SyncOptions) -> list[Check]:
             return [key, *_skipped(configured, "the key check failed")]
         if not configured:
             return [key, await _check_listed_catalogs(client, api_key, base_url)]
-        return [key, *[await _check_catalog(client, catalog, api_key, base_url) for catalog in configured]]
+        catalogs = [await _check_catalog(client, catalog, api_key, base_url) for catalog in configured]
+        return [key, *catalogs, _check_credit(catalogs)]
 
 
 def _skipped(catalogs: Sequence[str], why: str) -> list[Check]:
@@ -178,10 +187,25 @@ async def _check_catalog(client: OctogenClient, catalog: str, api_key: str, base
             f"unknown catalog: this API key cannot see it (404 {code or 'not found'});"
             " find catalog keys with `octogen-sync --discover <store URL or host>`",
         )
+    except OctogenInsufficientCreditError as error:
+        line = describe_failure(error, secret=api_key, base_url=base_url)
+        return Check("catalog", catalog, "skipped", line, {"credit_exhausted": True})
     except Exception as error:
         return Check("catalog", catalog, "failed", describe_failure(error, secret=api_key, base_url=base_url))
     found = "a product" if page.items else "no product (an empty catalog)"
     return Check("catalog", catalog, "ok", f"a one-item search found {found}", {"products": len(page.items)})
+
+
+def _check_credit(catalogs: Sequence[Check]) -> Check:
+    """The organization's prepaid credit, as the catalogs' one-item searches (billed requests) found it: the
+    API reports no balance, only a 402 once it is exhausted."""
+    exhausted = next((check for check in catalogs if check.facts.get("credit_exhausted")), None)
+    if exhausted is not None:
+        return Check("credit", "", "failed", exhausted.detail, {"exhausted": True})
+    if any(check.status == "ok" for check in catalogs):
+        detail = "not exhausted: the billed one-item searches were answered (the API reports no balance)"
+        return Check("credit", "", "ok", detail, {"exhausted": False})
+    return Check("credit", "", "skipped", "not checked: no billed search was answered")
 
 
 async def _check_listed_catalogs(client: OctogenClient, api_key: str, base_url: str) -> Check:

@@ -66,6 +66,12 @@ def sync_environment(state: SandboxState, url: str) -> dict[str, str]:
     }
 
 
+def _print_discover_hint(state: SandboxState) -> None:
+    """On stderr (stdout stays the variables): the store hosts, which the current API cannot list."""
+    hosts = ", ".join(state.store_host(catalog) for catalog in state.granted_catalogs())
+    print(f"sandbox: store hosts for --discover: {hosts}", file=sys.stderr, flush=True)
+
+
 async def _serve(state: SandboxState, port: int) -> int:
     try:
         sock = bind_socket(port)
@@ -75,6 +81,7 @@ async def _serve(state: SandboxState, port: int) -> int:
     runner = await start_server(state, sock)
     for name, value in sync_environment(state, base_url(sock.getsockname()[1])).items():
         print(f"{name}={value}", flush=True)
+    _print_discover_hint(state)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

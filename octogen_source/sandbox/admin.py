@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 ADMIN_PREFIX = "/_sandbox"
 COUNTED_MUTATIONS = (
     "update_prices",
+    "recolor_products",
     "add_products",
     "remove_products",
     "add_late_indexed",

@@ -138,6 +138,9 @@ class RemoteSandbox:
     def update_prices(self, catalog: str, count: int) -> list[str]:
         return self._mutate("update_prices", {"catalog": catalog, "count": count})
 
+    def recolor_products(self, catalog: str, count: int) -> list[str]:
+        return self._mutate("recolor_products", {"catalog": catalog, "count": count})
+
     def add_products(self, catalog: str, count: int) -> list[str]:
         return self._mutate("add_products", {"catalog": catalog, "count": count})
 

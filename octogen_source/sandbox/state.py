@@ -21,7 +21,7 @@ from typing import Any
 from octogen_source.sandbox import current_wire, wire
 from octogen_source.sandbox.account import catalog_coverage, me_body, normalize_host, store_host
 from octogen_source.sandbox.answers import ApiError, Reply
-from octogen_source.sandbox.catalog import ATTRIBUTE_KEYS, UPDATED_AT_ANCHOR, Product, catalog_infos
+from octogen_source.sandbox.catalog import ATTRIBUTE_KEYS, COLORS, UPDATED_AT_ANCHOR, Product, catalog_infos
 from octogen_source.sandbox.current_search import search_page
 from octogen_source.sandbox.faults import DEFAULT_OVERSIZED_BYTES, ENDPOINTS, Fault, FaultPlan
 from octogen_source.sandbox.generations import (
@@ -379,6 +379,20 @@ class SandboxState:
                     new_price = round(product.current_price + 1.0, 2)
                 product.current_price = new_price
                 product.original_price = max(product.original_price, new_price)
+                product.updated_at = now
+                product.hit_cache = None
+            self._touch_catalog(catalog, now)
+            return [p.uuid for p in chosen]
+
+    def recolor_products(self, catalog: str, count: int) -> list[str]:
+        """Give ``count`` products other colors (each one moved to the next palette color, the order kept);
+        their updatedAt becomes the advanced clock. Hits and lookups both show the new colors."""
+        with self._lock:
+            now, _, chosen = self._choose("recolor_products", catalog, count)
+            for product in chosen:
+                product.colors = tuple(
+                    COLORS[(COLORS.index(color) + 1) % len(COLORS)] for color in product.colors
+                )
                 product.updated_at = now
                 product.hit_cache = None
             self._touch_catalog(catalog, now)

@@ -123,7 +123,7 @@ def _retry_policy(
 def table_selection(tables: str | Sequence[str] | None) -> tuple[str, ...]:
     """The selected tables in the source's order: a list (config.toml, code) or, from the environment or the
     CLI, a JSON list or comma-separated names; none given selects every table."""
-    names = listed_names(tables, "tables")
+    names = listed_names(tables, "sources.octogen.tables", "table names")
     if names is None:
         return SOURCE_TABLES
     check_tables(names)

@@ -148,14 +148,20 @@ def coerce_facets(facets: Iterable[Facet | Mapping[str, Any] | str] | None) -> t
     return tuple(coerced)
 
 
-def catalog_keys(catalogs: Sequence[str] | str | None) -> tuple[str, ...] | None:
+def catalog_keys(
+    catalogs: Sequence[str] | str | None, *, setting: str = "sources.octogen.catalogs"
+) -> tuple[str, ...] | None:
     """Configured catalog keys: a list (config.toml, code), or a string from the environment, either a JSON
-    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``)."""
-    return listed_names(catalogs, "catalogs")
+    list (``SOURCES__OCTOGEN__CATALOGS='["a", "b"]'``) or comma-separated (``a,b``). ``setting``: where the
+    value came from, named by the error of a malformed one."""
+    return listed_names(catalogs, setting, "catalog keys")
 
 
-def listed_names(names: Sequence[str] | str | None, setting: str) -> tuple[str, ...] | None:
-    """A list of names given as a list, a JSON list or comma-separated text; None when none is given."""
+def listed_names(
+    names: Sequence[str] | str | None, setting: str, kind: str = "names"
+) -> tuple[str, ...] | None:
+    """A list of names (``kind``: catalog keys, table names) given as a list, a JSON list or comma-separated
+    text; None when none is given. ``setting`` names the value in the error of a malformed one."""
     if isinstance(names, str):
         text = names.strip()
         if text.startswith("["):
@@ -163,14 +169,13 @@ def listed_names(names: Sequence[str] | str | None, setting: str) -> tuple[str, 
                 names = json.loads(text)
             except ValueError:
                 raise InvalidSettingError(
-                    f"sources.octogen.{setting}: {text[:80]!r} is neither a JSON list"
-                    " nor comma-separated names"
+                    f"{setting}: {text[:80]!r} is neither a JSON list nor comma-separated {kind.split()[-1]}"
                 ) from None
         else:
             names = text.split(",")
     if names is None:
         return None
     if not isinstance(names, Sequence) or not all(isinstance(name, str) for name in names):
-        raise InvalidSettingError(f"sources.octogen.{setting} must be a list of names")
+        raise InvalidSettingError(f"{setting} must be a list of {kind}")
     kept = tuple(name.strip() for name in names or () if name and name.strip())
     return kept or None
