@@ -201,11 +201,11 @@ SETTINGS = [
     ),
     Setting(
         "schema_contract",
-        '"freeze"',
+        '{tables = "freeze", columns = "discard_value"}',
         '{"columns": "discard_row"}',
-        ("--schema-contract", "evolve"),
+        ("--schema-contract", "freeze"),
         lambda s: s.schema_contract,
-        ("freeze", {"columns": "discard_row"}, "evolve"),
+        ({"tables": "freeze", "columns": "discard_value"}, {"columns": "discard_row"}, "freeze"),
     ),
     Setting(
         "api_key",
