@@ -47,3 +47,29 @@ def test_rows_below_a_high_water_mark_are_still_loaded(target: SyncTarget) -> No
     assert report.high_water == FUTURE  # kept: the mark only moves forward
     expected.observe()
     assert_tables_match(target.database, expected)
+
+
+def test_products_loaded_without_details_are_looked_up_once_details_are_on(target: SyncTarget) -> None:
+    """A run with details off loads products no lookup has seen; the next run with details on looks up
+    exactly those (unchanged products too), and the one after looks nothing up."""
+    sandbox = target.sandbox
+    first, second = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox, details=False)
+    report = target.sync(details=False)
+    expected.observe()
+    products = report.total("new")
+    assert products > 0 and report.total("lookups") == 0
+
+    sandbox.update_prices(first, 2)  # changed: looked up as changed, not twice
+    report = target.sync()
+    assert totals(report) == {"new": 0, "changed": 2, "removed": 0, "lookups": products}
+    assert report.total("unchanged") == products - 2
+    expected.details = True
+    expected.observe()
+    assert_tables_match(target.database, expected)
+
+    sandbox.add_late_indexed(second, 1)
+    report = target.sync()
+    assert totals(report) == {"new": 1, "changed": 0, "removed": 0, "lookups": 1}
+    expected.observe()
+    assert_tables_match(target.database, expected)

@@ -25,6 +25,7 @@ per catalog, never a catalog's records.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -114,7 +115,7 @@ class WalkBatch:
 class LoadedState(Protocol):
     """What the destination holds (blocking calls, run in a thread)."""
 
-    def known_versions(self, catalog: str) -> KnownVersions: ...
+    def known_versions(self, catalog: str, *, details: bool) -> KnownVersions: ...
 
     def stored_products(self, uuids: Sequence[str]) -> list[Row]: ...
 
@@ -290,7 +291,9 @@ class CatalogWalk:
         facts = self._facts_of(catalog)
         buffer = _BatchBuffer(emit)
         with client.track(report.http):
-            known = await asyncio.to_thread(self._loaded.known_versions, catalog)
+            known = await asyncio.to_thread(
+                functools.partial(self._loaded.known_versions, catalog, details=self._settings.details)
+            )
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
                 pages = client.iter_wire_search_pages(
@@ -387,7 +390,10 @@ class CatalogWalk:
         )
         changes: list[_Change] = []
         for (hit, _, stable, fingerprint), verdict in zip(listed, verdicts, strict=True):
-            if verdict in (Verdict.UNCHANGED, Verdict.REWRITE) and self._settings.refetch_all:
+            if (
+                verdict in (Verdict.UNCHANGED, Verdict.REWRITE, Verdict.UNDETAILED)
+                and self._settings.refetch_all
+            ):
                 verdict = Verdict.CHANGED
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
@@ -444,7 +450,8 @@ class CatalogWalk:
             elif change.verdict is Verdict.CHANGED:
                 report.changed += 1
             else:
-                report.unchanged += 1  # the same data, written again in the flat layout
+                # the same data written again: in the flat layout, or with the details it never had
+                report.unchanged += 1
         self._observer.progress(report)
         return batch
 

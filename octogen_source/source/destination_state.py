@@ -34,11 +34,12 @@ class DestinationState:
     def _has_destination(self) -> bool:
         return getattr(self._pipeline, "destination", None) is not None
 
-    def known_versions(self, catalog: str) -> KnownVersions:
+    def known_versions(self, catalog: str, *, details: bool) -> KnownVersions:
+        """``details``: the run looks products up, so the loaded ones never looked up are marked."""
         if not self._has_destination:
             return KnownVersions()
         with self._pipeline.sql_client() as client:  # type: ignore[attr-defined]
-            return read_known_versions(client, catalog)
+            return read_known_versions(client, catalog, details=details)
 
     def stored_catalog(self, catalog: str) -> Row | None:
         """The loaded ``catalogs`` row of ``catalog``, if any."""

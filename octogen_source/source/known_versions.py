@@ -20,7 +20,7 @@ from dlt.destinations.exceptions import DatabaseTerminalException, DatabaseUndef
 from dlt.destinations.sql_client import SqlClientBase
 
 from octogen_source.source.uuid_index import KEY, Keys, found_in, pack_uuid, unpack_uuid
-from octogen_source.table_names import PRODUCTS
+from octogen_source.table_names import PRODUCT_DETAILS, PRODUCTS
 
 PRODUCTS_TABLE = PRODUCTS
 FETCH_ROWS = 20_000
@@ -30,6 +30,7 @@ _UNKNOWN = 2
 """Loaded without a fingerprint (a row from before fingerprints): compares as changed."""
 _SEEN = 4
 _WITHOUT_IMAGES = 8
+_WITHOUT_DETAILS = 16
 
 
 class Verdict(enum.Enum):
@@ -41,6 +42,9 @@ class Verdict(enum.Enum):
     REWRITE = "rewrite"
     """Unchanged, but its loaded row has no ``images`` while the hit has some: a row loaded by 0.1 (which kept
     them in the ``products__images`` child table). Written again, flat, without a lookup."""
+    UNDETAILED = "undetailed"
+    """Unchanged, but never looked up: loaded by a run with details off. Looked up now (a run with details
+    on), its row written again; counted as unchanged."""
 
 
 class KnownVersions:
@@ -133,6 +137,22 @@ class KnownVersions:
             verdicts.append(_verdict(loaded, flags, fingerprint, images))
         return verdicts
 
+    def mark_without_details(self, uuids: Sequence[str] | None) -> None:
+        """These live products have no ``product_details`` row (``None``: none has one)."""
+        self._build()
+        if uuids is None:
+            self._flags[(self._flags & _REMOVED) == 0] |= _WITHOUT_DETAILS
+            for entry in self._other.values():
+                entry[1] |= 0 if entry[1] & _REMOVED else _WITHOUT_DETAILS
+            return
+        packed = [pack_uuid(uuid) for uuid in uuids]
+        positions = found_in(self._keys, np.array([key for key in packed if key is not None], dtype=KEY))
+        found = positions[positions >= 0]
+        self._flags[found] |= _WITHOUT_DETAILS
+        for uuid, key in zip(uuids, packed, strict=True):
+            if key is None and uuid in self._other:
+                self._other[uuid][1] |= _WITHOUT_DETAILS
+
     def unseen_live(self) -> list[str]:
         """Live products the walk did not list (meaningful only after a complete, unfiltered walk)."""
         self._build()
@@ -149,17 +169,42 @@ def _verdict(loaded: int, flags: int, fingerprint: int, has_images: bool) -> Ver
         return Verdict.UNCHANGED
     if flags & _UNKNOWN or loaded != fingerprint:
         return Verdict.CHANGED
+    if flags & _WITHOUT_DETAILS:
+        return Verdict.UNDETAILED
     if has_images and flags & _WITHOUT_IMAGES:
         return Verdict.REWRITE
     return Verdict.UNCHANGED
 
 
-def read_known_versions(sql_client: SqlClientBase[Any], catalog: str) -> KnownVersions:
-    """The catalog's rows of the destination's ``products`` table; empty when the table does not exist yet."""
+def read_known_versions(
+    sql_client: SqlClientBase[Any], catalog: str, *, details: bool = False
+) -> KnownVersions:
+    """The catalog's rows of the destination's ``products`` table; empty when the table does not exist yet.
+
+    With ``details`` the live products without a ``product_details`` row (loaded by runs with details off)
+    are marked: they classify as :attr:`Verdict.UNDETAILED`, and the run looks them up.
+    """
     known = KnownVersions()
     for uuid, fingerprint, removed, without_images in _product_versions(sql_client, catalog):
         known.add(uuid, fingerprint, removed, without_images)
+    if details and len(known):
+        known.mark_without_details(_live_without_details(sql_client, catalog))
     return known
+
+
+def _live_without_details(sql_client: SqlClientBase[Any], catalog: str) -> list[str] | None:
+    """The catalog's live products that have no ``product_details`` row (``None``: there is no such table);
+    a short list but after runs with details off."""
+    products = sql_client.make_qualified_table_name(PRODUCTS_TABLE)
+    details = sql_client.make_qualified_table_name(PRODUCT_DETAILS)
+    query = (
+        f"SELECT p.uuid FROM {products} AS p WHERE p.catalog = %s AND p.removed_at IS NULL"
+        f" AND NOT EXISTS (SELECT 1 FROM {details} AS d WHERE d.uuid = p.uuid)"
+    )
+    try:
+        return [uuid for (uuid,) in _rows(sql_client, query, catalog)]
+    except DatabaseUndefinedRelation:
+        return None
 
 
 def _product_versions(
