@@ -19,10 +19,13 @@ class OneLineArgumentParser(argparse.ArgumentParser):
     def __init__(self, *args: Any, prog_in_errors: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.prog_in_errors = prog_in_errors
+        self.error_message: str | None = None
+        """The message of the last bad argument (for a caller that reports it again, e.g. as JSON)."""
 
     def error(self, message: str) -> NoReturn:
         prefix = f"{self.prog}: " if self.prog_in_errors else ""
-        self.exit(2, f"{prefix}error: {message} (see --help)\n")
+        self.error_message = f"{message} (see --help)"
+        self.exit(2, f"{prefix}error: {self.error_message}\n")
 
 
 def format_table(

@@ -8,6 +8,7 @@ prints it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,6 +102,26 @@ def configured_base_url() -> str:
     """``sources.octogen.base_url`` (config.toml or ``SOURCES__OCTOGEN__BASE_URL``), else production."""
     configured: str | None = dlt.config.get("sources.octogen.base_url")
     return str(configured) if configured else DEFAULT_BASE_URL
+
+
+def discovery_json(discovery: Discovery) -> str:
+    """What ``--discover --json`` prints."""
+    return json.dumps(
+        {
+            "ok": True,
+            "host": discovery.host,
+            "catalogs": [
+                {
+                    "catalog": entry.catalog,
+                    "display_name": entry.display_name,
+                    "product_count": entry.product_count,
+                    "computed_at": entry.computed_at.isoformat() if entry.computed_at else None,
+                }
+                for entry in discovery.catalogs
+            ],
+        },
+        indent=2,
+    )
 
 
 def format_discovery(discovery: Discovery) -> str:

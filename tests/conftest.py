@@ -1,13 +1,16 @@
-"""Shared fixtures: a real sandbox of the Octogen API on 127.0.0.1 for every test that needs one."""
+"""Shared fixtures: a real sandbox of the Octogen API on 127.0.0.1 for every test that needs one, and a clean
+environment for the CLI pointing at it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from octogen_source.sandbox import Sandbox
+from tests.cli_support import cli_environment
 
 
 @pytest.fixture
@@ -37,3 +40,9 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -> Iterator[Sandbox]:
+    """A clean environment for the CLI pointing at ``sandbox``, run from tmp_path (tests/cli_support.py)."""
+    yield from cli_environment(monkeypatch, tmp_path, sandbox)

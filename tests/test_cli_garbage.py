@@ -22,7 +22,7 @@ import pytest
 from octogen_source.bigquery.subscribe import ENDPOINT_ENV
 from octogen_source.bigquery.subscribe_cli import main as subscribe_main
 from octogen_source.sandbox import Sandbox
-from tests.test_sync_cli import KEY_VARIABLES, SCRIPT, cli_env, one_error_line  # noqa: F401  (fixture)
+from tests.cli_support import KEY_VARIABLES, SCRIPT, one_error_line
 
 FAST = 10.0
 """Seconds within which a garbage answer must be reported (the request timeout is 30 s)."""
@@ -36,7 +36,7 @@ def _timed_error(capsys: pytest.CaptureFixture[str], argv: list[str], status: in
 
 
 def test_sync_truncated_json_is_one_line_at_once(
-    cli_env: Sandbox,  # noqa: F811
+    cli_env: Sandbox,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -47,7 +47,7 @@ def test_sync_truncated_json_is_one_line_at_once(
 
 
 def test_sync_oversized_answer_is_refused_naming_endpoint_and_limit(
-    cli_env: Sandbox,  # noqa: F811
+    cli_env: Sandbox,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -62,7 +62,7 @@ def test_sync_oversized_answer_is_refused_naming_endpoint_and_limit(
     ("argv", "message"),
     [
         (["--price-min", "100", "--price-max", "10"], "--price-min (100) is above --price-max (10)"),
-        (["--price-min", "nan"], "--price-min must be a number"),
+        (["--price-min", "nan"], "'nan' is not a number >= 0"),
         (["--max-response-bytes", "0"], "'0' is not a positive integer"),
         (["--max-response-bytes", "1e9"], "'1e9' is not a positive integer"),
         (["--dataset", "octogen_sync"], "--dataset must differ from the pipeline name"),
@@ -71,7 +71,7 @@ def test_sync_oversized_answer_is_refused_naming_endpoint_and_limit(
     ],
 )
 def test_sync_bad_arguments_exit_2(
-    cli_env: Sandbox,  # noqa: F811
+    cli_env: Sandbox,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     argv: list[str],

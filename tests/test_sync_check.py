@@ -10,17 +10,19 @@ import pytest
 
 from octogen_source.commands.sync import main
 from octogen_source.sandbox import Sandbox
-from tests import test_sync_cli
-from tests.test_sync_cli import KEY_VARIABLES
-
-cli_env = test_sync_cli.cli_env  # the fixture: a clean environment pointing at the sandbox
+from tests.cli_support import KEY_VARIABLES
 
 
-def check(capsys: pytest.CaptureFixture[str], argv: list[str], status: int) -> list[str]:
+def check(
+    capsys: pytest.CaptureFixture[str], argv: list[str], status: int, settings: str = "ok"
+) -> list[str]:
+    """The lines after the settings' (whose status is ``settings``)."""
     assert main(["--check", *argv]) == status
     out, err = capsys.readouterr()
     assert err == "" and "Traceback" not in out
-    return out.splitlines()
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{settings:<7} settings: "), lines[0]
+    return lines[1:]
 
 
 def test_everything_passes_against_the_current_api(
@@ -91,8 +93,22 @@ def test_a_bad_key_fails_and_the_catalogs_are_not_checked(
 
     for name in KEY_VARIABLES[:2]:
         monkeypatch.delenv(name, raising=False)
-    lines = check(capsys, [], 1)
+    lines = check(capsys, [], 1, settings="skipped")
     assert lines[0].startswith("failed  api key: no Octogen API key")
+
+
+def test_a_setting_the_sync_cannot_read_fails_the_settings_check(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    monkeypatch.setenv("SOURCES__OCTOGEN__PAGE_SIZE", "abc")
+    lines = check(capsys, [], 1, settings="failed")
+    assert all(line.startswith("ok ") for line in lines)  # the rest still checked
+    monkeypatch.setenv("SOURCES__OCTOGEN__PAGE_SIZE", "500")
+    check(capsys, [], 1, settings="failed")
+    assert main(["--check"]) == 1
+    out = capsys.readouterr().out.splitlines()[0]
+    assert "page_size" in out and "500" in out
 
 
 def test_an_unknown_catalog_fails_alone(
@@ -144,12 +160,13 @@ def test_json(cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch:
     assert err == "" and cli_env.api_key not in out
     assert result["ok"] is False
     assert [(c["check"], c["status"]) for c in result["checks"]] == [
+        ("settings", "ok"),
         ("api_key", "ok"),
         ("catalog", "failed"),
         ("credit", "skipped"),
         ("destination", "ok"),
     ]
-    facts = result["checks"][0]["facts"]
+    facts = result["checks"][1]["facts"]
     assert facts["organization"] and cli_env.api_key.startswith(facts["key_prefix"])
     assert facts["rate_limit"]["limit"] >= facts["rate_limit"]["remaining"] >= 0
 

@@ -5,13 +5,11 @@ one test runs the real script to check the exit status and the whole output of a
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -20,43 +18,12 @@ import pytest
 from octogen_source.cli import format_table
 from octogen_source.commands.sync import FULL_REFRESH_DEPRECATED, build_parser, main
 from octogen_source.sandbox import Sandbox
-
-SCRIPT = Path(__file__).resolve().parents[1] / "pipelines" / "sync.py"
-KEY_VARIABLES = ("OCTO_API_KEY", "SOURCES__OCTOGEN__API_KEY", "SOURCES__OCTOGEN__BASE_URL")
-
-
-@pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -> Iterator[Sandbox]:
-    """A clean environment pointing at the sandbox, run from tmp_path; the CLI's logging setup undone."""
-    for name in KEY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
-    monkeypatch.setenv("SOURCES__OCTOGEN__BASE_URL", sandbox.base_url)
-    monkeypatch.setenv("SOURCES__OCTOGEN__CATALOGS", json.dumps(sandbox.granted_catalogs()))
-    monkeypatch.setenv("SOURCES__OCTOGEN__RETRY_MAX_ATTEMPTS", "1")
-    logger = logging.getLogger("octogen_source")
-    level, handlers = logger.level, list(logger.handlers)
-    yield sandbox
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str], status: int = 1) -> str:
-    assert main(argv) == status
-    out, err = capsys.readouterr()
-    assert out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.cli_support import (
+    KEY_VARIABLES,
+    SCRIPT,
+    closed_port,
+    one_error_line,
+)
 
 
 def test_missing_key(cli_env: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
@@ -115,7 +82,7 @@ def test_bad_filters(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
-    line = one_error_line(capsys, ["--facet", "no_such_facet=x"])
+    line = one_error_line(capsys, ["--facet", "no_such_facet=x"], status=2)  # the API's 422: bad input
     assert line.startswith("error: the Octogen API rejected the request: body.facets.0.name")
     assert "no_such_facet" in line
     assert "name=value1,value2" in one_error_line(capsys, ["--facet", "brand"], status=2)
@@ -124,6 +91,7 @@ def test_bad_filters(
     )
     assert "invalid choice: 'nope'" in one_error_line(capsys, ["--destination", "nope"], status=2)
     assert "unrecognized arguments" in one_error_line(capsys, ["--no-such-flag"], status=2)
+    assert "'-5' is not a number >= 0" in one_error_line(capsys, ["--price-min", "-5"], status=2)
     assert "'banana' is not a memory size such as 128MB" in one_error_line(
         capsys, ["--duckdb-memory-limit", "banana"], status=2
     )
@@ -140,7 +108,7 @@ def test_destination_failures(
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS")
     # no Google credentials anywhere (the file ADC would read does not exist)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no_such_credentials.json"))
-    line = one_error_line(capsys, ["--destination", "bigquery", "--no-details"])
+    line = one_error_line(capsys, ["--destination", "bigquery", "--no-details"], status=2)
     assert line.startswith("error: missing configuration") and "BigQuery" in line
 
 

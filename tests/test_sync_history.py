@@ -12,6 +12,7 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError, SyncReport
+from tests.cli_support import closed_port
 from tests.sync_support import DATASET, SyncTarget, read_rows, table_names
 
 VOLATILE = ("started_at", "finished_at", "seconds", "run_id", "load_id")
@@ -97,12 +98,22 @@ def test_as_dict_is_json_ready_and_says_what_sync_runs_holds(target: SyncTarget)
 
 
 def test_a_run_that_fails_before_any_catalog_is_recorded_once(target: SyncTarget) -> None:
+    target.sync()  # the file and the table exist
+    unreachable = f"http://127.0.0.1:{closed_port()}/v1"
     with pytest.raises(SyncError) as failure:
-        target.sync(catalogs=())  # the current API needs named catalogs
-    rows = history(target.database)
+        target.sync(catalogs=(), base_url=unreachable)  # listing the catalogs fails: none is known
+    rows = history(target.database)[len(target.sandbox.granted_catalogs()) :]
     assert len(rows) == 1
     assert rows[0]["catalog"] is None and rows[0]["outcome"] == "failed"
     assert rows[0]["error"] == str(failure.value) and rows[0]["requests"] == 0
+
+
+def test_a_configuration_mistake_is_not_recorded(target: SyncTarget) -> None:
+    target.sync()
+    before = history(target.database)
+    with pytest.raises(SyncError, match="no catalogs configured"):
+        target.sync(catalogs=())  # the current API needs named catalogs: the destination is left alone
+    assert history(target.database) == before
 
 
 def test_no_history_when_turned_off(target: SyncTarget) -> None:

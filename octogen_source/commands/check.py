@@ -1,7 +1,9 @@
 """``octogen-sync --check``: validates the configuration without loading anything.
 
-Three kinds of check, one line each (``ok``/``failed``/``skipped`` and a detail):
+One line per check (``ok``/``failed``/``skipped`` and a detail):
 
+- the settings: resolved as the sync resolves them (flags, environment, ``.dlt/*.toml``), so a value that
+  cannot be read or is out of range fails here, naming the setting;
 - the key: ``GET /me`` (organization, the key's printable prefix, never the key, rate-limit posture); a
   seed-era API has no ``/me``, which the line says, and the key is checked with a one-item search instead;
 - each configured catalog: a one-item search (``limit=1``); with none configured, the catalog list where
@@ -37,8 +39,10 @@ from octogen_source.errors import (
 )
 from octogen_source.models import MeResponse
 from octogen_source.retries import RetryPolicy
+from octogen_source.source import resolve_settings
 from octogen_source.source.settings import catalog_keys
 from octogen_source.sync import SyncOptions, describe_failure
+from octogen_source.sync.run import given_settings
 from octogen_source.warehouse import default_duckdb_path, destination_for
 
 Status = Literal["ok", "failed", "skipped"]
@@ -50,7 +54,7 @@ CHECK_RETRY = RetryPolicy(max_attempts=2, max_total_seconds=15.0)
 @dataclass
 class Check:
     check: str
-    """``api_key``, ``catalog``, ``credit`` or ``destination``."""
+    """``settings``, ``api_key``, ``catalog``, ``credit`` or ``destination``."""
     target: str
     status: Status
     detail: str
@@ -64,10 +68,31 @@ class Check:
 
 
 def run_checks(options: SyncOptions) -> list[Check]:
-    """Every check, in order: the key, each catalog, the destination. Never raises for a failed check."""
-    checks = asyncio.run(_api_checks(options))
+    """Every check, in order: the settings, the key, each catalog, the credit, the destination. Never raises
+    for a failed check."""
+    checks = [check_settings(options)]
+    checks.extend(asyncio.run(_api_checks(options)))
     checks.append(check_destination(options))
     return checks
+
+
+def check_settings(options: SyncOptions) -> Check:
+    """The source's settings as the sync would resolve them (flags over the environment over the TOML files):
+    a value that cannot be read or is out of range fails here, naming the setting."""
+    try:
+        settings = resolve_settings(given_settings(options), retry=options.retry)
+    except MissingAPIKeyError:
+        return Check("settings", "", "skipped", "not checked without a key (see the key's line)")
+    except Exception as error:
+        return Check("settings", "", "failed", describe_failure(error, secret=options.api_key))
+    catalogs = ", ".join(settings.catalogs) if settings.catalogs else "none named"
+    tables = "tables " + ", ".join(settings.tables)
+    detail = (
+        f"catalogs {catalogs}; details {'on' if settings.details else 'off'}; {tables};"
+        f" page size {settings.page_size}"
+        + ("; filtered (no removals)" if settings.filters.is_filtered else "")
+    )
+    return Check("settings", "", "ok", detail, {"catalogs": list(settings.catalogs or ())})
 
 
 def all_passed(checks: Sequence[Check]) -> bool:

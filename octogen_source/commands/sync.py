@@ -21,16 +21,17 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.schema.typing import TSchemaContract
+from tomlkit.exceptions import TOMLKitError
 
 from octogen_source.cli import OneLineArgumentParser
 from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
 from octogen_source.commands.demo import DEMO_DATABASE, run_demo
 from octogen_source.commands.extras import missing_bigquery_extra
 from octogen_source.commands.output import failure_json, report_json
-from octogen_source.discover import discover, format_discovery
-from octogen_source.errors import OctogenConfigurationError, OctogenError
+from octogen_source.discover import configured_base_url, discover, discovery_json, format_discovery
+from octogen_source.errors import OctogenError, OctogenValidationError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.source.config import schema_contract_setting, table_selection
@@ -39,6 +40,8 @@ from octogen_source.sync import (
     DEFAULT_PIPELINE_NAME,
     SyncError,
     SyncOptions,
+    describe_failure,
+    failure_is_configuration,
     format_summary,
     print_progress,
     root_cause,
@@ -52,36 +55,36 @@ FULL_REFRESH_DEPRECATED = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OneLineArgumentParser:
     parser = OneLineArgumentParser(
         prog="octogen-sync",
         prog_in_errors=False,
         description="Sync Octogen catalogs (products, details, price history) into DuckDB or BigQuery.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    parser.add_argument(
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument(
         "--check",
         action="store_true",
-        help="check the key, each configured catalog and the destination without loading anything;"
-        " one line per check, exit 0 only if all pass",
+        help="check the key, each configured catalog, the credit and the destination without loading"
+        " anything; one line per check, exit 0 only if all pass",
+    )
+    modes.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
+    modes.add_argument(
+        "--discover",
+        metavar="HOST",
+        help="print the catalogs serving a store (a host or any URL on it), then exit",
     )
     parser.add_argument(
         "--json",
         action="store_true",
-        help="print the result of a sync (per-catalog figures, totals, warnings, load ids) or of --check"
-        " as JSON on stdout instead of the tables",
+        help="print the result of a sync (per-catalog figures, totals, warnings, load ids), of --check or of"
+        " --discover as JSON on stdout instead of the tables",
     )
-    parser.add_argument("--demo", action="store_true", help=f"sync a local sandbox into ./{DEMO_DATABASE}")
     parser.add_argument(
         "--api-generation",
         choices=API_GENERATIONS,
-        default=API_GENERATIONS[0],
-        help="with --demo: the sandbox speaks today's API (current) or the May 2026 one (seed)",
-    )
-    parser.add_argument(
-        "--discover",
-        metavar="HOST",
-        help="print the catalogs serving a store (a host or any URL on it), then exit",
+        help="with --demo: the sandbox speaks today's API (current, the default) or the May 2026 one (seed)",
     )
     parser.add_argument("--destination", choices=SUPPORTED_DESTINATIONS, default="duckdb")
     parser.add_argument("--dataset", default=DEFAULT_DATASET)
@@ -97,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
     )
-    source.add_argument("--price-min", type=float)
-    source.add_argument("--price-max", type=float)
+    source.add_argument("--price-min", type=non_negative_float, metavar="PRICE")
+    source.add_argument("--price-max", type=non_negative_float, metavar="PRICE")
     source.add_argument(
         "--details",
         action=argparse.BooleanOptionalAction,
@@ -301,32 +304,38 @@ def configure_logging(progress: bool) -> None:
 
 
 def exit_status(error: BaseException) -> int:
-    """2 for a mistake in the arguments or configuration (the source's, found before anything is sent, or a
-    value of dlt's own settings it cannot read), else 1."""
+    """2 for a mistake in the arguments or configuration (see :func:`failure_is_configuration`) or a request
+    the API refused as invalid (422: a filter it does not know), else 1."""
     if isinstance(error, SyncError) and error.__cause__ is not None:
         error = error.__cause__
-    cause = root_cause(error)
-    return 2 if isinstance(cause, OctogenConfigurationError | ConfigValueCannotBeCoercedException) else 1
+    if failure_is_configuration(error) or isinstance(root_cause(error), OctogenValidationError):
+        return 2
+    return 1
+
+
+def _base_url(arguments: argparse.Namespace) -> str | None:
+    """The API base URL a failed command used, for its error line (None: the configuration is unreadable)."""
+    try:
+        return arguments.base_url or configured_base_url()
+    except Exception:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
     try:
-        arguments = build_parser().parse_args(argv)
+        arguments = parser.parse_args(argv)
+        if arguments.api_generation is not None and not arguments.demo:
+            parser.error("--api-generation only applies to --demo")
     except SystemExit as exit_:  # --help, or a bad argument (already reported on one line)
-        return exit_.code if isinstance(exit_.code, int) else 2
+        status = exit_.code if isinstance(exit_.code, int) else 2
+        if status == 2 and "--json" in argv and parser.error_message is not None:
+            print(failure_json(None, parser.error_message))
+        return status
     configure_logging(arguments.progress)
     if arguments.full_refresh:
         print(FULL_REFRESH_DEPRECATED, file=sys.stderr)
-    try:
-        options = options_from(arguments)
-    except InvalidSettingError as error:
-        print(f"error: {error} (see --help)", file=sys.stderr)
-        return 2
-    if arguments.destination == "bigquery" and not arguments.demo and arguments.discover is None:
-        missing = missing_bigquery_extra("--destination bigquery")
-        if missing is not None:
-            print(missing, file=sys.stderr)
-            return 1
 
     def fail(line: str, status: int, error: BaseException | None = None) -> int:
         print(line, file=sys.stderr)
@@ -335,19 +344,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status
 
     try:
+        options = options_from(arguments)
+    except InvalidSettingError as error:
+        return fail(f"error: {error} (see --help)", 2)
+    if arguments.destination == "bigquery" and not arguments.demo and arguments.discover is None:
+        missing = missing_bigquery_extra("--destination bigquery")
+        if missing is not None:
+            return fail(missing, 1)
+
+    try:
         if arguments.discover is not None:
-            print(format_discovery(discover(arguments.discover, api_key=None, base_url=None)))
+            found = discover(arguments.discover, api_key=None, base_url=arguments.base_url)
+            print(discovery_json(found) if arguments.json else format_discovery(found))
         elif arguments.check:
             checks = run_checks(options)
             print(checks_json(checks) if arguments.json else format_checks(checks))
             return 0 if all_passed(checks) else 1
         elif arguments.demo:
-            run_demo(options, arguments.api_generation, as_json=arguments.json)
+            run_demo(options, arguments.api_generation or API_GENERATIONS[0], as_json=arguments.json)
         else:
             report = run_sync(options)
             print(report_json(report) if arguments.json else format_summary(report))
-    except (SyncError, OctogenError) as error:
+    except SyncError as error:
         return fail(f"error: {error}", exit_status(error), error)
+    except (OctogenError, TOMLKitError, ConfigurationException) as error:
+        line = describe_failure(error, secret=options.api_key, base_url=_base_url(arguments))
+        return fail(f"error: {line}", exit_status(error), error)
     except KeyboardInterrupt:
         return fail("error: interrupted", 130)
     except BrokenPipeError:

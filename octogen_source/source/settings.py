@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,4 +179,14 @@ def listed_names(
     if not isinstance(names, Sequence) or not all(isinstance(name, str) for name in names):
         raise InvalidSettingError(f"{setting} must be a list of {kind}")
     kept = tuple(name.strip() for name in names or () if name and name.strip())
+    for name in kept:
+        if _NOT_A_NAME.search(name):
+            raise InvalidSettingError(
+                f"{setting}: {name[:80]!r} is not a {kind[:-1]} (give a list, a JSON list or"
+                f" comma-separated {kind.split()[-1]})"
+            )
     return kept or None
+
+
+_NOT_A_NAME = re.compile(r"[\s\"'{}\[\]:]")
+"""Characters no catalog key or table name holds: a JSON object or a quoted list given as one name."""

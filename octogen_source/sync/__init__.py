@@ -12,6 +12,7 @@ from octogen_source.sync.failures import (
     MAX_ERROR_LINE,
     SyncError,
     describe_failure,
+    failure_is_configuration,
     failure_is_retryable,
     root_cause,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "SyncOptions",
     "SyncReport",
     "describe_failure",
+    "failure_is_configuration",
     "failure_is_retryable",
     "format_summary",
     "print_progress",

@@ -8,21 +8,26 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import tomlkit
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigValueCannotBeCoercedException,
 )
+from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.destination.exceptions import DestinationException
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.destinations.exceptions import DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
+from tomlkit.exceptions import TOMLKitError
 
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
     OctogenAuthenticationError,
+    OctogenConfigurationError,
     OctogenConnectionError,
     OctogenError,
     OctogenForbiddenError,
@@ -33,6 +38,8 @@ from octogen_source.errors import (
 from octogen_source.source.config import expected_form
 
 MAX_ERROR_LINE = 400
+MIN_REDACTED_KEY = 8
+"""A "key" shorter than this (a typo, a placeholder) is no secret, and replacing it would mangle the line."""
 
 if TYPE_CHECKING:
     from octogen_source.sync.report import SyncReport
@@ -52,6 +59,25 @@ class SyncError(OctogenError):
         self.retryable = retryable
 
 
+def failure_is_configuration(error: BaseException) -> bool:
+    """Whether the failure is a mistake in the arguments or the configuration, found before anything was
+    loaded: a setting of the source missing, malformed or refused (no request sent, or the one that tells the
+    API cannot list catalogs), a value of dlt's own settings it cannot read, a configuration file it cannot
+    parse, or a required one missing (a destination's credentials). Such a run is not recorded in
+    ``sync_runs`` (the destination is left as it was) and the CLI exits 2."""
+    if isinstance(error, SyncError) and error.__cause__ is not None:
+        error = error.__cause__
+    cause = root_cause(error)
+    return isinstance(
+        cause,
+        OctogenConfigurationError
+        | ConfigValueCannotBeCoercedException
+        | ConfigFieldMissingException
+        | TomlProviderReadException
+        | TOMLKitError,
+    )
+
+
 def describe_failure(error: BaseException, *, secret: str | None = None, base_url: str | None = None) -> str:
     """One readable line for a failed sync: the root cause, never a traceback, never the key."""
     cause = root_cause(error)
@@ -60,7 +86,7 @@ def describe_failure(error: BaseException, *, secret: str | None = None, base_ur
     line = _TRACEBACK.split(line, maxsplit=1)[0].rstrip(" :")
     line = " ".join(line.split())
     for key in (secret, *_environment_keys()):
-        if key:
+        if key and len(key) >= MIN_REDACTED_KEY:
             line = line.replace(key, "[redacted]")
     return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 3] + "..."
 
@@ -118,6 +144,10 @@ def failure_is_retryable(error: BaseException) -> bool:
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
     if isinstance(cause, SyncError | MissingAPIKeyError):
         return str(cause)
+    if isinstance(cause, TOMLKitError):
+        return (
+            f"cannot read the configuration: {broken_toml_file() or 'a .dlt TOML file'}: {_first_line(cause)}"
+        )
     if isinstance(cause, OctogenInsufficientCreditError):
         top_up = f" at {cause.top_up_url}" if cause.top_up_url else " in the Octogen platform"
         return (
@@ -161,6 +191,18 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
     if isinstance(cause, DestinationException) or step == "load":
         return f"the destination failed{where}: {_first_line(cause)}"
     return f"{type(cause).__name__}{where}: {_first_line(cause)}"
+
+
+def broken_toml_file(paths: Sequence[str] = (".dlt/config.toml", ".dlt/secrets.toml")) -> str | None:
+    """The first of ``paths`` (dlt names the ones it read) that does not parse, for a line that names it."""
+    for path in paths:
+        try:
+            tomlkit.parse(Path(path).read_text(encoding="utf-8"))
+        except OSError:
+            continue
+        except TOMLKitError:
+            return str(path).removeprefix("./")
+    return None
 
 
 def _detail(error: OctogenAPIError | OctogenRequestError) -> str:

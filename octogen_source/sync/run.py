@@ -19,7 +19,12 @@ from octogen_source.source.first_load import append_on_first_load, holds_no_prod
 from octogen_source.source.leftovers import remove_abandoned_extracts
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.tables import PRODUCTS, high_water_mark
-from octogen_source.sync.failures import SyncError, describe_failure, failure_is_retryable
+from octogen_source.sync.failures import (
+    SyncError,
+    describe_failure,
+    failure_is_configuration,
+    failure_is_retryable,
+)
 from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
@@ -72,7 +77,8 @@ def run_sync(options: SyncOptions) -> SyncReport:
         line = describe_failure(error, secret=options.api_key, base_url=base_url)
         _finish_report(report, observer, started)
         report.error = line
-        if options.record_history:
+        # a configuration mistake leaves the destination as it was: nothing to record (and no file to create)
+        if options.record_history and not failure_is_configuration(error):
             try:
                 _record_history(report, options)
             except Exception as history_error:
