@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,3 +51,26 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+PEAK_RSS_SHIM = """
+import atexit, os, runpy, sys
+
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["PEAK_RSS_FILE"], "w") as out:
+        out.write(peak)
+
+atexit.register(report)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+"""Runs a script and writes its peak RSS in KiB (``VmHWM``) to ``$PEAK_RSS_FILE`` at exit. Not ``ru_maxrss``
+from ``wait4``: on Linux a child's ``ru_maxrss`` starts from its parent's at the fork, so a test process
+holding 500 MiB would see every child "peak" at 500 MiB; ``VmHWM`` starts anew at the exec."""
+
+
+def peak_rss_command(script: Path) -> list[str]:
+    """The command that runs ``script`` under :data:`PEAK_RSS_SHIM` (set ``PEAK_RSS_FILE`` in its env)."""
+    return [sys.executable, "-c", PEAK_RSS_SHIM, str(script)]
