@@ -39,7 +39,7 @@ from octogen_source.errors import (
 )
 from octogen_source.models import MeResponse
 from octogen_source.retries import RetryPolicy
-from octogen_source.source import resolve_settings
+from octogen_source.source import SourceSettings, resolve_settings
 from octogen_source.source.settings import catalog_keys
 from octogen_source.sync import SyncOptions, describe_failure
 from octogen_source.sync.run import given_settings
@@ -70,21 +70,23 @@ class Check:
 def run_checks(options: SyncOptions) -> list[Check]:
     """Every check, in order: the settings, the key, each catalog, the credit, the destination. Never raises
     for a failed check."""
-    checks = [check_settings(options)]
-    checks.extend(asyncio.run(_api_checks(options)))
+    settings_check, settings = check_settings(options)
+    checks = [settings_check]
+    checks.extend(asyncio.run(_api_checks(options, settings)))
     checks.append(check_destination(options))
     return checks
 
 
-def check_settings(options: SyncOptions) -> Check:
+def check_settings(options: SyncOptions) -> tuple[Check, SourceSettings | None]:
     """The source's settings as the sync would resolve them (flags over the environment over the TOML files):
-    a value that cannot be read or is out of range fails here, naming the setting."""
+    a value that cannot be read or is out of range fails here, naming the setting. The API checks use the
+    settings resolved here (key, base URL, catalogs), when they could be."""
     try:
         settings = resolve_settings(given_settings(options), retry=options.retry)
     except MissingAPIKeyError:
-        return Check("settings", "", "skipped", "not checked without a key (see the key's line)")
+        return Check("settings", "", "skipped", "not checked without a key (see the key's line)"), None
     except Exception as error:
-        return Check("settings", "", "failed", describe_failure(error, secret=options.api_key))
+        return Check("settings", "", "failed", describe_failure(error, secret=options.api_key)), None
     catalogs = ", ".join(settings.catalogs) if settings.catalogs else "none named"
     tables = "tables " + ", ".join(settings.tables)
     detail = (
@@ -92,7 +94,7 @@ def check_settings(options: SyncOptions) -> Check:
         f" page size {settings.page_size}"
         + ("; filtered (no removals)" if settings.filters.is_filtered else "")
     )
-    return Check("settings", "", "ok", detail, {"catalogs": list(settings.catalogs or ())})
+    return Check("settings", "", "ok", detail, {"catalogs": list(settings.catalogs or ())}), settings
 
 
 def all_passed(checks: Sequence[Check]) -> bool:
@@ -110,14 +112,17 @@ def checks_json(checks: Sequence[Check]) -> str:
 # ---- the API ----------------------------------------------------------------------------------------------
 
 
-async def _api_checks(options: SyncOptions) -> list[Check]:
-    base_url = options.base_url or configured_base_url()
+async def _api_checks(options: SyncOptions, settings: SourceSettings | None) -> list[Check]:
+    if settings is not None:
+        base_url, configured = settings.base_url, settings.catalogs or ()
+    else:  # the settings failed: the key and catalogs as far as they can be read
+        base_url = options.base_url or configured_base_url()
+        try:
+            configured = options.catalogs or catalog_keys(dlt.config.get("sources.octogen.catalogs")) or ()
+        except ValueError as error:
+            return [Check("catalog", "(configured)", "failed", str(error))]
     try:
-        configured = options.catalogs or catalog_keys(dlt.config.get("sources.octogen.catalogs")) or ()
-    except ValueError as error:
-        return [Check("catalog", "(configured)", "failed", str(error))]
-    try:
-        api_key = configured_api_key(options.api_key)
+        api_key = settings.api_key if settings is not None else configured_api_key(options.api_key)
         client = OctogenClient(api_key=api_key, base_url=base_url, retry=CHECK_RETRY)
     except (MissingAPIKeyError, ValueError) as error:
         return [Check("api_key", "", "failed", str(error)), *_skipped(configured, "no usable key")]
