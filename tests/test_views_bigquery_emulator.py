@@ -18,7 +18,6 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, run_sync
 from octogen_source.views import create_analyst_views
-from tests.test_views_sync import as_rows, expected_view
 
 # the warehouse tests' module fixtures (an emulator process for this module, ADC pointing at it)
 from tests.test_warehouse_bigquery_emulator import (  # noqa: F401
@@ -26,6 +25,7 @@ from tests.test_warehouse_bigquery_emulator import (  # noqa: F401
     emulator,
     token_endpoint,
 )
+from tests.view_support import as_rows, expected_view
 
 pytestmark = [
     pytest.mark.timeout(300),

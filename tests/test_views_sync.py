@@ -5,7 +5,6 @@ they are now (from the hits, from the lookups when the hits carry none) whether 
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,11 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, SyncReport, run_sync
-from octogen_source.views import VIEW_COLUMNS, create_analyst_views
-from tests.sync_support import typed_columns
+from octogen_source.views import create_analyst_views
+from tests.view_support import as_rows, expected_view
 
 PIPELINE = "octogen_views_test"
 DATASET = "octogen"
-COLUMN_NAMES = [column.name for column in VIEW_COLUMNS]
 # what analysts ask: "what is on sale now", biggest discount first (the README's query)
 ON_SALE_NOW = """
 SELECT catalog, uuid, title, brand, current_price, original_price,
@@ -65,62 +63,6 @@ def view_table(
 ) -> list[tuple[Any, ...]]:
     with pipeline.sql_client() as client:
         return [tuple(row) for row in client.execute_sql(sql) or []]
-
-
-def label(color: Any) -> str:
-    """A color's label: the lookup sends objects ``{label, hexCode, ...}``, a search hit plain labels."""
-    return color if isinstance(color, str) else str(color["label"])
-
-
-def expected_view(
-    sandbox: Sandbox, previous_prices: dict[str, float], *, looked_up: bool = True
-) -> dict[str, dict[str, Any]]:
-    """The view computed in Python from the sandbox's truth (search hits + lookup records).
-
-    ``looked_up``: every product has been looked up at least once (details on in some sync). The sizes and
-    colors are the product's as they are now (the truth's lookup record), wherever the sync could read them:
-    today's hits carry them, the seed era's only the lookups.
-    """
-    expected = {}
-    for catalog in sandbox.granted_catalogs():
-        for hit in sandbox.truth_search_items(catalog):
-            truth = sandbox.truth_product_view(hit["uuid"])
-            view = truth if looked_up else {}
-            lists_synced = looked_up or ("sizes" in hit and "colors" in hit)
-            identifiers = view.get("identifiers") or {}
-            typed = typed_columns(hit)
-            updated_at = hit["updatedAt"]
-            expected[hit["uuid"]] = {
-                "catalog": catalog,
-                "uuid": hit["uuid"],
-                "title": hit["title"],
-                "brand": typed.get("brand", hit["brand"]),
-                "product_url": hit["productUrl"],
-                "current_price": hit["currentPrice"],
-                "original_price": hit["originalPrice"],
-                "currency": hit.get("currency"),
-                "previous_price": previous_prices.get(hit["uuid"]),
-                "rating": typed.get("rating", hit["rating"]),
-                "rating_count": typed.get("rating_count"),
-                "image_url": typed.get("primary_image_url"),
-                "updated_at": datetime.fromisoformat(updated_at) if updated_at else None,
-                "is_active": hit["isActive"],
-                "description": view.get("description"),
-                "in_stock": hit["inStock"] if hit.get("inStock") is not None else view.get("inStock"),
-                "sizes": (list(truth["sizes"]) or None) if lists_synced else None,
-                "colors": ([label(color) for color in truth["colors"]] or None) if lists_synced else None,
-                "gtin": identifiers.get("gtin"),
-                "product_id": identifiers.get("productId"),
-                "product_group_id": identifiers.get("productGroupId"),
-            }
-    return expected
-
-
-def as_rows(table: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
-    rows = [dict(zip(COLUMN_NAMES, values, strict=True)) for values in table]
-    by_uuid = {row["uuid"]: row for row in rows}
-    assert len(by_uuid) == len(rows), "products_current must hold one row per product"
-    return by_uuid
 
 
 @pytest.mark.timeout(120)
