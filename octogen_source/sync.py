@@ -39,6 +39,7 @@ from octogen_source.errors import (
     OctogenRequestError,
     OctogenValidationError,
 )
+from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.retries import RetryPolicy
 from octogen_source.source import CatalogReport, WalkObserver, octogen_source, parse_facet
@@ -263,8 +264,14 @@ def run_sync(options: SyncOptions) -> SyncReport:
     """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure.
 
     Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
-    :mod:`octogen_source.history`), a failed run's too when the destination can be reached.
+    :mod:`octogen_source.history`), a failed run's too when the destination can be reached. The cyclic
+    garbage collector runs less often meanwhile (:mod:`octogen_source.garbage_collection`).
     """
+    with fewer_collections():
+        return _run_sync(options)
+
+
+def _run_sync(options: SyncOptions) -> SyncReport:
     started = time.monotonic()
     report = SyncReport(
         catalogs=[],
