@@ -1,7 +1,7 @@
 """Wire records -> table rows: what each of the four tables receives for one API record.
 
 Top-level keys are turned into column names here (``productUrl`` -> ``product_url``) with dlt's own naming
-convention, so the incremental cursor and the column hints use one spelling (``updated_at``). Every field the
+convention, so the high-water mark and the column hints use one spelling (``updated_at``). Every field the
 API sends is kept, known or not.
 
 A ``products`` row is flat: a nested value of a search hit (``images``, or an object a newer deployment adds)
