@@ -339,7 +339,7 @@ class Bench:
             key = f"rss_{total}"
             with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
-                measurement = run_worker(f"full sync of {total:,}", sandbox, spec)
+                measurement = run_worker(f"full sync of {total:,}", sandbox, {**spec, "rss_by_phase": True})
             self.results[key] = [measurement]
             self.print_rss(measurement)
         if self.args.baseline_tree is None:
@@ -349,7 +349,10 @@ class Bench:
             with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
                 measurement = run_worker(
-                    f"full sync of {total:,}", sandbox, spec, tree=self.args.baseline_tree
+                    f"full sync of {total:,}",
+                    sandbox,
+                    {**spec, "rss_by_phase": True},
+                    tree=self.args.baseline_tree,
                 )
             self.results[f"rss_{total}-base"] = [measurement]
             print("  baseline:", end="")
