@@ -53,7 +53,7 @@ def test_reads_of_the_destination_never_overlap(monkeypatch: pytest.MonkeyPatch)
             assert second_started.wait(5)
             # a pause for the second thread to reach sql_client(); only a wrong implementation's failure
             # depends on it (with the reads serialized the test passes however long it is)
-            second_started.wait(0.2)
+            threading.Event().wait(0.2)
         return KnownVersions()
 
     monkeypatch.setattr(destination_state, "read_known_versions", read)
