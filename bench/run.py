@@ -148,10 +148,13 @@ class Bench:
             **destination,
         }
 
-    def measure(self, key: str, label: str, run: Callable[[], Measurement]) -> list[Measurement]:
+    def measure(
+        self, key: str, label: str, run: Callable[[], Measurement], attempts: range | None = None
+    ) -> list[Measurement]:
+        """Runs ``run`` --repeat times (or just the ``attempts`` given, numbered among the repeats)."""
         runs = self.results.setdefault(key + self.tag, [])
         label += self.tag
-        for attempt in range(self.args.repeat):
+        for attempt in attempts if attempts is not None else range(self.args.repeat):
             measurement = run()
             runs.append(measurement)
             suffix = f" [{attempt + 1}/{self.args.repeat}]" if self.args.repeat > 1 else ""
@@ -222,16 +225,24 @@ class Bench:
             self.measure("details", "full sync, details on", lambda: full_sync(True))
         if "incremental" not in args.skip:
             changed: set[str] = set()
-            self.measure(
-                "incremental", "incremental sync", lambda: self.incremental(sandbox, loaded, changed)
-            )
-            if baseline:
-                # the baseline's destination was loaded before the same products changed
+            # with a baseline, each repeat reprices products once for both: the two destinations must see
+            # the same changes (its destination was loaded before the same products changed)
+            for attempt in range(args.repeat) if baseline else [None]:
+                once = None if attempt is None else range(attempt, attempt + 1)
+                changed.clear()
                 self.measure(
-                    "incremental-base",
-                    "baseline: incremental sync",
-                    lambda: self.incremental(sandbox, loaded_by_baseline, changed, tree=baseline),
+                    "incremental",
+                    "incremental sync",
+                    lambda: self.incremental(sandbox, loaded, changed),
+                    attempts=once,
                 )
+                if baseline:
+                    self.measure(
+                        "incremental-base",
+                        "baseline: incremental sync",
+                        lambda: self.incremental(sandbox, loaded_by_baseline, changed, tree=baseline),
+                        attempts=once,
+                    )
         if "one-catalog" not in args.skip:
             # one catalog alone, as one Airflow task syncs it
             alone = {"catalogs": sandbox.catalogs[:1]}
@@ -339,7 +350,7 @@ class Bench:
             key = f"rss_{total}"
             with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
-                measurement = run_worker(f"full sync of {total:,}", sandbox, spec)
+                measurement = run_worker(f"full sync of {total:,}", sandbox, {**spec, "rss_by_phase": True})
             self.results[key] = [measurement]
             self.print_rss(measurement)
         if self.args.baseline_tree is None:
@@ -349,7 +360,10 @@ class Bench:
             with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
                 spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
                 measurement = run_worker(
-                    f"full sync of {total:,}", sandbox, spec, tree=self.args.baseline_tree
+                    f"full sync of {total:,}",
+                    sandbox,
+                    {**spec, "rss_by_phase": True},
+                    tree=self.args.baseline_tree,
                 )
             self.results[f"rss_{total}-base"] = [measurement]
             print("  baseline:", end="")

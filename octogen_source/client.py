@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Generic, Literal, Self, TypeVar, get_args
@@ -94,6 +94,8 @@ class RequestStats:
 _tracked_stats: ContextVar[tuple[tuple[OctogenClient, RequestStats], ...]] = ContextVar(
     "octogen_tracked_stats", default=()
 )
+_request_sent: ContextVar[asyncio.Event | None] = ContextVar("octogen_request_sent", default=None)
+"""Set by the prefetching walk in the task requesting the next page: told when its body is on the wire."""
 
 
 class OctogenClient:
@@ -303,7 +305,11 @@ class OctogenClient:
                 next_cursor = kind.next_cursor(page)
                 repeated = next_cursor is not None and next_cursor == cursor
                 if prefetch and next_cursor is not None and not repeated:
-                    following = asyncio.ensure_future(self._search_page(query, next_cursor, kind))
+                    sent = asyncio.Event()
+                    following = asyncio.ensure_future(self._prefetch_page(query, next_cursor, kind, sent))
+                    # the request goes out before the caller works on this page (its task would otherwise
+                    # start only when the caller next awaits, after its work: ≈ 10 ms a page at 20 ms latency)
+                    await sent.wait()
                 yield page
                 if next_cursor is None:
                     return
@@ -323,6 +329,16 @@ class OctogenClient:
             if following is not None and not following.done():
                 following.cancel()
                 following.add_done_callback(_retrieve_outcome)
+
+    async def _prefetch_page(
+        self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page], sent: asyncio.Event
+    ) -> _Page:
+        """:meth:`_search_page`, setting ``sent`` once the request's body is sent (or the page is done)."""
+        _request_sent.set(sent)
+        try:
+            return await self._search_page(query, cursor, kind)
+        finally:
+            sent.set()
 
     async def _search_page(self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page]) -> _Page:
         """One page, its scope sent the way the answering API generation understands it.
@@ -400,8 +416,14 @@ class OctogenClient:
         self, method: str, url: str, path: str, body: dict[str, Any] | None
     ) -> httpx.Response:
         try:
+            sent = _request_sent.get()
             request = self._http.build_request(
-                method, url, json=body, headers=self._request_headers, timeout=self._request_timeout
+                method,
+                url,
+                json=body,
+                headers=self._request_headers,
+                timeout=self._request_timeout,
+                extensions=None if sent is None else {"trace": _tell_when_sent(sent)},
             )
             response = await read_bounded(
                 await self._http.send(request, stream=True), self._max_response_bytes, f"{method} {path}"
@@ -610,6 +632,16 @@ _MODEL_PAGES: Final = _PageKind[MerchantProductListPage](
 _WIRE_PAGES: Final = _PageKind[WireSearchPage](
     parse_wire_search_page, is_current_api_page, lambda page: page["nextCursor"]
 )
+
+
+def _tell_when_sent(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore trace callback that sets ``sent`` when a request's body has been written."""
+
+    async def trace(event_name: str, info: dict[str, Any]) -> None:
+        if event_name.endswith("send_request_body.complete"):
+            sent.set()
+
+    return trace
 
 
 def _retrieve_outcome(future: asyncio.Future[Any]) -> None:

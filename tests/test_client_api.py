@@ -673,6 +673,21 @@ async def test_wire_pages_hold_the_same_hits_as_the_models(sandbox: Sandbox, sha
     assert [page["nextCursor"] is None for page in pages] == [False] * (len(pages) - 1) + [True]
 
 
+async def test_the_next_page_is_requested_before_a_wire_page_is_handed_over(sandbox: Sandbox) -> None:
+    """The caller's work on a page (which need not yield to the event loop) overlaps the next round trip:
+    that page's request is already sent (its body written) when the page is handed over."""
+    catalog = sandbox.granted_catalogs()[0]
+    requests_when_handed: list[int] = []
+    async with make_client(sandbox) as client:
+        async for page in client.iter_wire_search_pages(catalog=catalog, limit=7):
+            requests_when_handed.append(client.stats.requests)
+            last = page["nextCursor"] is None
+    pages = len(requests_when_handed)
+    assert last and pages >= 3
+    assert requests_when_handed == [*range(2, pages + 1), pages]
+    assert sandbox.request_counts["search"] == pages
+
+
 async def test_several_catalogs_are_searched_together_or_refused_by_the_seed_era(
     any_sandbox: Sandbox,
 ) -> None:

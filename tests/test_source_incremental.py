@@ -1,5 +1,5 @@
-"""The products' ``dlt.sources.incremental`` on updated_at keeps the high-water mark but never drops a row:
-what is loaded is decided per uuid against the destination."""
+"""The products' high-water mark on updated_at (resource state, where dlt's incremental kept it) only moves
+forward and never drops a row: what is loaded is decided per uuid against the destination."""
 
 from __future__ import annotations
 

@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter
 
 from octogen_source.source.arrow_rows import ArrowRows
+from octogen_source.source.json_values import json_text
 from octogen_source.source.records import flat_columns, hit_fingerprint, price_row, product_row
 from octogen_source.source.tables import PRICE_HISTORY_COLUMNS, PRODUCT_COLUMNS
 
@@ -64,6 +66,29 @@ def test_the_fingerprint_ignores_key_order_and_sees_any_change() -> None:
     assert hit_fingerprint(hit) != hit_fingerprint({**hit, "currentPrice": 5.01})
     assert hit_fingerprint(hit) != hit_fingerprint({**hit, "images": ["a"]})
     assert -(2**63) <= hit_fingerprint(hit) < 2**63
+
+
+def first_fingerprint(hit: dict[str, Any]) -> int:
+    """How fingerprints were made before string keys were assumed (orjson's OPT_NON_STR_KEYS)."""
+    options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    canonical = orjson.dumps(hit, option=options, default=str)
+    return int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big", signed=True)
+
+
+@pytest.mark.parametrize(
+    "hit",
+    [
+        {"uuid": "u", "title": "Ünïcode ✓", "brand": {"name": "B", "slug": None}, "images": [{"url": "a"}]},
+        {"uuid": "u", "currentPrice": 1e16, "rating": {"average": 4.5, "count": 3}, "colors": []},
+        {"uuid": "u", "when": datetime(2026, 1, 2, tzinfo=UTC)},  # not JSON: default=str
+        {"uuid": "u", "odd": {1: "a key that is not a string"}},  # OPT_NON_STR_KEYS after all
+    ],
+)
+def test_fingerprints_and_json_texts_are_the_ones_earlier_versions_stored(hit: dict[str, Any]) -> None:
+    assert hit_fingerprint(hit) == first_fingerprint(hit)
+    for value in hit.values():
+        earlier = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+        assert json_text(value) == earlier
 
 
 def test_a_batch_of_hits_becomes_one_typed_arrow_table() -> None:

@@ -289,13 +289,12 @@ def test_bigquery_partitions_and_clusters_products_and_price_history() -> None:
         assert not any(PARTITION_HINT in column for column in schema["columns"].values())
         assert schema["file_format"] == "parquet"
 
-    # the source's own hints survive the adapter: keys, merge, declared types, the incremental
+    # the source's own hints survive the adapter: keys, merge, declared types
     products = source.resources["products"]
     schema = products.compute_table_schema()
     assert schema["write_disposition"] == plain_products["write_disposition"] == "merge"
     for name, column in plain_products["columns"].items():
         assert {k: v for k, v in schema["columns"][name].items() if not k.startswith("x-")} == column
-    assert products.incremental is not None
 
 
 def test_bigquery_create_table_sql_partitions_by_day_and_clusters_by_catalog() -> None:

@@ -67,7 +67,7 @@ REMOVAL_CHUNK = 500
 """Removed products read back from the destination per query."""
 BATCH_ROWS = 2_000
 """Rows (all tables together) gathered before a batch is handed to dlt. Each hand-over costs dlt a few
-milliseconds per table resource (it binds config and the incremental anew), so pages are grouped; but the
+milliseconds per table resource (it computes each table's schema hints anew), so pages are grouped; but the
 rows of today's hits take ≈ 6 KiB of Python objects per product until dlt has written them, so a batch
 stays small (≈ 6 MiB) for memory to stay flat whatever the catalog's size."""
 

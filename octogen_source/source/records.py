@@ -1,7 +1,7 @@
 """Wire records -> table rows: what each of the four tables receives for one API record.
 
 Top-level keys are turned into column names here (``productUrl`` -> ``product_url``) with dlt's own naming
-convention, so the incremental cursor and the column hints use one spelling (``updated_at``). Every field the
+convention, so the high-water mark and the column hints use one spelling (``updated_at``). Every field the
 API sends is kept, known or not.
 
 A ``products`` row is flat: a nested value of a search hit (``images``, or an object a newer deployment adds)
@@ -60,7 +60,11 @@ def hit_fingerprint(hit: Mapping[str, Any]) -> int:
     even when its updatedAt did not move (a repricing without a new timestamp, a new field, a shape change).
     A seed-era hit has no scores, so its fingerprint is the one earlier versions stored.
     """
-    canonical = orjson.dumps(hit, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    try:
+        # decoded JSON has only string keys: the same bytes as with OPT_NON_STR_KEYS, a fifth faster
+        canonical = orjson.dumps(hit, option=orjson.OPT_SORT_KEYS, default=str)
+    except TypeError:
+        canonical = orjson.dumps(hit, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
     return int.from_bytes(hashlib.blake2b(canonical, digest_size=8).digest(), "big", signed=True)
 
 

@@ -39,7 +39,7 @@ class SyncReport:
     seconds: float
     load_ids: list[str]
     high_water: datetime | None
-    """The newest updatedAt any sync of this pipeline has seen (the products' incremental state)."""
+    """The newest updatedAt any sync of this pipeline has seen (kept in the ``products`` resource state)."""
     catalog_list_requests: int = 0
     """Requests spent listing the catalogs (not attributed to one catalog)."""
     catalog_list_retries: int = 0

@@ -13,6 +13,7 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
+from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.source import WalkObserver, build_source, resolve_settings
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
@@ -41,8 +42,15 @@ def run_sync(options: SyncOptions) -> SyncReport:
     """Syncs, and reports per catalog. Raises :class:`SyncError` (one line) on any failure.
 
     Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
-    :mod:`octogen_source.history`), a failed run's too when the destination can be reached.
+    :mod:`octogen_source.history`), a failed run's too when the destination can be reached (not one that
+    failed on a configuration mistake). The cyclic garbage collector runs less often meanwhile
+    (:mod:`octogen_source.garbage_collection`).
     """
+    with fewer_collections():
+        return _run_sync(options)
+
+
+def _run_sync(options: SyncOptions) -> SyncReport:
     started = time.monotonic()
     report = SyncReport(
         catalogs=[],
