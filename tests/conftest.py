@@ -10,6 +10,11 @@ from typing import Any
 import pytest
 
 from octogen_source.sandbox import Sandbox
+from tests.bigquery_emulator.fixtures import (  # noqa: F401  (module fixtures of the emulator tests)
+    bigquery_environment,
+    emulator,
+    token_endpoint,
+)
 from tests.cli_support import cli_environment
 
 

@@ -2,8 +2,8 @@
 into bqemulator (a BigQuery emulator from PyPI, in its own process on 127.0.0.1), the view created through
 dlt's BigQuery client (INFORMATION_SCHEMA, CREATE OR REPLACE VIEW in BigQuery SQL) and read back whole.
 
-The emulator, its fake token endpoint and the ADC environment are the warehouse tests' fixtures (see
-tests/bigquery_emulator); like those tests it skips locally when the emulator is not installed and installs
+The emulator, its fake token endpoint and the ADC environment are the emulator tests' fixtures (see
+tests/bigquery_emulator/fixtures.py); like the warehouse tests it skips locally when the emulator is not installed and installs
 it in CI.
 """
 
@@ -18,13 +18,6 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncOptions, run_sync
 from octogen_source.views import create_analyst_views
-
-# the warehouse tests' module fixtures (an emulator process for this module, ADC pointing at it)
-from tests.test_warehouse_bigquery_emulator import (  # noqa: F401
-    bigquery_environment,
-    emulator,
-    token_endpoint,
-)
 from tests.view_support import as_rows, expected_view
 
 pytestmark = [
