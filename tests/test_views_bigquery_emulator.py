@@ -3,8 +3,8 @@ into bqemulator (a BigQuery emulator from PyPI, in its own process on 127.0.0.1)
 dlt's BigQuery client (INFORMATION_SCHEMA, CREATE OR REPLACE VIEW in BigQuery SQL) and read back whole.
 
 The emulator, its fake token endpoint and the ADC environment are the emulator tests' fixtures (see
-tests/bigquery_emulator/fixtures.py); like the warehouse tests it skips locally when the emulator is not installed and installs
-it in CI.
+tests/bigquery_emulator/fixtures.py); like the warehouse tests it skips locally when the emulator is not
+installed and installs it in CI.
 """
 
 from __future__ import annotations
