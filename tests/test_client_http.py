@@ -246,9 +246,10 @@ async def test_backoff_stops_within_the_total_time_budget(server: ScriptedServer
             await client.list_catalogs()
 
     assert raised.value.status_code == 503
-    # waits of 0.1-0.2 s: no attempt starts after 0.5 s, so at most 5 attempts were made
+    # waits of 0.1-0.2 s: no attempt starts after 0.5 s, so at most 5 attempts were made (the count is the
+    # proof; the server's clock also sees the requests' transit, up to a scheduler slice on a loaded machine)
     assert 2 <= len(server.seen) <= 5
-    assert server.seen[-1].monotonic - server.seen[0].monotonic < 0.5
+    assert server.seen[-1].monotonic - server.seen[0].monotonic < 0.5 + 0.25
 
 
 async def test_a_server_that_never_answers_is_a_connection_error_after_the_attempts(
