@@ -3,6 +3,7 @@ environment for the CLI pointing at it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,34 @@ from tests.bigquery_emulator.fixtures import (  # noqa: F401  (module fixtures o
     token_endpoint,
 )
 from tests.cli_support import cli_environment
+
+# Bytecode caching on for the Python processes the tests start (xdist's workers, the group environments'
+# child pytests, the installed wheel's commands, the BigQuery emulator): the venvs they run in are built
+# without bytecode, and with PYTHONDONTWRITEBYTECODE set each of those processes would compile all it imports
+# again (Airflow and dlt in .airflow-venv: 10 s per import, 2.5 s once their bytecode is written).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+# Modules each dominated by one long test (a child pytest in a venv of its own, venvs built from the wheel, a
+# BigQuery emulator process, thirty killed syncs), longest first: xdist hands out whole modules in this order
+# (pyproject's addopts), so the short modules fill the time beside the long ones rather than one long module
+# running alone at the end.
+LONG_MODULES_FIRST = (
+    "test_airflow_environment.py",
+    "test_mcp1_environment.py",
+    "test_warehouse_bigquery_emulator.py",
+    "test_installed_wheel.py",
+    "test_views_bigquery_emulator.py",
+    "test_sync_kill_leftovers.py",
+    "test_vendor_sdk_environment.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_MODULES_FIRST.index(name) if name in LONG_MODULES_FIRST else len(LONG_MODULES_FIRST)
+
+    items.sort(key=rank)  # stable: collection order otherwise
 
 
 @pytest.fixture

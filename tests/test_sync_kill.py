@@ -21,8 +21,8 @@ from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, 
 
 # The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
 # committed the first finished load job of the package: the tables are then part-way loaded; with
-# KILL_AFTER_TABLE=<table>, as soon as that table's merge has committed (test hooks in this script only; the
-# product code is untouched).
+# KILL_AFTER_TABLE=<table>, as soon as that table's merge has committed, the other tables' jobs not started
+# (test hooks in this script only; the product code is untouched).
 SYNC_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
@@ -41,11 +41,22 @@ SYNC_SCRIPT = textwrap.dedent(
         Load.complete_jobs = complete_jobs_then_die
 
     if os.environ.get("KILL_AFTER_TABLE"):
-        # dies as soon as the merge of that table into the dataset has committed
+        # dies as soon as the merge of that table into the dataset has committed; until then the loader starts
+        # only that table's jobs, so the other tables' jobs are still pending at the kill whatever the timing
+        import dlt.load.load as load_module
+        from dlt.common.storages.load_package import ParsedLoadJobFileName
         from dlt.load.load import Load
 
         complete_jobs = Load.complete_jobs
+        filter_new_jobs = load_module.filter_new_jobs
         table = os.environ["KILL_AFTER_TABLE"]
+
+        def filter_that_tables_jobs(file_names, *args, **kwargs):
+            root_tables = [ParsedLoadJobFileName.parse(name).table_name.split("__")[0] for name in file_names]
+            mine = [name for name, root in zip(file_names, root_tables) if root == table]
+            return filter_new_jobs(mine, *args, **kwargs)
+
+        load_module.filter_new_jobs = filter_that_tables_jobs
 
         def complete_jobs_then_die_after(self, load_id, jobs, schema):
             remaining, finished, error = complete_jobs(self, load_id, jobs, schema)
