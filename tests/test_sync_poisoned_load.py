@@ -19,8 +19,8 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
+from tests.kill_support import mutate, start_sync
 from tests.sync_support import DATASET, ExpectedTables, SyncTarget, assert_tables_match, totals
-from tests.test_sync_kill import mutate, start_sync
 
 KILL_AFTER_PRODUCTS_MERGE = "KILL_AFTER_TABLE"
 
