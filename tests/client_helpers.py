@@ -13,6 +13,8 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel
 
+from tests.scripted_server import loopback_app
+
 Generation = Literal["current", "seed"]
 
 # the request fields of POST /products/search in the current API (it refuses any other, 422)
@@ -127,18 +129,9 @@ def _json(status: int, body: Any, headers: dict[str, str]) -> web.Response:
 @asynccontextmanager
 async def serving(api: FakeApi) -> AsyncIterator[FakeApi]:
     """Serve ``api`` on 127.0.0.1 in the running event loop; ``api.base_url`` ends in ``/v1``."""
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", api.handle)
-    runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    api.base_url = f"http://{host}:{port}/v1"
-    try:
+    async with loopback_app(api.handle) as base_url:
+        api.base_url = base_url
         yield api
-    finally:
-        await runner.cleanup()
 
 
 def current_hit(catalog: str, index: int) -> dict[str, Any]:

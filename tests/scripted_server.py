@@ -8,7 +8,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +38,9 @@ def current_page(items: list[dict[str, Any]], next_cursor: str | None) -> Reply:
     if next_cursor is not None:
         body["nextCursor"] = next_cursor
     return Reply(200, json.dumps(body).encode())
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -90,21 +93,29 @@ class ScriptedServer:
 
 
 @asynccontextmanager
-async def scripted_server() -> AsyncIterator[ScriptedServer]:
-    """A running :class:`ScriptedServer` (a test module's ``server`` fixture yields one)."""
-    scripted = ScriptedServer()
+async def loopback_app(handle: Handler) -> AsyncIterator[str]:
+    """An aiohttp app answering every request with ``handle``, served on 127.0.0.1 in the running event
+    loop; yields its base URL (ending in ``/v1``)."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app, shutdown_timeout=0.1, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     host, port = runner.addresses[0][:2]
-    scripted.base_url = f"http://{host}:{port}/v1"
     try:
-        yield scripted
+        yield f"http://{host}:{port}/v1"
     finally:
         await runner.cleanup()
+
+
+@asynccontextmanager
+async def scripted_server() -> AsyncIterator[ScriptedServer]:
+    """A running :class:`ScriptedServer` (a test module's ``server`` fixture yields one)."""
+    scripted = ScriptedServer()
+    async with loopback_app(scripted.handle) as base_url:
+        scripted.base_url = base_url
+        yield scripted
 
 
 def make_client(server: ScriptedServer, **options: Any) -> OctogenClient:

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -201,22 +201,20 @@ def positive_int(text: str) -> int:
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number >= 0")
-    return value
+    return _number(text, lambda value: value >= 0 and math.isfinite(value), "a number >= 0")
 
 
 def share(text: str) -> float:
+    return _number(text, lambda value: 0 <= value <= 1, "a share between 0 and 1")
+
+
+def _number(text: str, accepted: Callable[[float], bool], what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a share between 0 and 1")
+        value = math.nan
+    if not accepted(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
     return value
 
 
