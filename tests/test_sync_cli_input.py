@@ -84,6 +84,10 @@ def test_discover_json_and_an_unreachable_api_named_by_its_url(
         ("SOURCES__OCTOGEN__CATALOGS", '{"a": 1}', "sources.octogen.catalogs"),
         ("SOURCES__OCTOGEN__CATALOGS", "northwind apparel", "sources.octogen.catalogs"),
         ("SOURCES__OCTOGEN__PAGE_SIZE", "abc", "sources.octogen.page_size"),
+        ("SOURCES__OCTOGEN__PAGE_SIZE", "0", "bad setting sources.octogen.page_size: 0 is out of range"),
+        ("SOURCES__OCTOGEN__PRICE_MIN", "nan", "bad setting sources.octogen.price_min: nan is out of range"),
+        ("SOURCES__OCTOGEN__PRICE_MAX", "-5", "bad setting sources.octogen.price_max: -5.0 is out of range"),
+        ("SOURCES__OCTOGEN__RETRY_MAX_SECONDS", "-1", "bad setting sources.octogen.retry_max_seconds"),
         ("OCTO_API_KEY", "", "no Octogen API key"),
     ],
 )
@@ -137,3 +141,46 @@ def test_a_broken_config_toml_is_named_and_exits_2(cli_env: Sandbox, tmp_path: P
     assert ran.stderr.startswith("error: cannot read the configuration: .dlt/config.toml: "), ran.stderr
     assert len(ran.stderr.splitlines()) == 1
     assert not (tmp_path / "octogen_sync.duckdb").exists()
+
+
+def test_a_filter_the_api_refuses_is_found_by_check_and_leaves_the_destination_as_it_was(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    assert main(["--check", "--facet", "bogus=1"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    catalog_lines = [line for line in lines if " catalog " in line]
+    assert catalog_lines and all(line.startswith("failed  catalog ") for line in catalog_lines)
+    assert all("unknown facet name 'bogus'" in line for line in catalog_lines)
+
+    assert main(["--no-details"]) == 0
+    capsys.readouterr()
+    database = tmp_path / "octogen_sync.duckdb"
+    before = digest(database)
+    line = one_error_line(capsys, ["--no-details", "--facet", "bogus=1"], status=2)
+    assert "unknown facet name 'bogus'" in line
+    assert digest(database) == before
+
+
+def test_a_contract_refusal_is_one_line_on_stderr(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
+    assert main(["--tables", "products"]) == 0
+    capsys.readouterr()
+    # a process of its own: the walk, stopped part-way, leaves async generators that the interpreter closes at
+    # its exit, which asyncio would report on stderr
+    ran = subprocess.run(
+        [sys.executable, "-m", "octogen_source", "--schema-contract", "freeze"],
+        cwd=tmp_path,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ran.returncode == 1 and ran.stdout == ""
+    assert ran.stderr.startswith(
+        "error: the schema contract refused the data during extract: tables are freeze"
+    )
+    assert len(ran.stderr.splitlines()) == 1, ran.stderr

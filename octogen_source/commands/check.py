@@ -22,7 +22,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -132,7 +132,10 @@ async def _api_checks(options: SyncOptions, settings: SourceSettings | None) -> 
             return [key, *_skipped(configured, "the key check failed")]
         if not configured:
             return [key, await _check_listed_catalogs(client, api_key, base_url)]
-        catalogs = [await _check_catalog(client, catalog, api_key, base_url) for catalog in configured]
+        filters = settings.filters.as_search_arguments() if settings is not None else {}
+        catalogs = [
+            await _check_catalog(client, catalog, api_key, base_url, filters) for catalog in configured
+        ]
         return [key, *catalogs, _check_credit(catalogs)]
 
 
@@ -205,9 +208,12 @@ def _me_facts(me: MeResponse, api_key: str) -> dict[str, Any]:
     }
 
 
-async def _check_catalog(client: OctogenClient, catalog: str, api_key: str, base_url: str) -> Check:
+async def _check_catalog(
+    client: OctogenClient, catalog: str, api_key: str, base_url: str, filters: Mapping[str, Any]
+) -> Check:
+    """A one-item search of the catalog with the run's filters (the API refuses a filter it does not know)."""
     try:
-        page = await client.search_products(catalogs=[catalog], limit=1)
+        page = await client.search_products(catalogs=[catalog], limit=1, **filters)
     except OctogenNotFoundError as error:
         code = error.detail.get("code") if isinstance(error.detail, dict) else error.detail
         return Check(

@@ -31,7 +31,7 @@ from octogen_source.commands.demo import DEMO_DATABASE, run_demo
 from octogen_source.commands.extras import missing_bigquery_extra
 from octogen_source.commands.output import failure_json, report_json
 from octogen_source.discover import configured_base_url, discover, discovery_json, format_discovery
-from octogen_source.errors import OctogenError, OctogenValidationError
+from octogen_source.errors import OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.source.config import schema_contract_setting, table_selection
@@ -44,7 +44,6 @@ from octogen_source.sync import (
     failure_is_configuration,
     format_summary,
     print_progress,
-    root_cause,
     run_sync,
 )
 from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
@@ -295,6 +294,9 @@ def configure_logging(progress: bool) -> None:
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING" if progress else "ERROR")
     logger = logging.getLogger("octogen_source")
     logger.setLevel(logging.INFO if progress else logging.CRITICAL)
+    # a run that fails part-way leaves the walk's async generators to be closed by the event loop's shutdown,
+    # which asyncio reports on stderr; the failure itself is the one line
+    logging.getLogger("asyncio").setLevel(logging.INFO if progress else logging.CRITICAL)
     if progress and not logger.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
@@ -302,13 +304,8 @@ def configure_logging(progress: bool) -> None:
 
 
 def exit_status(error: BaseException) -> int:
-    """2 for a mistake in the arguments or configuration (see :func:`failure_is_configuration`) or a request
-    the API refused as invalid (422: a filter it does not know), else 1."""
-    if isinstance(error, SyncError) and error.__cause__ is not None:
-        error = error.__cause__
-    if failure_is_configuration(error) or isinstance(root_cause(error), OctogenValidationError):
-        return 2
-    return 1
+    """2 for a mistake in the arguments or configuration (see :func:`failure_is_configuration`), else 1."""
+    return 2 if failure_is_configuration(error) else 1
 
 
 def _base_url(arguments: argparse.Namespace) -> str | None:

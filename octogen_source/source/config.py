@@ -5,6 +5,7 @@ line for a value dlt cannot read."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -29,6 +30,7 @@ from octogen_source.source.settings import (
     check_tables,
     coerce_facets,
     listed_names,
+    out_of_range,
 )
 from octogen_source.table_names import PRODUCT_DETAILS
 
@@ -110,14 +112,15 @@ def _retry_policy(
     if max_attempts is None and max_seconds is None:
         return policy
     base = policy if policy is not None else RetryPolicy()
-    try:
-        return replace(
-            base,
-            max_attempts=base.max_attempts if max_attempts is None else max_attempts,
-            max_total_seconds=base.max_total_seconds if max_seconds is None else max_seconds,
-        )
-    except ValueError as error:
-        raise InvalidSettingError(str(error)) from None
+    if max_attempts is not None and max_attempts < 1:
+        raise out_of_range("retry_max_attempts", max_attempts, "an integer of at least 1")
+    if max_seconds is not None and not (max_seconds >= 0 and math.isfinite(max_seconds)):
+        raise out_of_range("retry_max_seconds", max_seconds, "a number of seconds >= 0")
+    return replace(
+        base,
+        max_attempts=base.max_attempts if max_attempts is None else max_attempts,
+        max_total_seconds=base.max_total_seconds if max_seconds is None else max_seconds,
+    )
 
 
 def table_selection(tables: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,21 +82,18 @@ class SourceSettings:
         check_tables(self.tables)
         size = self.max_response_bytes
         if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
-            raise InvalidSettingError(f"max_response_bytes must be an integer of at least 1024, got {size!r}")
+            raise out_of_range("max_response_bytes", size, "an integer of at least 1024")
         if not 0 <= self.max_removal_share <= 1:
-            raise InvalidSettingError(
-                f"max_removal_share must be between 0 and 1, got {self.max_removal_share}"
-            )
+            raise out_of_range("max_removal_share", self.max_removal_share, "a share between 0 and 1")
         if not 1 <= self.page_size <= 100:
-            raise InvalidSettingError(f"page_size must be between 1 and 100, got {self.page_size}")
-        if self.max_concurrent_lookups < 1:
-            raise InvalidSettingError(
-                f"max_concurrent_lookups must be at least 1, got {self.max_concurrent_lookups}"
-            )
-        if self.max_concurrent_catalogs < 1:
-            raise InvalidSettingError(
-                f"max_concurrent_catalogs must be at least 1, got {self.max_concurrent_catalogs}"
-            )
+            raise out_of_range("page_size", self.page_size, "an integer from 1 to 100")
+        for name in ("max_concurrent_lookups", "max_concurrent_catalogs"):
+            if getattr(self, name) < 1:
+                raise out_of_range(name, getattr(self, name), "an integer of at least 1")
+        for name in ("price_min", "price_max"):
+            price = getattr(self.filters, name)
+            if price is not None and not (price >= 0 and math.isfinite(price)):
+                raise out_of_range(name, price, "a price >= 0")
         price_min, price_max = self.filters.price_min, self.filters.price_max
         if price_min is not None and price_max is not None and price_min > price_max:
             raise InvalidSettingError(f"price_min ({price_min}) is above price_max ({price_max})")
@@ -104,6 +102,13 @@ class SourceSettings:
     def max_connections(self) -> int:
         """HTTP connections the walk can use at once: one search per catalog walked plus the lookups."""
         return self.max_concurrent_catalogs + (self.max_concurrent_lookups if self.details else 0)
+
+
+def out_of_range(name: str, value: object, expected: str) -> InvalidSettingError:
+    """The one line of a setting whose value is of the right type but out of range."""
+    return InvalidSettingError(
+        f"bad setting sources.octogen.{name}: {value!r} is out of range (expected {expected})"
+    )
 
 
 def check_tables(names: Sequence[str]) -> None:

@@ -62,15 +62,17 @@ class SyncError(OctogenError):
 def failure_is_configuration(error: BaseException) -> bool:
     """Whether the failure is a mistake in the arguments or the configuration, found before anything was
     loaded: a setting of the source missing, malformed or refused (no request sent, or the one that tells the
-    API cannot list catalogs), a value of dlt's own settings it cannot read, a configuration file it cannot
-    parse, or a required one missing (a destination's credentials). Such a run is not recorded in
-    ``sync_runs`` (the destination is left as it was) and the CLI exits 2."""
+    API cannot list catalogs), a filter the API refused as invalid (422), a value of dlt's own settings it
+    cannot read, a configuration file it cannot parse, or a required one missing (a destination's
+    credentials). Such a run is not recorded in ``sync_runs`` (the destination is left as it was) and the CLI
+    exits 2."""
     if isinstance(error, SyncError) and error.__cause__ is not None:
         error = error.__cause__
     cause = root_cause(error)
     return isinstance(
         cause,
         OctogenConfigurationError
+        | OctogenValidationError
         | ConfigValueCannotBeCoercedException
         | ConfigFieldMissingException
         | TomlProviderReadException
