@@ -184,3 +184,11 @@ def test_a_contract_refusal_is_one_line_on_stderr(
         "error: the schema contract refused the data during extract: tables are freeze"
     )
     assert len(ran.stderr.splitlines()) == 1, ran.stderr
+
+
+@pytest.mark.parametrize("tables", ["", ","])
+def test_a_table_selection_naming_no_table_is_refused(
+    cli_env: Sandbox, capsys: pytest.CaptureFixture[str], tables: str
+) -> None:
+    assert "names no table" in one_error_line(capsys, ["--tables", tables], status=2)
+    assert sum(cli_env.request_counts.values()) == 0

@@ -128,6 +128,11 @@ def table_selection(tables: str | Sequence[str] | None) -> tuple[str, ...]:
     CLI, a JSON list or comma-separated names; none given selects every table."""
     names = listed_names(tables, "sources.octogen.tables", "table names")
     if names is None:
+        if tables is not None:  # given, but naming no table: "" or "," or []
+            raise InvalidSettingError(
+                f"sources.octogen.tables: {tables!r} names no table (leave it out to load all of"
+                f" {', '.join(SOURCE_TABLES)})"
+            )
         return SOURCE_TABLES
     check_tables(names)
     return tuple(name for name in SOURCE_TABLES if name in names)
