@@ -17,9 +17,11 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import dlt
 import pytest
 
 from octogen_source.sandbox import Sandbox
+from octogen_source.source.leftovers import remove_abandoned_extracts
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match
 
 KILLS = 30
@@ -111,3 +113,22 @@ def test_thirty_kills_leave_nothing_behind(target: SyncTarget) -> None:
     assert leftovers(target) == []
     expected.observe()
     assert_tables_match(target.database, expected)
+
+
+def test_the_temporary_files_of_an_interrupted_atomic_save_are_removed(tmp_path: Path) -> None:
+    """A kill between dlt's write of ``<16 hex>`` and its rename leaves that file behind (e.g. in load/new)."""
+    pipeline = dlt.pipeline(pipeline_name="leftovers_test", pipelines_dir=str(tmp_path))
+    working = Path(pipeline.working_dir)
+    package = working / "load" / "new" / "1733320000.123456"
+    package.mkdir(parents=True)
+    (package / "schema.json").write_text("{}")
+    (working / "load" / "new" / "fbd65b4dcce64b15").write_text("half a file")
+    (working / "load" / "normalized").mkdir(parents=True)
+    (working / "load" / "normalized" / "0123456789abcdef").write_text("")
+    extract = working / "normalize" / "00112233aabbccdd"
+    extract.mkdir(parents=True)
+    (extract / "products.parquet").write_text("")
+    assert remove_abandoned_extracts(pipeline) == 3
+    assert sorted(path.name for path in (working / "load" / "new").iterdir()) == [package.name]
+    assert list((working / "load" / "normalized").iterdir()) == [] and not extract.exists()
+    assert (package / "schema.json").read_text() == "{}"  # a package is never touched

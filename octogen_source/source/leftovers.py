@@ -6,6 +6,10 @@ killed while extracting leaves its folder behind, and dlt never looks at it agai
 accumulate them (13-17 after 30 kills). Nothing in them was loaded or will be: the next walk finds every
 change again by comparing the API with the destination, so they are deleted before a run starts.
 
+dlt also writes some files through a temporary file named like those folders (``<16 hex digits>`` in the
+same folder, then renamed): a run killed between the two leaves the temporary file, e.g. in ``load/new/``.
+Those are deleted too.
+
 One pipeline is run by one process at a time (README): a folder of another live extract of the same pipeline
 cannot exist here.
 """
@@ -21,14 +25,26 @@ import dlt
 _EXTRACT_FOLDER = re.compile(r"[0-9a-f]{16}")
 
 
+_TEMPORARY_FILES_IN = ("normalize", "normalize/extracted", "load/new", "load/normalized")
+"""Where dlt's atomic saves leave their temporary files (package ids there are load ids, never 16 hex)."""
+
+
 def remove_abandoned_extracts(pipeline: dlt.Pipeline) -> int:
-    """Deletes the extract folders of killed runs under the pipeline's ``normalize/``; returns how many."""
-    normalize = Path(pipeline.working_dir) / "normalize"
-    if not normalize.is_dir():
-        return 0
+    """Deletes the extract folders of killed runs under the pipeline's ``normalize/``, and the temporary files
+    of their interrupted atomic saves; returns how many."""
+    working_dir = Path(pipeline.working_dir)
     removed = 0
-    for folder in normalize.iterdir():
-        if folder.is_dir() and _EXTRACT_FOLDER.fullmatch(folder.name):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
+    for relative in _TEMPORARY_FILES_IN:
+        folder = working_dir / relative
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            if not _EXTRACT_FOLDER.fullmatch(entry.name):
+                continue
+            if entry.is_dir() and relative == "normalize":
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+            elif entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed += 1
     return removed
