@@ -116,7 +116,7 @@ def test_thirty_kills_leave_nothing_behind(target: SyncTarget) -> None:
 
 
 def test_the_temporary_files_of_an_interrupted_atomic_save_are_removed(tmp_path: Path) -> None:
-    """A kill between dlt's write of ``<16 hex>`` and its rename leaves that file behind (e.g. in load/new)."""
+    """A kill between dlt's write of ``<16 hex>`` and its rename leaves that file (e.g. in load/new)."""
     pipeline = dlt.pipeline(pipeline_name="leftovers_test", pipelines_dir=str(tmp_path))
     working = Path(pipeline.working_dir)
     package = working / "load" / "new" / "1733320000.123456"
