@@ -23,7 +23,6 @@ from typing import Any
 
 from dlt.common.configuration.exceptions import ConfigurationException
 from dlt.common.schema.typing import TSchemaContract
-from tomlkit.exceptions import TOMLKitError
 
 from octogen_source.cli import OneLineArgumentParser
 from octogen_source.commands.check import all_passed, checks_json, format_checks, run_checks
@@ -362,7 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(report_json(report) if arguments.json else format_summary(report))
     except SyncError as error:
         return fail(f"error: {error}", exit_status(error), error)
-    except (OctogenError, TOMLKitError, ConfigurationException) as error:
+    except (OctogenError, ConfigurationException) as error:
         line = describe_failure(error, secret=options.api_key, base_url=_base_url(arguments))
         return fail(f"error: {line}", exit_status(error), error)
     except KeyboardInterrupt:

@@ -75,8 +75,7 @@ def failure_is_configuration(error: BaseException) -> bool:
         | OctogenValidationError
         | ConfigValueCannotBeCoercedException
         | ConfigFieldMissingException
-        | TomlProviderReadException
-        | TOMLKitError,
+        | TomlProviderReadException,
     )
 
 
@@ -113,7 +112,8 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 def root_cause(error: BaseException) -> BaseException:
-    """The first Octogen error in the chain, else the first destination error, else the innermost error."""
+    """The first Octogen error in the chain, else the first destination or configuration error of dlt's, else
+    the innermost error."""
     chain = list(_chain(error))
     for candidate in chain:
         if isinstance(candidate, OctogenError):
@@ -124,6 +124,7 @@ def root_cause(error: BaseException) -> BaseException:
             DestinationException
             | ConfigFieldMissingException
             | ConfigValueCannotBeCoercedException
+            | TomlProviderReadException
             | DataValidationError,
         ):
             return candidate
@@ -146,10 +147,11 @@ def failure_is_retryable(error: BaseException) -> bool:
 def _describe(cause: BaseException, error: BaseException, base_url: str | None) -> str:
     if isinstance(cause, SyncError | MissingAPIKeyError):
         return str(cause)
-    if isinstance(cause, TOMLKitError):
-        return (
-            f"cannot read the configuration: {broken_toml_file() or 'a .dlt TOML file'}: {_first_line(cause)}"
-        )
+    if isinstance(cause, TomlProviderReadException):
+        # dlt's message lists every path it tried; the parser's own complaint is its last line
+        problem = str(cause).strip().splitlines()[-1]
+        where = broken_toml_file(cause.full_paths) or cause.file_name
+        return f"cannot read the configuration: {where}: {problem}"
     if isinstance(cause, OctogenInsufficientCreditError):
         top_up = f" at {cause.top_up_url}" if cause.top_up_url else " in the Octogen platform"
         return (
@@ -195,8 +197,8 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
     return f"{type(cause).__name__}{where}: {_first_line(cause)}"
 
 
-def broken_toml_file(paths: Sequence[str] = (".dlt/config.toml", ".dlt/secrets.toml")) -> str | None:
-    """The first of ``paths`` (dlt names the ones it read) that does not parse, for a line that names it."""
+def broken_toml_file(paths: Sequence[str]) -> str | None:
+    """The first of ``paths`` (the ones dlt read) that does not parse, for a line that names it."""
     for path in paths:
         try:
             tomlkit.parse(Path(path).read_text(encoding="utf-8"))
