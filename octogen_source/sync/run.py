@@ -87,23 +87,13 @@ def _run_sync(options: SyncOptions) -> SyncReport:
         report.error = line
         # a configuration mistake leaves the destination as it was: nothing to record (and no file to create)
         if options.record_history and not failure_is_configuration(error):
-            try:
-                _record_history(report, options)
-            except Exception as history_error:
-                # not logged above debug: the CLI's --progress shows this logger, and a failure is one line
-                note = describe_failure(history_error, secret=options.api_key)
-                report.notices.append(f"this failed run could not be recorded in sync_runs: {note}")
-                log.debug("the failed sync could not be recorded in sync_runs: %s", note)
+            _record_or_say_why(report, options, "this failed run")
         raise SyncError(line, report=report, retryable=failure_is_retryable(error)) from error
     resource_state = pipeline.state.get("sources", {}).get(source.name, {}).get("resources", {})
     report.high_water = high_water_mark(resource_state.get(PRODUCTS, {}))
     _finish_report(report, observer, started)
     if options.record_history:
-        try:
-            _record_history(report, options)
-        except Exception as history_error:
-            line = describe_failure(history_error, secret=options.api_key)
-            report.notices.append(f"this run could not be recorded in sync_runs: {line}")
+        _record_or_say_why(report, options, "this run")
     return report
 
 
@@ -113,6 +103,17 @@ def _finish_report(report: SyncReport, observer: WalkObserver, started: float) -
     report.catalog_list_retries = observer.overhead.retries
     report.seconds = time.monotonic() - started
     report.finished_at = datetime.now(UTC)
+
+
+def _record_or_say_why(report: SyncReport, options: SyncOptions, which: str) -> None:
+    """Appends the run to ``sync_runs``; when that fails, a notice in the report says so (``which`` run)."""
+    try:
+        _record_history(report, options)
+    except Exception as history_error:
+        # not logged above debug: the CLI's --progress shows this logger, and a failure is one line
+        note = describe_failure(history_error, secret=options.api_key)
+        report.notices.append(f"{which} could not be recorded in sync_runs: {note}")
+        log.debug("%s could not be recorded in sync_runs: %s", which, note)
 
 
 def _record_history(report: SyncReport, options: SyncOptions) -> None:
