@@ -248,10 +248,6 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         raise InvalidSettingError(f"--price-min ({price_min:g}) is above --price-max ({price_max:g})")
     if arguments.dataset == arguments.pipeline_name:
         raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
-    for name in ("price_min", "price_max"):
-        value = getattr(arguments, name)
-        if value is not None and not math.isfinite(value):
-            raise InvalidSettingError(f"--{name.replace('_', '-')} must be a number, got {value}")
     return SyncOptions(
         destination=arguments.destination,
         dataset=arguments.dataset,
