@@ -8,7 +8,10 @@ change again by comparing the API with the destination, so they are deleted befo
 
 dlt also writes some files through a temporary file named like those folders (``<16 hex digits>`` in the
 same folder, then renamed): a run killed between the two leaves the temporary file, e.g. in ``load/new/``.
-Those are deleted too.
+Those are deleted too, and so is a package under ``load/new/`` (normalize's work area, committed to
+``load/normalized/`` by a rename) whose extracted package is gone: dlt normalizes only from
+``normalize/extracted/`` (and clears ``load/new/<load id>`` itself before normalizing that load id again), so
+such an orphan is never committed nor loaded.
 
 One pipeline is run by one process at a time (README): a folder of another live extract of the same pipeline
 cannot exist here.
@@ -30,8 +33,8 @@ _TEMPORARY_FILES_IN = ("normalize", "normalize/extracted", "load/new", "load/nor
 
 
 def remove_abandoned_extracts(pipeline: dlt.Pipeline) -> int:
-    """Deletes the extract folders of killed runs under the pipeline's ``normalize/``, and the temporary files
-    of their interrupted atomic saves; returns how many."""
+    """Deletes the extract folders of killed runs under the pipeline's ``normalize/``, the temporary files of
+    their interrupted atomic saves and their orphaned ``load/new/`` packages; returns how many."""
     working_dir = Path(pipeline.working_dir)
     removed = 0
     for relative in _TEMPORARY_FILES_IN:
@@ -47,4 +50,17 @@ def remove_abandoned_extracts(pipeline: dlt.Pipeline) -> int:
             elif entry.is_file():
                 entry.unlink(missing_ok=True)
                 removed += 1
+    return removed + _remove_orphaned_new_packages(working_dir)
+
+
+def _remove_orphaned_new_packages(working_dir: Path) -> int:
+    new_packages = working_dir / "load" / "new"
+    if not new_packages.is_dir():
+        return 0
+    extracted = working_dir / "normalize" / "extracted"
+    removed = 0
+    for package in new_packages.iterdir():
+        if package.is_dir() and not (extracted / package.name).exists():
+            shutil.rmtree(package, ignore_errors=True)
+            removed += 1
     return removed
