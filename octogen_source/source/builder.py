@@ -27,15 +27,25 @@ SOURCE_NAME = "octogen"
 """The source's name: its schema, its state and its config section (``sources.octogen``)."""
 
 
-def octogen_resources(settings: SourceSettings, observer: WalkObserver | None = None) -> list[DltResource]:
+def walked_settings(settings: SourceSettings) -> SourceSettings:
+    """The settings the walk runs with: no lookups when ``product_details`` is not loaded."""
+    if settings.details and PRODUCT_DETAILS not in settings.tables:
+        return replace(settings, details=False)  # nothing would load what a lookup returns
+    return settings
+
+
+def octogen_resources(
+    settings: SourceSettings, observer: WalkObserver | None = None, *, walk: DltResource | None = None
+) -> list[DltResource]:
     """The selected tables of one run, all fed by one walk of the catalogs; ``observer`` collects the figures
-    of each catalog (new, changed, removed, lookups, requests, ...)."""
+    of each catalog (new, changed, removed, lookups, requests, ...). ``walk``: the batches of a walk made
+    elsewhere (a segment of it, :mod:`octogen_source.source.segments`) instead of the source's own walk."""
     if observer is None:
         observer = WalkObserver()
     observer.base_url = settings.base_url
-    if settings.details and PRODUCT_DETAILS not in settings.tables:
-        settings = replace(settings, details=False)  # nothing would load what a lookup returns
-    walk = walk_resource(settings, observer)
+    settings = walked_settings(settings)
+    if walk is None:
+        walk = walk_resource(settings, observer)
     makers = {
         CATALOGS: catalogs_table,
         PRODUCTS: products_table,
@@ -49,7 +59,9 @@ def octogen_resources(settings: SourceSettings, observer: WalkObserver | None = 
     return tables
 
 
-def build_source(settings: SourceSettings, observer: WalkObserver | None = None) -> DltSource:
+def build_source(
+    settings: SourceSettings, observer: WalkObserver | None = None, *, walk: DltResource | None = None
+) -> DltSource:
     """The Octogen source from settings made in code: the same name, schema, state and tables as
     ``octogen_source()`` would make from config (what ``run_sync``, the bench and tests use)."""
-    return DltSource(Schema(SOURCE_NAME), SOURCE_NAME, octogen_resources(settings, observer))
+    return DltSource(Schema(SOURCE_NAME), SOURCE_NAME, octogen_resources(settings, observer, walk=walk))

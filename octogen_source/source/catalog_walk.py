@@ -28,7 +28,7 @@ import asyncio
 import functools
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -203,7 +203,7 @@ class CatalogWalk:
         relies on it), and a product listed by one catalog is not marked removed by another."""
         self._facts: dict[str, _CatalogFacts] = {}
 
-    async def batches(self) -> AsyncIterator[WalkBatch]:
+    async def batches(self) -> AsyncGenerator[WalkBatch, None]:
         settings = self._settings
         async with OctogenClient(
             api_key=settings.api_key,

@@ -1,0 +1,88 @@
+"""A sync loaded in segments while the walk goes on (DuckDB): the last page is followed by the load of what
+arrived since the previous load, not by the whole run's.
+
+Each segment is one ``pipeline.run`` of the source's tables fed from the walk's queue (:mod:`walk_pump`): a
+load takes at least :data:`MIN_SEGMENT_ROWS` rows (or the rest of the walk), then whatever is queued, and
+meanwhile the next pages arrive. When the loads keep up with the network (at real latency), segments are
+small and the last one is short; when they do not (a fast API on loopback), the queue never empties and the
+run is one or a few segments, as if loaded whole.
+
+What stays as in a single-package run: a product is emitted once per run (the walk is one walk), removals are
+marked only after every catalog's complete walk (in the last segment), the high-water mark moves with the
+segment that loaded it, and the first segment is taken only once every catalog's walk has started (an
+unknown catalog fails the run before anything is loaded). What differs: a run that fails or is killed keeps
+the segments it loaded; the next run compares every hit with them and syncs only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable, Sequence
+from typing import Any
+
+import dlt
+from dlt.extract import DltSource
+
+from octogen_source.source.builder import build_source, walked_settings
+from octogen_source.source.catalog_walk import CatalogWalk, LoadedState, WalkBatch
+from octogen_source.source.report import WalkObserver
+from octogen_source.source.settings import SourceSettings
+from octogen_source.source.walk_pump import WalkPump
+
+MIN_SEGMENT_ROWS = 80_000
+"""Rows (all tables) a segment's load takes at least: each ``pipeline.run`` has a fixed cost whatever its
+size, so a run of 300,000 rows makes at most 15 segments."""
+MAX_QUEUED_ROWS = 8_000
+"""Rows the walk may queue ahead of the loads (≈ 6 KiB of Python objects per product): enough for the walk to
+go on at 20 ms per request while a segment loads, little enough for memory to stay flat."""
+
+
+def run_in_segments(
+    pipeline: dlt.Pipeline,
+    settings: SourceSettings,
+    observer: WalkObserver,
+    *,
+    prepare: Callable[[DltSource], object],
+    run_arguments: dict[str, Any],
+    load_ids: list[str],
+) -> None:
+    """Runs the source into ``pipeline`` in segments, adding each segment's load id to ``load_ids`` as it is
+    loaded (a failed run's too). ``settings.catalogs`` must be set. ``prepare`` adds the run's hints to each
+    segment's source."""
+    catalogs = settings.catalogs
+    if catalogs is None:
+        raise ValueError("a sync in segments walks configured catalogs")
+
+    walked = walked_settings(settings)
+
+    def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        return CatalogWalk(walked, loaded, observer).batches()
+
+    with WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS) as pump:
+        ready = _every_walk_started(observer, catalogs)
+        while not pump.finished:
+            batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)
+            walk_resource = dlt.resource(batches, name="catalog_walk", selected=False)
+            source = build_source(settings, observer, walk=walk_resource)
+            prepare(source)
+            info = pipeline.run(source, **run_arguments)
+            load_ids.extend(info.loads_ids)
+
+
+def _every_walk_started(observer: WalkObserver, catalogs: Sequence[str]) -> Callable[[], bool]:
+    """Whether each catalog's walk has had its first page (or ended): from then on its key is known good."""
+    started = False
+
+    def ready() -> bool:
+        nonlocal started
+        if not started:
+            reports = observer.catalogs
+            started = all(
+                catalog in reports and (reports[catalog].pages > 0 or reports[catalog].complete)
+                for catalog in catalogs
+            )
+        return started
+
+    return ready
+
+
+__all__ = ["MAX_QUEUED_ROWS", "MIN_SEGMENT_ROWS", "WalkBatch", "run_in_segments"]

@@ -1,0 +1,198 @@
+"""The walk in a thread of its own, handed over in segments: a sync loads what has been walked while the walk
+goes on (see :mod:`octogen_source.source.segments`).
+
+dlt loads a package only once its extract is over, so a run loaded as one package waits for the whole
+normalize + load after the last page. Here the walk runs on an event loop in its own thread and queues its
+batches (a bounded number of rows: the walk waits when the loads fall behind); each load's extract takes
+batches from the queue (:meth:`WalkPump.segment`) while the walk keeps requesting pages.
+
+The walk's reads of the destination (loaded versions, stored rows) are not made in the walk's thread: the
+pipeline's live schema is replaced in place by every ``sql_client()`` and by the loads themselves, so the
+walk asks, and the extract that takes its batches answers (:class:`DestinationReads`), in the thread and
+the step where the single-package source makes them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from octogen_source.source.catalog_walk import LoadedState, WalkBatch
+from octogen_source.source.destination_state import DestinationState
+from octogen_source.source.known_versions import KnownVersions
+from octogen_source.source.records import Row
+
+WalkFactory = Callable[[LoadedState], AsyncGenerator[WalkBatch, None]]
+
+
+class WalkStopped(Exception):
+    """The pump was stopped (the run failed or ended) while the walk waited for it."""
+
+
+@dataclass(slots=True)
+class _Read:
+    """A read of the destination the walk asked for, answered by the thread extracting."""
+
+    call: Callable[[LoadedState], Any]
+    answer: Future[Any] = field(default_factory=Future)
+
+    def run(self, state: LoadedState) -> None:
+        if not self.answer.set_running_or_notify_cancel():
+            return
+        try:
+            self.answer.set_result(self.call(state))
+        except BaseException as error:  # the walk raises it in its own thread
+            self.answer.set_exception(error)
+
+
+_END: Final = object()
+"""Queued after the walk's last batch."""
+
+_Item = WalkBatch | _Read | BaseException | object
+
+
+class DestinationReads:
+    """The walk's :class:`LoadedState`: each read is asked of the thread taking the batches."""
+
+    def __init__(self, pump: WalkPump) -> None:
+        self._pump = pump
+
+    def known_versions(self, catalog: str, *, details: bool) -> KnownVersions:
+        result: KnownVersions = self._pump.ask(lambda state: state.known_versions(catalog, details=details))
+        return result
+
+    def stored_products(self, uuids: Sequence[str]) -> list[Row]:
+        result: list[Row] = self._pump.ask(lambda state: state.stored_products(uuids))
+        return result
+
+    def stored_catalog(self, catalog: str) -> Row | None:
+        result: Row | None = self._pump.ask(lambda state: state.stored_catalog(catalog))
+        return result
+
+
+class WalkPump:
+    """Runs one walk in a daemon thread; :meth:`segment` hands its batches over, one load at a time.
+
+    Use as a context manager: leaving it stops the walk (cancelled where it is) and waits for its thread.
+    """
+
+    def __init__(self, walk: WalkFactory, *, max_queued_rows: int) -> None:
+        self._walk = walk
+        self._max_queued_rows = max_queued_rows
+        self._items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._room = threading.Condition()
+        self._queued_rows = 0
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._thread = threading.Thread(target=self._run, name="octogen-walk", daemon=True)
+        self.finished = False
+        """The walk's end (or its error) has been handed over."""
+
+    def __enter__(self) -> WalkPump:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def segment(self, *, min_rows: int, ready: Callable[[], bool]) -> Iterator[WalkBatch]:
+        """The batches of one load: at least ``min_rows`` rows, and not before ``ready()``, unless the walk
+        ends first; then those already queued. Reads the walk asks for meanwhile are made here (in the
+        extract step of the load). Raises the walk's error."""
+        state: DestinationState | None = None
+        rows = 0
+        while not self.finished:
+            wait = rows < min_rows or not ready()
+            try:
+                item = self._items.get(block=wait)
+            except queue.Empty:
+                return
+            if isinstance(item, _Read):
+                if state is None:
+                    state = DestinationState()
+                item.run(state)
+            elif isinstance(item, WalkBatch):
+                self._taken(item.rows)
+                rows += item.rows
+                yield item
+            elif isinstance(item, BaseException):
+                self.finished = True
+                raise item
+            else:
+                self.finished = True
+
+    def ask(self, call: Callable[[LoadedState], Any]) -> Any:
+        """Blocks the asking thread (one of the walk's) until the thread taking the batches answers."""
+        if self._stopping:
+            raise WalkStopped("the sync stopped")
+        read = _Read(call)
+        self._items.put(read)
+        return read.answer.result()
+
+    def stop(self) -> None:
+        self._stopping = True
+        with self._room:
+            self._room.notify_all()
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the walk is over
+                loop.call_soon_threadsafe(task.cancel)
+        while self._thread.is_alive():
+            self._fail_waiting_reads()
+            self._thread.join(timeout=0.05)
+        self._fail_waiting_reads()
+
+    def _fail_waiting_reads(self) -> None:
+        while True:
+            try:
+                item = self._items.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Read) and item.answer.set_running_or_notify_cancel():
+                item.answer.set_exception(WalkStopped("the sync stopped"))
+
+    def _run(self) -> None:
+        asyncio.run(self._drive())
+
+    async def _drive(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        if self._stopping:
+            return
+        try:
+            async with aclosing(self._walk(DestinationReads(self))) as batches:
+                async for batch in batches:
+                    if not await asyncio.to_thread(self._wait_for_room):
+                        return
+                    self._queue(batch)
+        except asyncio.CancelledError:
+            return
+        except BaseException as error:
+            if not self._stopping:
+                self._items.put(error)
+            return
+        self._items.put(_END)
+
+    def _wait_for_room(self) -> bool:
+        with self._room:
+            while self._queued_rows >= self._max_queued_rows and not self._stopping:
+                self._room.wait()
+            return not self._stopping
+
+    def _queue(self, batch: WalkBatch) -> None:
+        with self._room:
+            self._queued_rows += batch.rows
+        self._items.put(batch)
+
+    def _taken(self, rows: int) -> None:
+        with self._room:
+            self._queued_rows -= rows
+            self._room.notify_all()

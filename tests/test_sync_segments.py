@@ -1,0 +1,135 @@
+"""A DuckDB sync loads in segments while the walk goes on (octogen_source.source.segments): every table equals
+the API after it, however many segments it took; a run that fails after some segments loaded leaves them
+consistent and the next run completes them; nothing is loaded before every catalog answered.
+
+The segment and batch sizes are lowered for these tests (a real run takes 80,000 rows per segment, handed
+over 2,000 at a time) so that a small sandbox catalog loads in several segments."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import dlt
+import duckdb
+import pytest
+
+from octogen_source.sandbox import Sandbox
+from octogen_source.source import catalog_walk, segments
+from octogen_source.source.report import CatalogReport
+from octogen_source.sync import SyncError
+from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
+
+SMALL_SEGMENT_ROWS = 60
+SMALL_BATCH_ROWS = 20
+
+
+@pytest.fixture(autouse=True)
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segments, "MIN_SEGMENT_ROWS", SMALL_SEGMENT_ROWS)
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", SMALL_BATCH_ROWS)
+
+
+@pytest.fixture
+def target(sandbox_factory: Callable[..., Sandbox], tmp_path: Path) -> SyncTarget:
+    return SyncTarget(sandbox_factory(catalogs=3, products=120, seed=5), tmp_path)
+
+
+@pytest.fixture
+def segment_loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+    """Set each time a segment's ``pipeline.run`` returns (the segment is loaded)."""
+    loaded = threading.Event()
+    original = dlt.Pipeline.run
+
+    def run(self: dlt.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        info = original(self, *args, **kwargs)
+        loaded.set()
+        return info
+
+    monkeypatch.setattr(dlt.Pipeline, "run", run)
+    yield loaded
+
+
+def _walk_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "octogen-walk"]
+
+
+def test_a_sync_in_several_segments_equals_the_api_run_after_run(target: SyncTarget) -> None:
+    sandbox = target.sandbox
+    first, second, third = sandbox.granted_catalogs()
+    expected = ExpectedTables(sandbox)
+
+    report = target.sync(page_size=10)
+    expected.observe()
+    assert len(report.load_ids) > 1, report.load_ids
+    assert totals(report) == {"new": 360, "changed": 0, "removed": 0, "lookups": 360}
+    assert_tables_match(target.database, expected)
+
+    sandbox.update_prices(first, 7)
+    sandbox.add_products(second, 5)
+    sandbox.remove_products(third, 4)
+    report = target.sync(page_size=10)
+    expected.observe()
+    assert totals(report) == {"new": 5, "changed": 7, "removed": 4, "lookups": 12}
+    assert_tables_match(target.database, expected)
+
+    report = target.sync(page_size=10)
+    assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
+    assert_tables_match(target.database, expected)
+    assert not _walk_threads()
+
+
+def test_a_run_failing_after_some_segments_keeps_them_consistent_and_the_next_completes_them(
+    target: SyncTarget, segment_loads: threading.Event
+) -> None:
+    sandbox = target.sandbox
+    expected = ExpectedTables(sandbox)
+    failed = threading.Event()
+    pages: dict[str, int] = {}
+
+    def fail_once_a_segment_is_loaded(report: CatalogReport) -> None:
+        # called on the walk's thread: once every catalog has answered (no segment loads before), the walk
+        # waits here until the extract thread has loaded a segment, then the next search fails
+        pages[report.catalog] = report.pages
+        if not failed.is_set() and len(pages) == 3 and min(pages.values()) >= 1 and report.pages >= 4:
+            assert segment_loads.wait(timeout=60), "no segment was loaded"
+            failed.set()
+            sandbox.fail_next(1, 401, endpoint="search")
+
+    with pytest.raises(SyncError) as raised:
+        target.sync(page_size=10, details=False, progress=fail_once_a_segment_is_loaded)
+    assert "401" in str(raised.value) and "\n" not in str(raised.value)
+    report = raised.value.report
+    assert report is not None and report.load_ids, "the segments loaded before the failure are reported"
+    assert not _walk_threads()
+
+    # what was loaded is right: every row is the API's, none twice, nothing marked removed
+    expected.observe()
+    rows = read_rows(target.database, "products")
+    uuids = [row["uuid"] for row in rows]
+    assert 0 < len(uuids) < len(expected.products) and len(set(uuids)) == len(uuids)
+    assert all(row.get("removed_at") is None for row in rows)
+    loaded_prices = read_rows(target.database, "price_history")
+    assert len(loaded_prices) == len(uuids)
+
+    report = target.sync(page_size=10, details=False)
+    assert report.total("new") == len(expected.products) - len(uuids)
+    expected = ExpectedTables(sandbox, details=False)
+    expected.observe()
+    assert_tables_match(target.database, expected)
+
+
+def test_nothing_is_loaded_before_every_catalog_answered(target: SyncTarget) -> None:
+    """An unknown catalog fails the run before any segment loads the others' products."""
+    catalogs = (*target.sandbox.granted_catalogs(), "no-such-catalog")
+    with pytest.raises(SyncError, match="unknown catalog 'no-such-catalog'"):
+        target.sync(catalogs=catalogs, page_size=10, max_concurrent_catalogs=4)
+    if target.database.exists():
+        with duckdb.connect(str(target.database), read_only=True) as connection:
+            found = connection.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'products'"
+            ).fetchone()
+        assert found == (0,)
+    assert not _walk_threads()
