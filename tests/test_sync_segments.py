@@ -96,11 +96,11 @@ def test_a_run_failing_after_some_segments_keeps_them_consistent_and_the_next_co
         if not failed.is_set() and len(pages) == 3 and min(pages.values()) >= 1 and report.pages >= 4:
             assert segment_loads.wait(timeout=60), "no segment was loaded"
             failed.set()
-            sandbox.fail_next(1, 401, endpoint="search")
+            sandbox.fail_next(1, "oversized", endpoint="search")
 
     with pytest.raises(SyncError) as raised:
         target.sync(page_size=10, details=False, progress=fail_once_a_segment_is_loaded)
-    assert "401" in str(raised.value) and "\n" not in str(raised.value)
+    assert "16,777,216-byte limit" in str(raised.value) and "\n" not in str(raised.value), raised.value
     report = raised.value.report
     assert report is not None and report.load_ids, "the segments loaded before the failure are reported"
     assert not _walk_threads()
