@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from octogen_source.source import catalog_walk, segments
+from octogen_source.source import catalog_walk, segments, walk_pump
 from octogen_source.source.report import CatalogReport
 from octogen_source.sync import SyncError
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
@@ -30,6 +30,8 @@ SMALL_BATCH_ROWS = 20
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segments, "MIN_SEGMENT_ROWS", SMALL_SEGMENT_ROWS)
     monkeypatch.setattr(catalog_walk, "BATCH_ROWS", SMALL_BATCH_ROWS)
+    # a segment ends whenever the queue runs dry (a real one only once the extract waits for the walk)
+    monkeypatch.setattr(walk_pump, "WAITING_SHARE", 0.0)
 
 
 @pytest.fixture

@@ -58,6 +58,7 @@ WAITING_SHARE = 0.25
 at 20 ms per request the extract waits 45-60% of the time, on loopback under 10%."""
 
 WAIT_SLICE_SECONDS = 0.1
+STOP_TIMEOUT_SECONDS = 30.0
 
 _END: Final = object()
 """Queued after the walk's last batch."""
@@ -134,6 +135,9 @@ class WalkPump:
                     # in slices: waiting long enough may itself allow the segment to end
                     item = self._items.get(timeout=WAIT_SLICE_SECONDS)
                 except queue.Empty:
+                    if not self._thread.is_alive() and self._items.empty():
+                        self.finished = True
+                        raise RuntimeError("the walk's thread ended without its last batch") from None
                     continue
                 finally:
                     waited += time.monotonic() - asked
@@ -147,7 +151,13 @@ class WalkPump:
                 yield item
             elif isinstance(item, BaseException):
                 self.finished = True
-                raise item
+                # raised here while dlt may be handling a transformer's StopIteration: that would become the
+                # error's context (and read as its cause); it keeps the context it had in the walk
+                context = item.__context__
+                try:
+                    raise item
+                finally:
+                    item.__context__ = context
             else:
                 self.finished = True
 
@@ -167,7 +177,10 @@ class WalkPump:
         if loop is not None and task is not None and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the walk is over
                 loop.call_soon_threadsafe(task.cancel)
-        while self._thread.is_alive():
+        # bounded: a call the cancelled walk cannot interrupt (a name lookup in a worker thread) is left
+        # to end in the daemon thread
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while self._thread.is_alive() and time.monotonic() < deadline:
             self._fail_waiting_reads()
             self._thread.join(timeout=0.05)
         self._fail_waiting_reads()
@@ -195,7 +208,9 @@ class WalkPump:
                     if not await asyncio.to_thread(self._wait_for_room):
                         return
                     self._queue(batch)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as error:
+            if not self._stopping:  # not cancelled by stop(): the consumer must not wait for a batch
+                self._items.put(error)
             return
         except BaseException as error:
             if not self._stopping:

@@ -1,0 +1,140 @@
+"""The walk's thread and its hand-over (octogen_source.source.walk_pump), with a walk made up here: reads are
+answered by the thread taking the batches, the walk's error reaches it, and stopping ends the walk's thread
+whatever it waits for (room in the queue, an answer to a read)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+
+from octogen_source.source import walk_pump
+from octogen_source.source.catalog_walk import LoadedState, WalkBatch
+from octogen_source.source.walk_pump import WalkPump, WalkStopped
+
+
+class _Answers:
+    """A stand-in for the destination the extract would read."""
+
+    def __init__(self) -> None:
+        self.asked_from: list[str] = []
+
+    def stored_catalog(self, catalog: str) -> dict[str, Any]:
+        self.asked_from.append(threading.current_thread().name)
+        return {"catalog": catalog}
+
+
+def _batch(uuid: str) -> WalkBatch:
+    return WalkBatch(products=[{"uuid": uuid}])
+
+
+def _alive_walks() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "octogen-walk" and thread.is_alive()]
+
+
+def test_reads_are_made_by_the_thread_taking_the_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = _Answers()
+    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        stored = await asyncio.to_thread(loaded.stored_catalog, "a")
+        yield _batch(f"stored {stored}")
+        yield _batch("second")
+
+    with WalkPump(walk, max_queued_rows=10) as pump:
+        taken = [batch.products[0]["uuid"] for batch in pump.segment(min_rows=10, ready=lambda: True)]
+    assert taken == ["stored {'catalog': 'a'}", "second"]
+    assert pump.finished and answers.asked_from == [threading.current_thread().name]
+    assert not _alive_walks()
+
+
+def test_the_walks_error_is_raised_where_the_batches_are_taken() -> None:
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one")
+        raise LookupError("the walk failed")
+
+    with WalkPump(walk, max_queued_rows=10) as pump:
+        segment = pump.segment(min_rows=10, ready=lambda: True)
+        assert next(segment).products == [{"uuid": "one"}]
+        with pytest.raises(LookupError, match="the walk failed"):
+            next(segment)
+    assert not _alive_walks()
+
+
+def test_stopping_ends_a_walk_waiting_for_room_or_for_a_read() -> None:
+    waiting_for_room = threading.Event()
+    read_failed: list[BaseException] = []
+
+    async def full_queue(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(100):
+            if number == 2:
+                waiting_for_room.set()
+            yield _batch(str(number))
+
+    with WalkPump(full_queue, max_queued_rows=2):
+        assert waiting_for_room.wait(timeout=10)
+    assert not _alive_walks()
+
+    async def unanswered_read(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        try:
+            await asyncio.to_thread(loaded.stored_catalog, "a")
+        except WalkStopped as error:
+            read_failed.append(error)
+        yield _batch("never taken")
+
+    with WalkPump(unanswered_read, max_queued_rows=10):
+        pass  # nothing takes the batches, nothing answers the read
+    assert not _alive_walks()
+
+
+def test_a_segment_ends_early_only_while_it_waits_for_the_walk() -> None:
+    """Queued batches beyond the minimum end the segment only once the extract has waited for the walk."""
+    release = threading.Event()
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(3):
+            yield _batch(str(number))
+        await asyncio.to_thread(release.wait)
+        yield _batch("after a pause")
+
+    segments: list[list[str]] = []
+    with WalkPump(walk, max_queued_rows=100) as pump:
+        threading.Timer(0.5, release.set).start()
+        while not pump.finished:
+            segments.append(
+                [batch.products[0]["uuid"] for batch in pump.segment(min_rows=1, ready=lambda: True)]
+            )
+    # the pause made the extract wait: the segment holding the batches before it ended before the batch after
+    assert segments[-1] == ["after a pause"]
+    assert [uuid for segment in segments[:-1] for uuid in segment] == ["0", "1", "2"]
+
+    never_ready: list[list[str]] = []
+    release.clear()
+    with WalkPump(walk, max_queued_rows=100) as pump:
+        threading.Timer(0.5, release.set).start()
+        while not pump.finished:
+            never_ready.append(
+                [batch.products[0]["uuid"] for batch in pump.segment(min_rows=1, ready=lambda: False)]
+            )
+    assert never_ready == [["0", "1", "2", "after a pause"]]
+
+
+def test_the_walks_error_keeps_its_own_context_when_taken_while_another_is_handled() -> None:
+    """dlt takes the next batch while handling a transformer's StopIteration: the walk's error must not get
+    that StopIteration as its context (the failure line would name it as the root cause)."""
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        raise LookupError("the walk failed")
+        yield  # an async generator
+
+    with WalkPump(walk, max_queued_rows=10) as pump:
+        segment = pump.segment(min_rows=10, ready=lambda: True)
+        try:
+            raise StopIteration
+        except StopIteration:
+            with pytest.raises(LookupError) as raised:
+                next(segment)
+    assert raised.value.__context__ is None
