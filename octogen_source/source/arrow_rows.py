@@ -10,7 +10,7 @@ object) is stored as its JSON text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,24 +34,17 @@ through dlt's normalizer."""
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError, TypeError)
 
 
-def _is_int(value: Any) -> bool:
-    return type(value) is int
-
-
-def _is_number(value: Any) -> bool:
-    return type(value) is float or type(value) is int
-
-
-_FITS: dict[str, Callable[[Any], bool]] = {
-    "bigint": _is_int,
-    "double": _is_number,
+_NONE_TYPE = type(None)
+_FITS: dict[str, frozenset[type]] = {
+    "bigint": frozenset({int}),
+    "double": frozenset({float, int}),
 }
-"""Checks pyarrow does not make itself: it truncates 1.5 into an int64 and turns True into 1.0."""
+"""The Python types a value of these columns may have (besides None): checks pyarrow does not make itself (it
+truncates 1.5 into an int64 and turns True into 1.0)."""
 
 
-def _inferred_type(values: Sequence[Any]) -> str | None:
-    """The data type of a new column from its values (None values ignored): None when they disagree."""
-    kinds = {type(value) for value in values if value is not None}
+def _inferred_type(kinds: set[type]) -> str | None:
+    """The data type of a new column from the types of its values (None left out): None when they disagree."""
     if not kinds:
         return None
     if kinds == {str}:
@@ -92,12 +85,19 @@ class ArrowRows:
         decided: dict[str, str] = {}
         for name, keys in _columns_of(rows).items():
             values = _column_values(rows, keys)
-            data_type = self._types[name] if name in self._types else _inferred_type(values)
+            # the types of a column's values, once (a set made in C: the per-value checks were a third of
+            # the conversion)
+            kinds = set(map(type, values))
+            if list in kinds or dict in kinds:
+                values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
+                kinds = set(map(type, values))
+            kinds.discard(_NONE_TYPE)
+            data_type = self._types[name] if name in self._types else _inferred_type(kinds)
             if data_type is None:
-                if all(value is None for value in values):
+                if not kinds:
                     continue  # nothing to say about it in this batch (dlt creates no all-null column)
                 return None
-            array = _array(values, data_type)
+            array = _array(values, kinds, data_type)
             if array is None:
                 return None
             decided[name] = data_type
@@ -120,17 +120,14 @@ def _columns_of(rows: Sequence[Row]) -> dict[str, list[str]]:
 def _column_values(rows: Sequence[Row], keys: list[str]) -> list[Any]:
     if len(keys) == 1:
         key = keys[0]
-        values = [row.get(key) for row in rows]
-    else:
-        values = [next((row[key] for key in keys if row.get(key) is not None), None) for row in rows]
-    if any(type(value) is list or type(value) is dict for value in values):
-        values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
-    return values
+        return [row.get(key) for row in rows]
+    return [next((row[key] for key in keys if row.get(key) is not None), None) for row in rows]
 
 
-def _array(values: list[Any], data_type: str) -> pa.Array | None:
+def _array(values: list[Any], kinds: set[type], data_type: str) -> pa.Array | None:
+    """``kinds``: the types of the values other than None."""
     fits = _FITS.get(data_type)
-    if fits is not None and not all(fits(value) for value in values if value is not None):
+    if fits is not None and not kinds <= fits:
         return None
     try:
         if data_type == "timestamp":
