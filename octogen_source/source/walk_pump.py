@@ -120,10 +120,17 @@ class WalkPump:
         Raises the walk's error."""
         state: DestinationState | None = None
         rows = 0
-        started = time.monotonic()
+        # the waiting counts from the segment's first batch: a walk's start (connections, the first pages,
+        # every catalog's first answer) makes any extract wait, however fast the API
+        started: float | None = None
         waited = 0.0
         while not self.finished:
-            may_end = rows >= min_rows and ready() and waited >= WAITING_SHARE * (time.monotonic() - started)
+            may_end = (
+                started is not None
+                and rows >= min_rows
+                and ready()
+                and waited >= WAITING_SHARE * (time.monotonic() - started)
+            )
             if may_end:
                 try:
                     item = self._items.get_nowait()
@@ -140,12 +147,15 @@ class WalkPump:
                         raise RuntimeError("the walk's thread ended without its last batch") from None
                     continue
                 finally:
-                    waited += time.monotonic() - asked
+                    if started is not None:
+                        waited += time.monotonic() - asked
             if isinstance(item, _Read):
                 if state is None:
                     state = DestinationState()
                 item.run(state)
             elif isinstance(item, WalkBatch):
+                if started is None:
+                    started = time.monotonic()
                 self._taken(item.rows)
                 rows += item.rows
                 yield item
