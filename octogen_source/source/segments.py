@@ -85,4 +85,4 @@ def _every_walk_started(observer: WalkObserver, catalogs: Sequence[str]) -> Call
     return ready
 
 
-__all__ = ["MAX_QUEUED_ROWS", "MIN_SEGMENT_ROWS", "WalkBatch", "run_in_segments"]
+__all__ = ["MAX_QUEUED_ROWS", "MIN_SEGMENT_ROWS", "run_in_segments"]

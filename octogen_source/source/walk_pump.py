@@ -218,11 +218,8 @@ class WalkPump:
                     if not await asyncio.to_thread(self._wait_for_room):
                         return
                     self._queue(batch)
-        except asyncio.CancelledError as error:
-            if not self._stopping:  # not cancelled by stop(): the consumer must not wait for a batch
-                self._items.put(error)
-            return
         except BaseException as error:
+            # a cancellation not made by stop() too: the consumer must not wait for a batch that never comes
             if not self._stopping:
                 self._items.put(error)
             return
