@@ -51,6 +51,30 @@ def test_reads_are_made_by_the_thread_taking_the_batches(monkeypatch: pytest.Mon
     assert not _alive_walks()
 
 
+def test_the_walk_queues_no_more_rows_than_allowed_and_goes_on_as_they_are_taken() -> None:
+    queued_ahead: list[int] = []
+    taken = 0
+    threads_before = set(threading.enumerate())
+    threads_during: set[str] = set()
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(40):
+            queued_ahead.append(number - taken)  # batches of one row yielded but not yet taken
+            threads_during.update(thread.name for thread in set(threading.enumerate()) - threads_before)
+            yield _batch(str(number))
+
+    with WalkPump(walk, max_queued_rows=3) as pump:
+        for batch in pump.segment(min_rows=100, ready=lambda: True):
+            assert batch.products == [{"uuid": str(taken)}]
+            taken += 1
+    assert taken == 40
+    # at most the allowed rows wait in the queue, and one more batch in the walk's hands
+    assert max(queued_ahead) <= 4
+    # the walk waits for room on its own loop: no thread besides its own
+    assert threads_during == {"octogen-walk"}
+    assert not _alive_walks()
+
+
 def test_the_walks_error_is_raised_where_the_batches_are_taken() -> None:
     async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
         yield _batch("one")

@@ -95,7 +95,8 @@ class WalkPump:
         self._walk = walk
         self._max_queued_rows = max_queued_rows
         self._items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._room = threading.Condition()
+        self._room = threading.Lock()
+        self._has_room = asyncio.Event()
         self._queued_rows = 0
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -181,8 +182,7 @@ class WalkPump:
 
     def stop(self) -> None:
         self._stopping = True
-        with self._room:
-            self._room.notify_all()
+        self._wake_walk()
         loop, task = self._loop, self._task
         if loop is not None and task is not None and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the walk is over
@@ -215,7 +215,7 @@ class WalkPump:
         try:
             async with aclosing(self._walk(DestinationReads(self))) as batches:
                 async for batch in batches:
-                    if not await asyncio.to_thread(self._wait_for_room):
+                    if not await self._room_for_batch():
                         return
                     self._queue(batch)
         except BaseException as error:
@@ -225,11 +225,18 @@ class WalkPump:
             return
         self._items.put(_END)
 
-    def _wait_for_room(self) -> bool:
-        with self._room:
-            while self._queued_rows >= self._max_queued_rows and not self._stopping:
-                self._room.wait()
-            return not self._stopping
+    async def _room_for_batch(self) -> bool:
+        """Waits on the walk's own loop until the queue has room: the taking thread wakes it
+        (``call_soon_threadsafe``) only when it frees room in a full queue, where a wait in the loop's
+        executor cost a thread hop for every batch."""
+        while True:
+            with self._room:
+                if self._stopping:
+                    return False
+                if self._queued_rows < self._max_queued_rows:
+                    return True
+                self._has_room.clear()
+            await self._has_room.wait()
 
     def _queue(self, batch: WalkBatch) -> None:
         with self._room:
@@ -239,4 +246,12 @@ class WalkPump:
     def _taken(self, rows: int) -> None:
         with self._room:
             self._queued_rows -= rows
-            self._room.notify_all()
+            full = self._queued_rows + rows >= self._max_queued_rows
+        if full:
+            self._wake_walk()
+
+    def _wake_walk(self) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the walk is over
+                loop.call_soon_threadsafe(self._has_room.set)
