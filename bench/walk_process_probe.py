@@ -172,6 +172,7 @@ def _worker(
         "seconds": time.monotonic() - started,
         "cpu": _cpu_seconds(resource.RUSAGE_SELF),
         "child_cpu": _cpu_seconds(resource.RUSAGE_CHILDREN),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "products": products,
     }
 
@@ -237,7 +238,7 @@ def main() -> int:
                 print(
                     f"  [{round_number + 1}/{arguments.repeat}] {mode:8s} {result['seconds']:6.2f} s, CPU "
                     f"{result['cpu']:5.2f} s (child {result['child_cpu']:5.2f} s),"
-                    f" {result['products']:,} products loaded"
+                    f" {result['products']:,} products loaded, peak RSS {result['peak_rss_mib']:,.0f} MiB"
                 )
     bare = median(result["seconds"] for result in results["bare"])
     for mode in results:
