@@ -88,32 +88,6 @@ def duckdb_threads(memory_limit: str, cores: int | None = None) -> int | None:
     return max(1, min(available, limit // MEMORY_PER_DUCKDB_THREAD))
 
 
-class DuckDbLoadThreads:
-    """DuckDB's threads for each load of a sync in segments: one while the walk goes on, so that the walk
-    (and, on the same machine, the API it talks to) keeps a core while a segment loads; all of them for a
-    load after the walk's end, which nothing waits beside. At 20 ms per request one thread for every load
-    made one catalog's sync 1.12x its bare walk instead of 1.13x, and the full sync 1.30x instead of 1.33x
-    (docs/performance.md, fourth round).
-
-    Set through the destination's ``global_config``, which dlt applies to each connection a load opens."""
-
-    def __init__(self, global_config: dict[str, Any]) -> None:
-        self._config = global_config
-        self._all = global_config.get("threads") or os.cpu_count() or 1
-
-    @classmethod
-    def of(cls, destination: object) -> DuckDbLoadThreads | None:
-        """For a DuckDB destination made by :func:`destination_for` with a file; None for any other."""
-        credentials = getattr(destination, "config_params", {}).get("credentials")
-        if isinstance(credentials, DuckDbCredentials) and isinstance(credentials.global_config, dict):
-            return cls(credentials.global_config)
-        return None
-
-    def walk_running(self, running: bool) -> None:
-        """Sets the threads of the next load: one while the walk is ``running``, all of them after."""
-        self._config["threads"] = 1 if running else self._all
-
-
 def destination_for(
     name: str,
     *,

@@ -20,7 +20,6 @@ from octogen_source.sandbox import Sandbox
 from octogen_source.source import catalog_walk, segments, walk_pump
 from octogen_source.source.report import CatalogReport
 from octogen_source.sync import SyncError
-from octogen_source.warehouse import DuckDbLoadThreads
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 SMALL_SEGMENT_ROWS = 60
@@ -59,26 +58,14 @@ def _walk_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "octogen-walk"]
 
 
-def test_a_sync_in_several_segments_equals_the_api_run_after_run(
-    target: SyncTarget, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_sync_in_several_segments_equals_the_api_run_after_run(target: SyncTarget) -> None:
     sandbox = target.sandbox
     first, second, third = sandbox.granted_catalogs()
     expected = ExpectedTables(sandbox)
-    walk_running: list[bool] = []
-    set_threads = DuckDbLoadThreads.walk_running
-
-    def record(self: DuckDbLoadThreads, running: bool) -> None:
-        walk_running.append(running)
-        set_threads(self, running)
-
-    monkeypatch.setattr(DuckDbLoadThreads, "walk_running", record)
 
     report = target.sync(page_size=10)
     expected.observe()
     assert len(report.load_ids) > 1, report.load_ids
-    # DuckDB loads with one thread while the walk goes on, with all of them after its end
-    assert walk_running == [True] * (len(report.load_ids) - 1) + [False]
     assert totals(report) == {"new": 360, "changed": 0, "removed": 0, "lookups": 360}
     assert_tables_match(target.database, expected)
 

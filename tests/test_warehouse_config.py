@@ -28,7 +28,6 @@ from octogen_source.errors import OctogenError
 from octogen_source.source import octogen_source
 from octogen_source.sync import SyncError, SyncOptions, run_sync
 from octogen_source.warehouse import (
-    DuckDbLoadThreads,
     apply_destination_hints,
     default_duckdb_path,
     destination_for,
@@ -390,29 +389,6 @@ def test_duckdb_loads_with_no_more_threads_than_its_memory_limit_feeds(tmp_path:
     with pipeline.sql_client() as client:
         rows = client.execute_sql("SELECT current_setting('threads')")
     assert rows == [(1,)]
-
-
-def test_a_load_while_the_walk_goes_on_takes_one_duckdb_thread_and_one_after_it_all(tmp_path: Path) -> None:
-    destination = destination_for(
-        "duckdb", duckdb_path=str(tmp_path / "segments.duckdb"), duckdb_memory_limit="128MiB"
-    )
-    pipeline = run_small_pipeline(destination, tmp_path)
-    load_threads = DuckDbLoadThreads.of(pipeline.destination)
-    assert load_threads is not None
-
-    def threads_of_the_next_load() -> Any:
-        # a load borrows its connection as this client does: from the destination's configuration
-        with pipeline.sql_client() as client:
-            return client.execute_sql("SELECT current_setting('threads')")
-
-    load_threads.walk_running(True)
-    assert threads_of_the_next_load() == [(1,)]
-    pipeline.run(stand_in_source().with_resources("products"))  # loads with it too
-    load_threads.walk_running(False)
-    assert threads_of_the_next_load() == [(duckdb_threads("128MiB"),)]
-    # dlt's own DuckDB destination (no file of ours) and BigQuery are left as they are
-    assert DuckDbLoadThreads.of(dlt.destinations.duckdb()) is None
-    assert DuckDbLoadThreads.of(destination_for("bigquery")) is None
 
 
 def test_duckdb_threads_follow_the_cores_up_to_one_per_32_mib() -> None:

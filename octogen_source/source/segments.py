@@ -16,7 +16,7 @@ the segments it loaded; the next run compares every hit with them and syncs only
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any
 
 import dlt
@@ -49,12 +49,10 @@ def run_in_segments(
     prepare: Callable[[DltSource], object],
     run_arguments: dict[str, Any],
     load_ids: list[str],
-    walk_running: Callable[[bool], object] | None = None,
 ) -> None:
     """Runs the source into ``pipeline`` in segments, adding each segment's load id to ``load_ids`` as it is
     loaded (a failed run's too). ``settings.catalogs`` must be set. ``prepare`` adds the run's hints to each
-    segment's source; ``walk_running`` is told, as each segment's extract ends, whether the walk goes on
-    while that segment loads."""
+    segment's source."""
     catalogs = settings.catalogs
     if catalogs is None:
         raise ValueError("a sync in segments walks configured catalogs")
@@ -69,20 +67,12 @@ def run_in_segments(
     ) as pump:
         ready = _every_walk_started(observer, catalogs)
         while not pump.finished:
-            batches: Iterator[WalkBatch] = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)
-            if walk_running is not None:
-                batches = _then(batches, lambda: walk_running(not pump.finished))
+            batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)
             walk_resource = dlt.resource(batches, name="catalog_walk", selected=False)
             source = build_source(settings, observer, walk=walk_resource)
             prepare(source)
             info = pipeline.run(source, **run_arguments)
             load_ids.extend(info.loads_ids)
-
-
-def _then(batches: Iterator[WalkBatch], after: Callable[[], object]) -> Iterator[WalkBatch]:
-    """``batches``, then ``after()`` once they are all taken."""
-    yield from batches
-    after()
 
 
 def _every_walk_started(observer: WalkObserver, catalogs: Sequence[str]) -> Callable[[], bool]:

@@ -95,12 +95,13 @@ class WalkPump:
         self, walk: WalkFactory, *, max_queued_rows: int, max_queued_rows_loading: int | None = None
     ) -> None:
         """The walk queues at most ``max_queued_rows`` rows ahead of the extract taking them, and at most
-        ``max_queued_rows_loading`` (default: the same) while no segment is being taken (between two
-        segments: the last one is being normalized and loaded)."""
+        ``max_queued_rows_loading`` (default: the same) between two segments (the last one is being
+        normalized and loaded, nothing takes batches)."""
         self._walk = walk
         self._max_queued_rows = max_queued_rows
         self._max_queued_rows_loading = max_queued_rows_loading or max_queued_rows
-        self._taking = False
+        self._taking = True
+        """A segment is being taken, or about to be (the first one): the smaller allowance."""
         self._items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._room = threading.Lock()
         self._has_room = asyncio.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,6 @@ from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
 from octogen_source.warehouse import (
-    DuckDbLoadThreads,
     apply_destination_hints,
     default_duckdb_path,
     destination_for,
@@ -92,7 +91,6 @@ def _run_sync(options: SyncOptions) -> SyncReport:
                 prepare=prepare,
                 run_arguments=run_arguments,
                 load_ids=report.load_ids,
-                walk_running=_load_threads_while_walking(pipeline),
             )
         else:
             source = build_source(settings, observer)
@@ -194,11 +192,6 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
         dataset_name=options.dataset,
         **arguments,
     )
-
-
-def _load_threads_while_walking(pipeline: dlt.Pipeline) -> Callable[[bool], None] | None:
-    load_threads = DuckDbLoadThreads.of(pipeline.destination)
-    return load_threads.walk_running if load_threads is not None else None
 
 
 def _loads_in_segments(options: SyncOptions, settings: SourceSettings) -> bool:
