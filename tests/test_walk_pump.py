@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -73,32 +72,6 @@ def test_the_walk_queues_no_more_rows_than_allowed_and_goes_on_as_they_are_taken
     assert max(queued_ahead) <= 4
     # the walk waits for room on its own loop: no thread besides its own
     assert threads_during == {"octogen-walk"}
-    assert not _alive_walks()
-
-
-def test_between_segments_the_walk_may_queue_more_rows() -> None:
-    """While a segment loads nothing takes the batches: the walk may go further ahead, up to its own limit."""
-    yielded = 0
-
-    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
-        nonlocal yielded
-        for number in range(30):
-            yielded = number
-            yield _batch(str(number))
-
-    with WalkPump(walk, max_queued_rows=2, max_queued_rows_loading=10) as pump:
-        segment = pump.segment(min_rows=1, ready=lambda: True)
-        first = [next(segment)]
-        segment.close()  # the segment is over: it normalizes and loads, nothing takes batches
-        deadline = time.monotonic() + 10
-        while yielded < 11 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        ahead_while_loading = yielded - len(first)
-        time.sleep(0.2)  # it goes no further
-        assert yielded - len(first) == ahead_while_loading
-        rest = list(pump.segment(min_rows=100, ready=lambda: True))
-    assert 10 <= ahead_while_loading <= 11
-    assert [batch.products[0]["uuid"] for batch in first + rest] == [str(number) for number in range(30)]
     assert not _alive_walks()
 
 

@@ -34,11 +34,6 @@ size, so a run of 300,000 rows makes at most 15 segments."""
 MAX_QUEUED_ROWS = 8_000
 """Rows the walk may queue ahead of the loads (≈ 6 KiB of Python objects per product): enough for the walk to
 go on at 20 ms per request while a segment loads, little enough for memory to stay flat."""
-MAX_QUEUED_ROWS_LOADING = 40_000
-"""Rows the walk may queue while a segment normalizes and loads (nothing takes them meanwhile): a load of
-80,000 rows takes about a second, in which a walk of three catalogs at 20 ms per request yields ≈ 20,000 rows;
-with 8,000 it stood still for most of each load (the full sync 1.32x the bare loop instead of 1.28x, for
-+35 MiB of peak RSS). On loopback a run is one package, and the queue stays at :data:`MAX_QUEUED_ROWS`."""
 
 
 def run_in_segments(
@@ -62,9 +57,7 @@ def run_in_segments(
     def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
         return CatalogWalk(walked, loaded, observer).batches()
 
-    with WalkPump(
-        walk, max_queued_rows=MAX_QUEUED_ROWS, max_queued_rows_loading=MAX_QUEUED_ROWS_LOADING
-    ) as pump:
+    with WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS) as pump:
         ready = _every_walk_started(observer, catalogs)
         while not pump.finished:
             batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)

@@ -19,7 +19,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -91,17 +91,9 @@ class WalkPump:
     Use as a context manager: leaving it stops the walk (cancelled where it is) and waits for its thread.
     """
 
-    def __init__(
-        self, walk: WalkFactory, *, max_queued_rows: int, max_queued_rows_loading: int | None = None
-    ) -> None:
-        """The walk queues at most ``max_queued_rows`` rows ahead of the extract taking them, and at most
-        ``max_queued_rows_loading`` (default: the same) between two segments (the last one is being
-        normalized and loaded, nothing takes batches)."""
+    def __init__(self, walk: WalkFactory, *, max_queued_rows: int) -> None:
         self._walk = walk
         self._max_queued_rows = max_queued_rows
-        self._max_queued_rows_loading = max_queued_rows_loading or max_queued_rows
-        self._taking = True
-        """A segment is being taken, or about to be (the first one): the smaller allowance."""
         self._items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._room = threading.Lock()
         self._has_room = asyncio.Event()
@@ -120,20 +112,13 @@ class WalkPump:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def segment(self, *, min_rows: int, ready: Callable[[], bool]) -> Generator[WalkBatch, None, None]:
+    def segment(self, *, min_rows: int, ready: Callable[[], bool]) -> Iterator[WalkBatch]:
         """The batches of one load: at least ``min_rows`` rows, and not before ``ready()``, unless the walk
         ends first; then those already queued, but only while the walk is what the load waits for (the
         extract spent at least :data:`WAITING_SHARE` of the segment waiting for batches): when the walk is
         faster than the loads, ending a segment early only adds a load's fixed cost, and the run goes on as
         one package. Reads the walk asks for meanwhile are made here (in the extract step of the load).
         Raises the walk's error."""
-        self._set_taking(True)
-        try:
-            yield from self._batches_of_segment(min_rows, ready)
-        finally:
-            self._set_taking(False)
-
-    def _batches_of_segment(self, min_rows: int, ready: Callable[[], bool]) -> Iterator[WalkBatch]:
         state: DestinationState | None = None
         rows = 0
         # the waiting counts from the segment's first batch: a walk's start (connections, the first pages,
@@ -248,7 +233,7 @@ class WalkPump:
             with self._room:
                 if self._stopping:
                     return False
-                if self._queued_rows < self._room_allowed():
+                if self._queued_rows < self._max_queued_rows:
                     return True
                 self._has_room.clear()
             await self._has_room.wait()
@@ -258,21 +243,10 @@ class WalkPump:
             self._queued_rows += batch.rows
         self._items.put(batch)
 
-    def _room_allowed(self) -> int:
-        return self._max_queued_rows if self._taking else self._max_queued_rows_loading
-
-    def _set_taking(self, taking: bool) -> None:
-        with self._room:
-            was_full = self._queued_rows >= self._room_allowed()
-            self._taking = taking
-            now_room = self._queued_rows < self._room_allowed()
-        if was_full and now_room:
-            self._wake_walk()
-
     def _taken(self, rows: int) -> None:
         with self._room:
             self._queued_rows -= rows
-            full = self._queued_rows + rows >= self._room_allowed()
+            full = self._queued_rows + rows >= self._max_queued_rows
         if full:
             self._wake_walk()
 
