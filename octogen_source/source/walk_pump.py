@@ -95,7 +95,7 @@ class WalkPump:
         self._walk = walk
         self._max_queued_rows = max_queued_rows
         self._items: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._room = threading.Lock()
+        self._queued_rows_lock = threading.Lock()
         self._has_room = asyncio.Event()
         self._queued_rows = 0
         self._stopping = False
@@ -182,7 +182,7 @@ class WalkPump:
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake_walk()
+        # the cancellation ends a wait for room as well (it is made on the walk's loop)
         loop, task = self._loop, self._task
         if loop is not None and task is not None and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the walk is over
@@ -230,7 +230,7 @@ class WalkPump:
         (``call_soon_threadsafe``) only when it frees room in a full queue, where a wait in the loop's
         executor cost a thread hop for every batch."""
         while True:
-            with self._room:
+            with self._queued_rows_lock:
                 if self._stopping:
                     return False
                 if self._queued_rows < self._max_queued_rows:
@@ -239,12 +239,12 @@ class WalkPump:
             await self._has_room.wait()
 
     def _queue(self, batch: WalkBatch) -> None:
-        with self._room:
+        with self._queued_rows_lock:
             self._queued_rows += batch.rows
         self._items.put(batch)
 
     def _taken(self, rows: int) -> None:
-        with self._room:
+        with self._queued_rows_lock:
             self._queued_rows -= rows
             full = self._queued_rows + rows >= self._max_queued_rows
         if full:
