@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter
 
-from octogen_source.source.arrow_rows import ArrowRows
+from octogen_source.source.arrow_rows import ArrowRows, _columns_of
 from octogen_source.source.json_values import json_text
 from octogen_source.source.records import flat_columns, hit_fingerprint, price_row, product_row
 from octogen_source.source.tables import PRICE_HISTORY_COLUMNS, PRODUCT_COLUMNS
@@ -129,6 +129,51 @@ def test_a_value_that_does_not_fit_its_column_sends_the_batch_to_dlts_normalizer
     assert converter.table([product_row({"uuid": "c", "stock": 3}, catalog="c", fingerprint=3)]) is not None
     assert converter.table([product_row({"uuid": "d", "stock": 3.5}, catalog="c", fingerprint=4)]) is None
     assert converter.table([product_row({"uuid": "e", "stock": True}, catalog="c", fingerprint=5)]) is None
+
+
+def test_a_batch_whose_columns_are_known_converts_in_one_pass_to_the_same_table() -> None:
+    converter = ArrowRows(PRODUCT_COLUMNS)
+    first = [
+        product_row(
+            {
+                "uuid": "a",
+                "gender": "male",
+                "stock": 3,
+                "images": ["u1"],
+                "updatedAt": "2026-03-09T10:40:31Z",
+            },
+            catalog="c",
+            fingerprint=1,
+        )
+    ]
+    assert converter.table(first) is not None  # decides "stock" (bigint) and learns "images" holds lists
+    later = [
+        product_row(
+            {"uuid": "b", "gender": "female", "stock": 4, "images": [{"url": "u2"}], "updatedAt": None},
+            catalog="c",
+            fingerprint=2,
+        ),
+        product_row({"uuid": "c", "stock": None, "isActive": False}, catalog="c", fingerprint=3),
+    ]
+    one_pass = converter.table(later)
+    column_by_column = converter._checked_table(later, _columns_of(later))
+    assert one_pass is not None and column_by_column is not None
+    assert one_pass.equals(column_by_column)
+    assert one_pass.schema.equals(column_by_column.schema)
+    assert one_pass.column("images").to_pylist() == ['[{"url":"u2"}]', None]
+
+
+def test_a_list_where_a_known_text_column_had_text_becomes_json_text() -> None:
+    converter = ArrowRows(PRODUCT_COLUMNS)
+    first = product_row({"uuid": "a", "gender": "male", "stock": 3}, catalog="c", fingerprint=1)
+    assert converter.table([first]) is not None
+    table = converter.table([product_row({"uuid": "b", "gender": ["male", "x"]}, catalog="c", fingerprint=2)])
+    assert table is not None
+    assert table.column("gender").to_pylist() == ['["male","x"]']
+    # a known bigint column still refuses what arrow itself would quietly convert (True as 1, 2.5 as 2)
+    for stock in (True, 2.5):
+        row = product_row({"uuid": "d", "gender": "x", "stock": stock}, catalog="c", fingerprint=3)
+        assert converter.table([row]) is None
 
 
 def test_rows_read_back_from_the_destination_convert_too() -> None:

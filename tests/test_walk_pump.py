@@ -5,6 +5,7 @@ whatever it waits for (room in the queue, an answer to a read)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -162,3 +163,18 @@ def test_the_walks_error_keeps_its_own_context_when_taken_while_another_is_handl
             with pytest.raises(LookupError) as raised:
                 next(segment)
     assert raised.value.__context__ is None
+
+
+def test_the_walk_gets_the_gil_sooner_while_it_runs_and_the_interpreter_its_setting_back() -> None:
+    before = sys.getswitchinterval()
+    seen_by_walk: list[float] = []
+
+    async def failing(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        seen_by_walk.append(sys.getswitchinterval())
+        yield _batch("one")
+        raise RuntimeError("the walk failed")
+
+    with pytest.raises(RuntimeError, match="the walk failed"), WalkPump(failing, max_queued_rows=10) as pump:
+        list(pump.segment(min_rows=10, ready=lambda: True))
+    assert seen_by_walk == [walk_pump.SWITCH_INTERVAL_SECONDS] and before > walk_pump.SWITCH_INTERVAL_SECONDS
+    assert sys.getswitchinterval() == before

@@ -31,6 +31,10 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 """The dlt data types a column may have on the arrow path; a column of any other type sends its batches
 through dlt's normalizer."""
 
+_DIRECT: dict[str, pa.DataType] = {"text": pa.string(), "bool": pa.bool_(), "timestamp": pa.string()}
+"""Column types arrow converts without a check of ours, and the type read from the rows (a timestamp as its
+ISO-8601 text, then cast)."""
+
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, ValueError, TypeError)
 
 
@@ -67,6 +71,8 @@ class ArrowRows:
         """``declared``: the table's column hints; ``known``: its columns in the schema so far."""
         self._types: dict[str, str | None] = {}
         self._not_null: set[str] = set()
+        self._nested: set[str] = set()
+        """Columns that held a list or an object (stored as JSON text): converted value by value."""
         for name, column in {**(known or {}), **declared}.items():
             data_type = column.get("data_type")
             if data_type is not None:
@@ -80,15 +86,66 @@ class ArrowRows:
         Row keys may be wire names (``updatedAt``) or column names (``updated_at``, rows read back from the
         destination): each key is named once per batch, and a list or object value becomes its JSON text.
         """
+        columns = _columns_of(rows)
+        fast = self._fast_table(rows, columns)
+        return fast if fast is not None else self._checked_table(rows, columns)
+
+    def _fast_table(self, rows: Sequence[Row], columns: dict[str, list[str]]) -> pa.Table | None:
+        """The usual batch: every column already has its type. Its text, bool and timestamp columns are
+        converted by arrow itself in one pass over the rows (a struct array); numbers (checked as in
+        :meth:`_checked_table`) and the columns that held lists or objects (JSON text), column by column.
+        None when a column is new or named by two keys, or when a value does not fit: then
+        :meth:`_checked_table` converts the batch (and learns what it must)."""
+        direct: list[tuple[str, str, str]] = []
+        checked: dict[str, pa.Array] = {}
+        for name, keys in columns.items():
+            data_type = self._types.get(name)
+            if len(keys) > 1 or data_type is None:
+                return None
+            if data_type in _DIRECT and name not in self._nested:
+                direct.append((name, keys[0], data_type))
+                continue
+            # bigint and double are checked here: arrow would truncate 1.5 into an int64 and take True as 1.0
+            values = [row.get(keys[0]) for row in rows]
+            kinds = set(map(type, values))
+            if list in kinds or dict in kinds:
+                values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
+                kinds = set(map(type, values))
+            kinds.discard(_NONE_TYPE)
+            array = _array(values, kinds, data_type)
+            if array is None:
+                return None
+            checked[name] = array
+        if not direct:
+            return None
+        try:
+            struct = pa.array(
+                rows, type=pa.struct([pa.field(key, _DIRECT[data_type]) for _, key, data_type in direct])
+            )
+            converted = {
+                name: struct.field(index).cast(TIMESTAMP) if data_type == "timestamp" else struct.field(index)
+                for index, (name, _, data_type) in enumerate(direct)
+            }
+        except _CONVERSION_ERRORS:
+            return None
+        converted.update(checked)
+        arrays = [converted[name] for name in columns]
+        fields = [
+            pa.field(name, converted[name].type, nullable=name not in self._not_null) for name in columns
+        ]
+        return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+    def _checked_table(self, rows: Sequence[Row], columns: dict[str, list[str]]) -> pa.Table | None:
         arrays: list[pa.Array] = []
         fields: list[pa.Field] = []
         decided: dict[str, str] = {}
-        for name, keys in _columns_of(rows).items():
+        for name, keys in columns.items():
             values = _column_values(rows, keys)
             # the types of a column's values, once (a set made in C: the per-value checks were a third of
             # the conversion)
             kinds = set(map(type, values))
             if list in kinds or dict in kinds:
+                self._nested.add(name)
                 values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
                 kinds = set(map(type, values))
             kinds.discard(_NONE_TYPE)
