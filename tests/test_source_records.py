@@ -12,10 +12,11 @@ import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter
 
-from octogen_source.source.arrow_rows import ArrowRows, _columns_of
+from octogen_source.source.arrow_rows import ArrowRows, SharedArrowRows, _columns_of
+from octogen_source.source.catalog_walk import WalkBatch
 from octogen_source.source.json_values import json_text
-from octogen_source.source.records import flat_columns, hit_fingerprint, price_row, product_row
-from octogen_source.source.tables import PRICE_HISTORY_COLUMNS, PRODUCT_COLUMNS
+from octogen_source.source.records import Row, flat_columns, hit_fingerprint, price_row, product_row
+from octogen_source.source.tables import PRICE_HISTORY_COLUMNS, PRODUCT_COLUMNS, RunConverters
 
 OBSERVED = datetime(2026, 11, 25, tzinfo=UTC)
 _DATETIME = TypeAdapter(datetime)
@@ -195,3 +196,41 @@ def test_price_rows_convert_with_their_declared_types() -> None:
     assert table is not None
     assert table.column("current_price").to_pylist() == [3.0]
     assert table.column("observed_at").to_pylist() == [OBSERVED]
+
+
+def test_a_runs_shared_converter_converts_early_only_what_the_extract_would_convert_alike() -> None:
+    shared = SharedArrowRows(PRODUCT_COLUMNS)
+
+    def rows(uuid: str, **fields: object) -> list[Row]:
+        return [product_row({"uuid": uuid, **fields}, catalog="c", fingerprint=1)]
+
+    # before the extract made the converter (with the schema's columns), waiting batches stay rows
+    assert shared.convert_early(rows("a", stock=1)) is None
+    shared.begin_segment({"stock": {"name": "stock", "data_type": "text"}})
+    first = shared.table(rows("a", stock="1"))
+    assert first is not None and first.schema.field("stock").type == pa.string()
+    assert shared.convert_early(rows("b", stock="2")) is not None
+    # a batch that does not fit: dlt types its columns from dict rows, so the batches after it wait as rows
+    # until the extract's next segment makes the converter anew from the schema
+    assert shared.convert_early(rows("c", stock=3, size=1)) is None
+    assert shared.convert_early(rows("d", stock="4")) is None
+    after = shared.table(rows("d", stock="4", size="M"))  # the rest of that segment: the same converter
+    assert after is not None and after.schema.field("size").type == pa.string()
+    shared.begin_segment({"size": {"name": "size", "data_type": "bigint"}})  # as dlt typed the dict rows
+    again = shared.convert_early(rows("e", stock="5", size=2))
+    assert again is not None and again.schema.field("size").type == pa.int64()
+
+
+def test_a_batch_converted_early_keeps_its_rows_in_tables() -> None:
+    converters = RunConverters()
+    hit = {"uuid": "a", "currentPrice": 5, "updatedAt": "2026-03-09T10:40:31Z"}
+    product = product_row(hit, catalog="c", fingerprint=1)
+    batch = WalkBatch(products=[product], prices=[price_row(hit, "c", OBSERVED)])
+    converters.convert_early(batch)
+    assert batch.products and batch.product_table is None  # no converter before the first segment's extract
+    converters.products.begin_segment({})
+    converters.prices.begin_segment({})
+    converters.convert_early(batch)
+    assert batch.products == [] and batch.prices == [] and batch.rows == 2
+    assert batch.product_table is not None and batch.product_table.column("uuid").to_pylist() == ["a"]
+    assert batch.price_table is not None and batch.price_table.column("current_price").to_pylist() == [5.0]

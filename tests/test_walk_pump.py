@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from octogen_source.source import walk_pump
@@ -178,3 +180,82 @@ def test_the_walk_gets_the_gil_sooner_while_it_runs_and_the_interpreter_its_sett
         list(pump.segment(min_rows=10, ready=lambda: True))
     assert seen_by_walk == [walk_pump.SWITCH_INTERVAL_SECONDS] and before > walk_pump.SWITCH_INTERVAL_SECONDS
     assert sys.getswitchinterval() == before
+
+
+def _converted(batch: WalkBatch) -> None:
+    """A stand-in for the run's arrow conversion: the products become a table."""
+    batch.product_table, batch.products = pa.Table.from_pylist(batch.products), []
+
+
+def _hundred_rows(number: int) -> WalkBatch:
+    return WalkBatch(products=[{"uuid": f"{number}-{row}"} for row in range(100)])
+
+
+def test_waiting_batches_are_converted_in_their_order_and_weigh_their_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(walk_pump, "ROW_BYTES", 100)
+    converted_weight = pa.Table.from_pylist(_hundred_rows(0).products).nbytes / 100
+    assert 2 < converted_weight < 20  # the 100 rows weigh far less than 100 once converted
+    answers = _Answers()
+    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
+    ahead: list[int] = []
+    taken = 0
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(30):
+            if number == 15:
+                await asyncio.to_thread(loaded.stored_catalog, "a")
+            ahead.append(number - taken)
+            yield _hundred_rows(number)
+
+    uuids: list[str] = []
+    with WalkPump(walk, max_queued_rows=150, convert=_converted) as pump:
+        for batch in pump.segment(min_rows=10_000, ready=lambda: True):
+            assert batch.products == [] and batch.product_table is not None
+            uuids += batch.product_table.column("uuid").to_pylist()
+            taken += 1
+            time.sleep(0.01)
+    assert uuids == [f"{number}-{row}" for number in range(30) for row in range(100)]
+    assert answers.asked_from == [threading.current_thread().name]
+    # unconverted, 1.5 batches would fit; converted, the allowance holds several (one more batch is in the
+    # walk's hands, one in the converting thread's)
+    assert 2 < max(ahead) <= 150 // converted_weight + 3, ahead
+    assert not _alive_threads()
+
+
+def test_a_failed_conversion_is_raised_where_the_batches_are_taken() -> None:
+    def broken(batch: WalkBatch) -> None:
+        raise ValueError("cannot convert")
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(5):
+            yield _batch(str(number))
+
+    with (
+        pytest.raises(ValueError, match="cannot convert"),
+        WalkPump(walk, max_queued_rows=2, convert=broken) as pump,
+    ):
+        list(pump.segment(min_rows=10, ready=lambda: True))
+    assert not _alive_threads()
+
+
+def test_stopping_ends_the_converting_thread_whatever_the_walk_waits_for() -> None:
+    async def unanswered_read(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one")
+        await asyncio.to_thread(loaded.stored_catalog, "a")
+        yield _batch("never")
+
+    async def full_queue(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(100):
+            yield _batch(str(number))
+
+    for walk in (unanswered_read, full_queue):
+        with WalkPump(walk, max_queued_rows=2, convert=_converted):
+            time.sleep(0.2)  # nothing takes the batches, nothing answers the read
+        assert not _alive_threads()
+
+
+def _alive_threads() -> list[threading.Thread]:
+    names = ("octogen-walk", "octogen-convert")
+    return [thread for thread in threading.enumerate() if thread.name in names and thread.is_alive()]

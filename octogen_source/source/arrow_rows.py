@@ -10,6 +10,7 @@ object) is stored as its JSON text.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -162,6 +163,54 @@ class ArrowRows:
             fields.append(pa.field(name, array.type, nullable=name not in self._not_null))
         self._types.update(decided)
         return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+class SharedArrowRows:
+    """One table's :class:`ArrowRows` for a whole run, shared by the extract and the thread that converts the
+    walk's batches while they wait (:mod:`walk_pump`), so that a batch converted early gets the table a
+    segment's extract would have made of it.
+
+    The extract makes the converter at the first batch it converts itself (the schema's columns are known
+    only inside the extract step), and makes it anew there after a batch did not fit: dlt then types the
+    batch's columns from its dict rows, and the new converter takes those types from the schema. Meanwhile
+    :meth:`convert_early` converts nothing: the batches after the one that did not fit wait as rows, in
+    order, for the extract.
+    """
+
+    def __init__(self, declared: TTableSchemaColumns) -> None:
+        self._declared = declared
+        self._lock = threading.Lock()
+        self._converter: ArrowRows | None = None
+        self._refused = False
+        """A batch did not fit since the converter was made."""
+
+    def begin_segment(self, known: Mapping[str, Any]) -> None:
+        """The extract's first conversion in a segment: ``known`` is the table's columns in the schema."""
+        with self._lock:
+            if self._converter is None or self._refused:
+                self._converter = ArrowRows(self._declared, known)
+                self._refused = False
+
+    def table(self, rows: Sequence[Row]) -> pa.Table | None:
+        """The extract's conversion (after :meth:`begin_segment`): :meth:`ArrowRows.table`."""
+        with self._lock:
+            if self._converter is None:
+                raise RuntimeError("begin_segment() makes the converter")
+            return self._convert(self._converter, rows)
+
+    def convert_early(self, rows: Sequence[Row]) -> pa.Table | None:
+        """A waiting batch's conversion: None (the rows stay rows) before the extract made the converter,
+        and from a batch that does not fit until it made it anew."""
+        with self._lock:
+            if self._converter is None or self._refused:
+                return None
+            return self._convert(self._converter, rows)
+
+    def _convert(self, converter: ArrowRows, rows: Sequence[Row]) -> pa.Table | None:
+        table = converter.table(rows)
+        if table is None:
+            self._refused = True
+        return table
 
 
 def _columns_of(rows: Sequence[Row]) -> dict[str, list[str]]:

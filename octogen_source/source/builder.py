@@ -4,6 +4,7 @@ caller (and an observer of the walk), where ``octogen_source`` takes only what d
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 from dlt.common.schema import Schema
@@ -16,6 +17,7 @@ from octogen_source.source.tables import (
     PRICE_HISTORY,
     PRODUCT_DETAILS,
     PRODUCTS,
+    RunConverters,
     catalogs_table,
     price_history_table,
     product_details_table,
@@ -35,21 +37,27 @@ def walked_settings(settings: SourceSettings) -> SourceSettings:
 
 
 def octogen_resources(
-    settings: SourceSettings, observer: WalkObserver | None = None, *, walk: DltResource | None = None
+    settings: SourceSettings,
+    observer: WalkObserver | None = None,
+    *,
+    walk: DltResource | None = None,
+    converters: RunConverters | None = None,
 ) -> list[DltResource]:
     """The selected tables of one run, all fed by one walk of the catalogs; ``observer`` collects the figures
     of each catalog (new, changed, removed, lookups, requests, ...). ``walk``: the batches of a walk made
-    elsewhere (a segment of it, :mod:`octogen_source.source.segments`) instead of the source's own walk."""
+    elsewhere (a segment of it, :mod:`octogen_source.source.segments`) instead of the source's own walk, and
+    ``converters`` the arrow converters its segments share."""
     if observer is None:
         observer = WalkObserver()
     observer.base_url = settings.base_url
     settings = walked_settings(settings)
     if walk is None:
         walk = walk_resource(settings, observer)
-    makers = {
+    shared = converters if converters is not None else RunConverters()
+    makers: dict[str, Callable[[DltResource], DltResource]] = {
         CATALOGS: catalogs_table,
-        PRODUCTS: products_table,
-        PRICE_HISTORY: price_history_table,
+        PRODUCTS: lambda walk: products_table(walk, shared),
+        PRICE_HISTORY: lambda walk: price_history_table(walk, shared),
         PRODUCT_DETAILS: product_details_table,
     }
     tables = [make(walk) for name, make in makers.items() if name in settings.tables]
@@ -60,8 +68,13 @@ def octogen_resources(
 
 
 def build_source(
-    settings: SourceSettings, observer: WalkObserver | None = None, *, walk: DltResource | None = None
+    settings: SourceSettings,
+    observer: WalkObserver | None = None,
+    *,
+    walk: DltResource | None = None,
+    converters: RunConverters | None = None,
 ) -> DltSource:
     """The Octogen source from settings made in code: the same name, schema, state and tables as
     ``octogen_source()`` would make from config (what ``run_sync``, the bench and tests use)."""
-    return DltSource(Schema(SOURCE_NAME), SOURCE_NAME, octogen_resources(settings, observer, walk=walk))
+    resources = octogen_resources(settings, observer, walk=walk, converters=converters)
+    return DltSource(Schema(SOURCE_NAME), SOURCE_NAME, resources)

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from octogen_source.bounded_body import MAX_TEXT_CHARS
 from octogen_source.client import OctogenClient
 from octogen_source.errors import (
@@ -98,12 +100,21 @@ class WalkBatch:
     prices: list[Row] = field(default_factory=list)
     high_water: datetime | None = None
     """The newest updatedAt the walk of this batch's catalog has seen so far."""
+    product_table: pa.Table | None = None
+    """``products`` converted to arrow while the batch waited for a load (then ``products`` is empty)."""
+    price_table: pa.Table | None = None
+    """``prices`` converted likewise."""
 
     @property
     def rows(self) -> int:
-        return len(self.catalogs) + len(self.products) + len(self.details) + len(self.prices)
+        rows = len(self.catalogs) + len(self.products) + len(self.details) + len(self.prices)
+        for table in (self.product_table, self.price_table):
+            if table is not None:
+                rows += table.num_rows
+        return rows
 
     def extend(self, other: WalkBatch) -> None:
+        """Adds ``other``'s rows (batches are grouped by the walk, before any is converted)."""
         self.catalogs += other.catalogs
         self.products += other.products
         self.details += other.details

@@ -26,14 +26,17 @@ from octogen_source.source.builder import build_source, walked_settings
 from octogen_source.source.catalog_walk import CatalogWalk, LoadedState, WalkBatch
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
+from octogen_source.source.tables import RunConverters
 from octogen_source.source.walk_pump import WalkPump
 
 MIN_SEGMENT_ROWS = 80_000
 """Rows (all tables) a segment's load takes at least: each ``pipeline.run`` has a fixed cost whatever its
 size, so a run of 300,000 rows makes at most 15 segments."""
 MAX_QUEUED_ROWS = 8_000
-"""Rows the walk may queue ahead of the loads (≈ 6 KiB of Python objects per product): enough for the walk to
-go on at 20 ms per request while a segment loads, little enough for memory to stay flat."""
+"""Rows the walk may queue ahead of the loads (≈ 3.2 KiB of Python objects each, ≈ 25 MiB in all): little
+enough for memory to stay flat. Waiting batches are converted to arrow (``RunConverters.convert_early``) and
+then weigh their bytes: the same memory holds ≈ 28,000 rows, for the walk to go on at 20 ms per request
+while a segment loads."""
 
 
 def run_in_segments(
@@ -57,12 +60,13 @@ def run_in_segments(
     def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
         return CatalogWalk(walked, loaded, observer).batches()
 
-    with WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS) as pump:
+    converters = RunConverters()
+    with WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early) as pump:
         ready = _every_walk_started(observer, catalogs)
         while not pump.finished:
             batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)
             walk_resource = dlt.resource(batches, name="catalog_walk", selected=False)
-            source = build_source(settings, observer, walk=walk_resource)
+            source = build_source(settings, observer, walk=walk_resource, converters=converters)
             prepare(source)
             info = pipeline.run(source, **run_arguments)
             load_ids.extend(info.loads_ids)

@@ -9,6 +9,7 @@ extract, they skip dlt's per-row Python normalizer (see :mod:`arrow_rows`).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
 
@@ -17,7 +18,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TDeleteInsertStrategyDict, TMergeDispositionDict, TTableSchemaColumns
 from dlt.extract import DltResource
 
-from octogen_source.source.arrow_rows import ArrowRows
+from octogen_source.source.arrow_rows import SharedArrowRows
 from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
 from octogen_source.source.destination_state import DestinationState
 from octogen_source.source.records import JSON_DETAIL_FIELDS, Row, flat_columns
@@ -125,24 +126,50 @@ every batch handed over (≈ 1.5 s of a 150,000-product sync, under the GIL the 
 Rows: TypeAlias = list[Row] | pa.Table
 
 
+@dataclass(frozen=True)
+class RunConverters:
+    """The arrow converters of ``products`` and ``price_history`` for one run: shared by the segments of a
+    sync loaded in segments, and by the pump that converts the batches waiting for a load
+    (:meth:`convert_early`)."""
+
+    products: SharedArrowRows = field(default_factory=lambda: SharedArrowRows(PRODUCT_COLUMNS))
+    prices: SharedArrowRows = field(default_factory=lambda: SharedArrowRows(PRICE_HISTORY_COLUMNS))
+
+    def convert_early(self, batch: WalkBatch) -> None:
+        """Turns the batch's products and prices into arrow tables, where the converters can already."""
+        if batch.products and batch.product_table is None:
+            table = self.products.convert_early(batch.products)
+            if table is not None:
+                batch.product_table, batch.products = table, []
+        if batch.prices and batch.price_table is None:
+            table = self.prices.convert_early(batch.prices)
+            if table is not None:
+                batch.price_table, batch.prices = table, []
+
+
 class _ArrowBatches:
     """Hands one table's rows to dlt as arrow tables, or as flat dict rows when a value does not fit its
-    column (dlt then normalizes them, adding a variant column)."""
+    column (dlt then normalizes them, adding a variant column). One per segment (per source built)."""
 
-    def __init__(self, table: str, declared: TTableSchemaColumns, row_key: str) -> None:
+    def __init__(self, table: str, converter: SharedArrowRows, row_key: str) -> None:
         self._table = table
-        self._declared = declared
+        self._converter = converter
         self._row_key = row_key
-        self._converter: ArrowRows | None = None
+        self._begun = False
 
     def __call__(self, rows: list[Row]) -> Rows:
-        if self._converter is None:
-            # made at the first batch: the schema (columns loaded before) exists only inside the extract step
+        if not self._begun:
+            # at the segment's first batch: the schema (columns loaded before) exists only inside the extract
             known = dlt.current.source_schema().tables.get(self._table, {}).get("columns", {})
-            self._converter = ArrowRows(self._declared, known)
+            self._converter.begin_segment(known)
+            self._begun = True
         table = self._converter.table(rows)
         if table is None:
             return [flat_columns(row) for row in rows]
+        return self.converted(table)
+
+    def converted(self, table: pa.Table) -> pa.Table:
+        """A table converted while its batch waited."""
         return with_dlt_columns(table, self._row_key)
 
 
@@ -189,8 +216,8 @@ def catalogs_table(walk: DltResource) -> DltResource:
     return catalogs
 
 
-def products_table(walk: DltResource) -> DltResource:
-    as_rows = _ArrowBatches(PRODUCTS, PRODUCT_COLUMNS, row_key="uuid")
+def products_table(walk: DltResource, converters: RunConverters) -> DltResource:
+    as_rows = _ArrowBatches(PRODUCTS, converters.products, row_key="uuid")
 
     @dlt.transformer(
         name=PRODUCTS,
@@ -200,6 +227,8 @@ def products_table(walk: DltResource) -> DltResource:
         columns=PRODUCT_COLUMNS,
     )
     def products(batch: WalkBatch) -> Iterator[Rows]:
+        if batch.product_table is not None:
+            yield as_rows.converted(batch.product_table)
         if batch.products:
             yield as_rows(batch.products)
         if batch.high_water is not None:
@@ -225,8 +254,8 @@ def product_details_table(walk: DltResource) -> DltResource:
     return product_details
 
 
-def price_history_table(walk: DltResource) -> DltResource:
-    as_rows = _ArrowBatches(PRICE_HISTORY, PRICE_HISTORY_COLUMNS, row_key="observation_id")
+def price_history_table(walk: DltResource, converters: RunConverters) -> DltResource:
+    as_rows = _ArrowBatches(PRICE_HISTORY, converters.prices, row_key="observation_id")
 
     @dlt.transformer(
         name=PRICE_HISTORY,
@@ -236,6 +265,8 @@ def price_history_table(walk: DltResource) -> DltResource:
         columns=PRICE_HISTORY_COLUMNS,
     )
     def price_history(batch: WalkBatch) -> Iterator[Rows]:
+        if batch.price_table is not None:
+            yield as_rows.converted(batch.price_table)
         if batch.prices:
             yield as_rows(batch.prices)
 
