@@ -191,7 +191,7 @@ def _hundred_rows(number: int) -> WalkBatch:
     return WalkBatch(products=[{"uuid": f"{number}-{row}"} for row in range(100)])
 
 
-def test_waiting_batches_are_converted_in_their_order_and_weigh_their_bytes(
+def test_batches_waiting_while_no_segment_takes_them_are_converted_and_weigh_their_bytes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(walk_pump, "ROW_BYTES", 100)
@@ -199,28 +199,38 @@ def test_waiting_batches_are_converted_in_their_order_and_weigh_their_bytes(
     assert 2 < converted_weight < 20  # the 100 rows weigh far less than 100 once converted
     answers = _Answers()
     monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
-    ahead: list[int] = []
-    taken = 0
+    walked = 0
+    all_walked = threading.Event()
 
     async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
-        for number in range(30):
-            if number == 15:
-                await asyncio.to_thread(loaded.stored_catalog, "a")
-            ahead.append(number - taken)
+        nonlocal walked
+        for number in range(40):
+            if number == 30:
+                await asyncio.to_thread(loaded.stored_catalog, "a")  # answered once a segment takes
             yield _hundred_rows(number)
+            walked = number + 1
+        all_walked.set()
 
     uuids: list[str] = []
+    converted: list[bool] = []
     with WalkPump(walk, max_queued_rows=150, convert=_converted) as pump:
+        all_walked.wait(timeout=0.5)  # as while a segment loads: nothing takes the batches
+        walked_before_taking = walked
         for batch in pump.segment(min_rows=10_000, ready=lambda: True):
-            assert batch.products == [] and batch.product_table is not None
-            uuids += batch.product_table.column("uuid").to_pylist()
-            taken += 1
-            time.sleep(0.01)
-    assert uuids == [f"{number}-{row}" for number in range(30) for row in range(100)]
+            converted.append(batch.product_table is not None)
+            if batch.product_table is not None:
+                assert batch.products == []
+                uuids += batch.product_table.column("uuid").to_pylist()
+            else:
+                uuids += [row["uuid"] for row in batch.products]
+    assert uuids == [f"{number}-{row}" for number in range(40) for row in range(100)]
     assert answers.asked_from == [threading.current_thread().name]
-    # unconverted, 1.5 batches would fit; converted, the allowance holds several (one more batch is in the
-    # walk's hands, one in the converting thread's)
-    assert 2 < max(ahead) <= 150 // converted_weight + 3, ahead
+    # unconverted, 1.5 batches fit in the allowance; converted, about 150 / converted_weight (and one more
+    # in the walk's hands, one in the converting thread's)
+    assert 5 <= walked_before_taking <= 150 // converted_weight + 3, walked_before_taking
+    assert all(converted[: walked_before_taking - 2])
+    # what the segment's extract takes as it comes is left to it to convert
+    assert not all(converted)
     assert not _alive_threads()
 
 
@@ -236,6 +246,7 @@ def test_a_failed_conversion_is_raised_where_the_batches_are_taken() -> None:
         pytest.raises(ValueError, match="cannot convert"),
         WalkPump(walk, max_queued_rows=2, convert=broken) as pump,
     ):
+        time.sleep(0.2)  # the conversion is made while no segment takes the batches
         list(pump.segment(min_rows=10, ready=lambda: True))
     assert not _alive_threads()
 
