@@ -107,12 +107,7 @@ class ArrowRows:
                 direct.append((name, keys[0], data_type))
                 continue
             # bigint and double are checked here: arrow would truncate 1.5 into an int64 and take True as 1.0
-            values = [row.get(keys[0]) for row in rows]
-            kinds = set(map(type, values))
-            if list in kinds or dict in kinds:
-                values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
-                kinds = set(map(type, values))
-            kinds.discard(_NONE_TYPE)
+            values, kinds, _ = _column(rows, keys)
             array = _array(values, kinds, data_type)
             if array is None:
                 return None
@@ -141,15 +136,9 @@ class ArrowRows:
         fields: list[pa.Field] = []
         decided: dict[str, str] = {}
         for name, keys in columns.items():
-            values = _column_values(rows, keys)
-            # the types of a column's values, once (a set made in C: the per-value checks were a third of
-            # the conversion)
-            kinds = set(map(type, values))
-            if list in kinds or dict in kinds:
+            values, kinds, nested = _column(rows, keys)
+            if nested:
                 self._nested.add(name)
-                values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
-                kinds = set(map(type, values))
-            kinds.discard(_NONE_TYPE)
             data_type = self._types[name] if name in self._types else _inferred_type(kinds)
             if data_type is None:
                 if not kinds:
@@ -221,6 +210,21 @@ def _columns_of(rows: Sequence[Row]) -> dict[str, list[str]]:
     for key in keys:
         columns.setdefault(column_name(key), []).append(key)
     return columns
+
+
+def _column(rows: Sequence[Row], keys: list[str]) -> tuple[list[Any], set[type], bool]:
+    """A column's values (a list or object as its JSON text), the types of those other than None, and whether
+    it held a list or an object."""
+    values = _column_values(rows, keys)
+    # the types of a column's values, once (a set made in C: the per-value checks were a third of the
+    # conversion)
+    kinds = set(map(type, values))
+    nested = list in kinds or dict in kinds
+    if nested:
+        values = [json_text(value) if isinstance(value, (list, dict)) else value for value in values]
+        kinds = set(map(type, values))
+    kinds.discard(_NONE_TYPE)
+    return values, kinds, nested
 
 
 def _column_values(rows: Sequence[Row], keys: list[str]) -> list[Any]:

@@ -107,11 +107,17 @@ class WalkBatch:
 
     @property
     def rows(self) -> int:
-        rows = len(self.catalogs) + len(self.products) + len(self.details) + len(self.prices)
-        for table in (self.product_table, self.price_table):
-            if table is not None:
-                rows += table.num_rows
-        return rows
+        return self.python_rows + sum(table.num_rows for table in self.tables)
+
+    @property
+    def python_rows(self) -> int:
+        """The rows still held as Python objects (not converted to arrow)."""
+        return len(self.catalogs) + len(self.products) + len(self.details) + len(self.prices)
+
+    @property
+    def tables(self) -> list[pa.Table]:
+        """The rows converted to arrow."""
+        return [table for table in (self.product_table, self.price_table) if table is not None]
 
     def extend(self, other: WalkBatch) -> None:
         """Adds ``other``'s rows (batches are grouped by the walk, before any is converted)."""

@@ -83,11 +83,7 @@ _Item = WalkBatch | _Read | BaseException | object
 
 def _weight(batch: WalkBatch) -> float:
     """What a waiting batch counts against the queue's allowance: its rows, and its tables' bytes in rows."""
-    weight = float(len(batch.catalogs) + len(batch.products) + len(batch.details) + len(batch.prices))
-    for table in (batch.product_table, batch.price_table):
-        if table is not None:
-            weight += table.nbytes / ROW_BYTES
-    return weight
+    return batch.python_rows + sum(table.nbytes for table in batch.tables) / ROW_BYTES
 
 
 class DestinationReads:
