@@ -14,6 +14,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 
+from octogen_source.allocator import hold_mmap_threshold
 from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.source import SourceSettings, WalkObserver, build_source, resolve_settings
@@ -47,8 +48,10 @@ def run_sync(options: SyncOptions) -> SyncReport:
     Unless ``options.record_history`` is off, the run's figures are appended to ``sync_runs`` (see
     :mod:`octogen_source.history`), a failed run's too when the destination can be reached (not one that
     failed on a configuration mistake). The cyclic garbage collector runs less often meanwhile
-    (:mod:`octogen_source.garbage_collection`).
+    (:mod:`octogen_source.garbage_collection`), and glibc's malloc returns large freed blocks at once
+    (:mod:`octogen_source.allocator`, for the rest of the process).
     """
+    hold_mmap_threshold()
     with fewer_collections():
         return _run_sync(options)
 
