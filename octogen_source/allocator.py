@@ -38,17 +38,20 @@ TRIM_THRESHOLD_BYTES = 16 * 2**20
 _SET_BY_THE_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
-def _is_glibc() -> bool:
+def glibc_version() -> tuple[int, ...]:
+    """The process's glibc as (major, minor); () for any other C library."""
     try:
-        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+        said = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"
     except (ValueError, OSError):  # a name this system's confstr does not know: not glibc
-        return False
+        return ()
+    name, _, version = said.partition(" ")
+    return tuple(int(part) for part in version.split(".")[:2] if part.isdigit()) if name == "glibc" else ()
 
 
 @cache
-def hold_mmap_threshold() -> bool:
+def hold_malloc_thresholds() -> bool:
     """Fixes glibc's mmap and trim thresholds for the process (once); whether they were set here."""
-    if any(name in os.environ for name in _SET_BY_THE_ENVIRONMENT) or not _is_glibc():
+    if any(name in os.environ for name in _SET_BY_THE_ENVIRONMENT) or not glibc_version():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
@@ -57,4 +60,5 @@ def hold_mmap_threshold() -> bool:
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     trim_set = mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES) == 1
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1 and trim_set)
+    mmap_set = mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
+    return trim_set and mmap_set

@@ -578,11 +578,12 @@ _WIRE_SEARCH_PAGE: TypeAdapter[Any] = TypeAdapter(
 def parse_wire_search_page(content: bytes) -> WireSearchPage:
     """Check the shape of a search response body (raises pydantic's ``ValidationError``).
 
-    The usual body, of either API generation, is decoded by pydantic-core's parser and checked here (twice
-    as fast); anything else goes through pydantic, which accepts what it accepts and describes what is wrong
-    with the rest. Not orjson: it parses a page of 180 KB into a buffer of ≈ 3 MiB first, a block that glibc,
-    as a sync holds it (:mod:`octogen_source.allocator`), maps afresh for every page (5% of a loopback sync's
-    CPU); pydantic-core's parser builds the objects as it reads (0.46 against 0.39 ms a page).
+    The usual body, of either API generation, is decoded by pydantic-core's parser and checked here: 0.49 ms
+    for a page of 100 products, where pydantic's validation takes 0.87; anything else goes through pydantic,
+    which accepts what it accepts and describes what is wrong with the rest. Not orjson: it parses a page of
+    180 KB into a buffer of ≈ 3 MiB first, a block that glibc, as a sync holds it
+    (:mod:`octogen_source.allocator`), maps afresh for every page (5% of a loopback sync's CPU);
+    pydantic-core's parser builds the objects as it reads (0.46 against orjson's 0.39 ms, decoding alone).
     """
     try:
         page = pydantic_core.from_json(content, allow_inf_nan=False, cache_strings="keys")

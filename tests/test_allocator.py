@@ -16,20 +16,9 @@ from pathlib import Path
 import pytest
 
 import octogen_source.sync.run as sync_run
+from octogen_source.allocator import glibc_version
 from octogen_source.sandbox import Sandbox
 from tests.sync_support import SyncTarget, totals
-
-
-def glibc_version() -> tuple[int, ...]:
-    if not sys.platform.startswith("linux"):
-        return ()
-    try:
-        said = os.confstr("CS_GNU_LIBC_VERSION") or ""  # "glibc 2.36"
-    except (ValueError, OSError):
-        return ()
-    name, _, version = said.partition(" ")
-    return tuple(int(part) for part in version.split(".")[:2]) if name == "glibc" else ()
-
 
 pytestmark = pytest.mark.skipif(glibc_version() < (2, 33), reason="glibc's malloc, with mallinfo2 (2.33)")
 
@@ -37,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 MAPPED_AFTER_A_LARGE_FREE = """
 import ctypes, sys
-from octogen_source.allocator import hold_mmap_threshold
+from octogen_source.allocator import hold_malloc_thresholds
 
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
@@ -48,12 +37,12 @@ libc = ctypes.CDLL(None)
 libc.mallinfo2.restype = Mallinfo2
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-print(hold_mmap_threshold() if sys.argv[1] == "hold" else "left")
+print(hold_malloc_thresholds() if sys.argv[1] == "hold" else "left")
 libc.free(libc.malloc(8 << 20))  # a large block freed: glibc alone would raise its threshold to 8 MiB
 before = libc.mallinfo2().hblks
 blocks = [libc.malloc(1 << 20) for _ in range(4)]  # four blocks of 1 MiB
 print(libc.mallinfo2().hblks - before)
-small = [libc.malloc(256 << 10) for _ in range(40)]  # 10 MiB of blocks under any threshold: the heap's
+small = [libc.malloc(256 << 10) for _ in range(40)]  # 10 MiB under either threshold: from the heap's top
 for block in reversed(small):
     libc.free(block)
 print(libc.mallinfo2().keepcost >> 20)  # MiB of free memory kept at the heap's top for the next blocks
@@ -96,7 +85,7 @@ def test_thresholds_set_by_the_environment_are_left_to_it() -> None:
     assert (said, mapped, kept) == ("False", 0, 0)
 
 
-def test_a_sync_holds_the_threshold(
+def test_a_sync_holds_the_thresholds(
     sandbox_factory: Callable[..., Sandbox], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
@@ -105,7 +94,7 @@ def test_a_sync_holds_the_threshold(
         calls.append("held")
         return True
 
-    monkeypatch.setattr(sync_run, "hold_mmap_threshold", hold)
+    monkeypatch.setattr(sync_run, "hold_malloc_thresholds", hold)
     target = SyncTarget(sandbox_factory(catalogs=1, products=5, seed=3), tmp_path)
     assert totals(target.sync(details=False))["new"] == 5
     assert calls == ["held"]

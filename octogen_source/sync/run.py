@@ -14,7 +14,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 
-from octogen_source.allocator import hold_mmap_threshold
+from octogen_source.allocator import hold_malloc_thresholds
 from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.source import SourceSettings, WalkObserver, build_source, resolve_settings
@@ -51,7 +51,7 @@ def run_sync(options: SyncOptions) -> SyncReport:
     (:mod:`octogen_source.garbage_collection`), and glibc's malloc returns large freed blocks at once
     (:mod:`octogen_source.allocator`, for the rest of the process).
     """
-    hold_mmap_threshold()
+    hold_malloc_thresholds()
     with fewer_collections():
         return _run_sync(options)
 
