@@ -189,7 +189,8 @@ def test_a_product_that_left_the_index_is_removed_never_resolved_on_demand(
 ) -> None:
     sandbox = target.sandbox
     removed, last_hits = _remove_before_first_lookup(sandbox, monkeypatch, resolution_mode=resolution_mode)
-    report = target.sync()
+    # the wrapper changes the sandbox (this process's) from inside the walk: a walk in a thread of it
+    report = target.sync(walk_in_process=False)
     monkeypatch.undo()
 
     live = 2 * PRODUCTS_PER_CATALOG - 1
@@ -239,7 +240,8 @@ def test_exhausted_credit_stops_the_run_with_one_line_and_loads_nothing(
 
     monkeypatch.setattr(OctogenClient, "lookup_product_wire", lookup_when_credit_runs_out)
     with pytest.raises(SyncError) as failure:
-        target.sync()
+        # the wrapper flips this process's sandbox from inside the walk: a walk in a thread of it
+        target.sync(walk_in_process=False)
     monkeypatch.undo()
     message = str(failure.value)
     assert "credit" in message and "top up" in message and "\n" not in message

@@ -19,7 +19,7 @@ import pytest
 from octogen_source.sandbox import Sandbox
 from octogen_source.source import catalog_walk, segments, walk_pump
 from octogen_source.source.report import CatalogReport
-from octogen_source.sync import SyncError
+from octogen_source.sync import SyncError, SyncReport
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 SMALL_SEGMENT_ROWS = 60
@@ -58,12 +58,18 @@ def _walk_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "octogen-walk"]
 
 
-def test_a_sync_in_several_segments_equals_the_api_run_after_run(target: SyncTarget) -> None:
+@pytest.mark.parametrize("walk_in_process", [True, False], ids=["walk in a process", "walk in a thread"])
+def test_a_sync_in_several_segments_equals_the_api_run_after_run(
+    target: SyncTarget, walk_in_process: bool
+) -> None:
     sandbox = target.sandbox
     first, second, third = sandbox.granted_catalogs()
     expected = ExpectedTables(sandbox)
 
-    report = target.sync(page_size=10)
+    def sync(**overrides: Any) -> SyncReport:
+        return target.sync(walk_in_process=walk_in_process, **overrides)
+
+    report = sync(page_size=10)
     expected.observe()
     assert len(report.load_ids) > 1, report.load_ids
     assert totals(report) == {"new": 360, "changed": 0, "removed": 0, "lookups": 360}
@@ -72,12 +78,12 @@ def test_a_sync_in_several_segments_equals_the_api_run_after_run(target: SyncTar
     sandbox.update_prices(first, 7)
     sandbox.add_products(second, 5)
     sandbox.remove_products(third, 4)
-    report = target.sync(page_size=10)
+    report = sync(page_size=10)
     expected.observe()
     assert totals(report) == {"new": 5, "changed": 7, "removed": 4, "lookups": 12}
     assert_tables_match(target.database, expected)
 
-    report = target.sync(page_size=10)
+    report = sync(page_size=10)
     assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
     assert_tables_match(target.database, expected)
     assert not _walk_threads()

@@ -173,6 +173,13 @@ def build_parser() -> OneLineArgumentParser:
         default=None,
         help="mark removals even when a walk would remove more than --max-removal-share of a catalog",
     )
+    source.add_argument(
+        "--walk-in-thread",
+        dest="walk_in_process",
+        action="store_false",
+        default=None,
+        help="walk the API in a thread of the sync's process instead of a child process (Linux)",
+    )
     parser.add_argument(
         "--progress",
         action="store_true",
@@ -271,6 +278,7 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         max_response_bytes=arguments.max_response_bytes,
         max_removal_share=arguments.max_removal_share,
         allow_mass_removal=arguments.allow_mass_removal,
+        walk_in_process=arguments.walk_in_process,
         progress=print_progress(sys.stderr) if arguments.progress else None,
         collector=dlt_progress() if arguments.progress else None,
     )

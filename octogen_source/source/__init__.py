@@ -95,6 +95,7 @@ def octogen_source(
     allow_mass_removal: bool = False,
     tables: str | Sequence[str] | None = None,
     schema_contract: str | dict[str, str] | None = None,
+    walk_in_process: bool = True,
 ) -> list[DltResource]:
     """Octogen catalogs, products, product details and price history.
 
@@ -126,6 +127,8 @@ def octogen_source(
         tables: the tables to load (default all four), as dlt's ``with_resources`` would select them.
         schema_contract: dlt's schema contract for the source's tables (``freeze``, ``evolve``,
             ``discard_row``, ``discard_value``, or a mode per ``tables`` / ``columns`` / ``data_type``).
+        walk_in_process: a sync loaded in segments (``run_sync`` into DuckDB) walks in a child process of
+            its own on Linux, its CPU apart from dlt's extract; false walks in a thread.
     """
     return octogen_resources(
         build_settings(
@@ -148,6 +151,7 @@ def octogen_source(
             allow_mass_removal=allow_mass_removal,
             tables=tables,
             schema_contract=schema_contract,
+            walk_in_process=walk_in_process,
         )
     )
 

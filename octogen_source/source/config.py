@@ -59,6 +59,7 @@ def build_settings(
     allow_mass_removal: bool,
     tables: str | Sequence[str] | None,
     schema_contract: str | Mapping[str, Any] | None,
+    walk_in_process: bool = True,
     retry: RetryPolicy | None = None,
 ) -> SourceSettings:
     """The settings of a run from the values of the source's configuration (as ``octogen_source`` receives
@@ -103,6 +104,7 @@ def build_settings(
         allow_mass_removal=allow_mass_removal,
         tables=selected,
         schema_contract=schema_contract_setting(schema_contract),
+        walk_in_process=walk_in_process,
     )
 
 
@@ -196,6 +198,7 @@ _EXAMPLES: dict[str, str] = {
     "allow_mass_removal": "true",
     "tables": "products,price_history",
     "schema_contract": "freeze",
+    "walk_in_process": "false",
 }
 
 

@@ -27,6 +27,7 @@ from octogen_source.source.catalog_walk import CatalogWalk, LoadedState, WalkBat
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.tables import RunConverters
+from octogen_source.source.walk_process import ProcessWalkPump, walk_in_process_supported
 from octogen_source.source.walk_pump import WalkPump
 
 MIN_SEGMENT_ROWS = 80_000
@@ -57,11 +58,25 @@ def run_in_segments(
 
     walked = walked_settings(settings)
 
-    def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
-        return CatalogWalk(walked, loaded, observer).batches()
-
     converters = RunConverters()
-    with WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early) as pump:
+    pump: WalkPump
+    if settings.walk_in_process and walk_in_process_supported():
+
+        def walk_in_child(
+            loaded: LoadedState, child_observer: WalkObserver
+        ) -> AsyncGenerator[WalkBatch, None]:
+            return CatalogWalk(walked, loaded, child_observer).batches()
+
+        pump = ProcessWalkPump(
+            walk_in_child, observer, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early
+        )
+    else:
+
+        def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+            return CatalogWalk(walked, loaded, observer).batches()
+
+        pump = WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early)
+    with pump:
         ready = _every_walk_started(observer, catalogs)
         while not pump.finished:
             batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)

@@ -63,6 +63,9 @@ class SyncOptions:
     """Sweep removals even when they would remove more than ``max_removal_share`` of a catalog (or its walk
     listed far fewer products than the last complete one); default ``sources.octogen.allow_mass_removal``."""
     max_removal_share: float | None = None
+    walk_in_process: bool | None = None
+    """Walk in a child process of its own (Linux; a sync into DuckDB): default
+    ``sources.octogen.walk_in_process`` or on; off walks in a thread of this process."""
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
     collector: Any = None

@@ -244,6 +244,7 @@ def given_settings(options: SyncOptions) -> dict[str, Any]:
         "allow_mass_removal",
         "max_removal_share",
         "schema_contract",
+        "walk_in_process",
     ):
         given[name] = getattr(options, name)
     return {name: value for name, value in given.items() if value is not None}

@@ -1,0 +1,493 @@
+"""The walk in a process of its own (Linux): its CPU no longer shares the GIL with dlt's extract.
+
+In a thread (:class:`~octogen_source.source.walk_pump.WalkPump`) the walk's HTTP, JSON and row making and the
+extract's arrow conversion and dlt's work take turns on one GIL: at 20 ms per request a full sync of
+3 x 50,000 products held it 15.6 of 21.5 s. Here the walk runs in a child forked when the pump starts, and
+a relay thread of the parent takes what the child sends and queues it exactly as the walk's thread did (the
+same allowance, the same early conversion, the same segments).
+
+What crosses the pipes (pickled, one message each): the walk's batches; its reads of the destination, made
+by the parent in the extracting thread (as in a thread) and answered back; each catalog's report when the
+walk starts it and at every progress call (the run summary and the segments read the parent's copies); the
+walk's log records (re-emitted by the parent's loggers); its error (type, message and attributes, rebuilt
+in the parent: the exit code and the retry advice depend on them) or its end.
+
+The child: inherits the settings (the API key is never written anywhere), ignores SIGINT (the parent stops
+it), dies with its parent (``PR_SET_PDEATHSIG``), never runs the parent's finalizers (``os._exit``), and
+sends at most :data:`BATCHES_AHEAD` batches ahead of what the relay took. The pump's :meth:`stop` kills it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import gc
+import itertools
+import logging
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import warnings
+from collections.abc import AsyncGenerator, Callable, Sequence
+from concurrent.futures import Future
+from contextlib import aclosing
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any
+
+from octogen_source.source.catalog_walk import LoadedState, WalkBatch
+from octogen_source.source.known_versions import KnownVersions
+from octogen_source.source.records import Row
+from octogen_source.source.report import CatalogReport, WalkObserver
+from octogen_source.source.walk_pump import _END, WalkPump, _Read
+
+ChildWalkFactory = Callable[[LoadedState, WalkObserver], AsyncGenerator[WalkBatch, None]]
+
+BATCHES_AHEAD = 2
+"""Batches the child may have sent (or be sending) that the relay has not queued yet."""
+ROOM_WAIT_SECONDS = 0.1
+CHILD_FAILED = 70
+"""The child's exit status when it could not even report its error."""
+_PR_SET_PDEATHSIG = 1
+
+
+def walk_in_process_supported() -> bool:
+    """Whether the walk can run in a forked child here: Linux only (a fork elsewhere is unsafe with the
+    system's own libraries, macOS's above all)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
+
+
+class ProcessWalkPump(WalkPump):
+    """A :class:`WalkPump` whose walk runs in a forked child process; use as a context manager."""
+
+    def __init__(
+        self,
+        walk: ChildWalkFactory,
+        observer: WalkObserver,
+        *,
+        max_queued_rows: int,
+        convert: Callable[[WalkBatch], None] | None = None,
+    ) -> None:
+        """``walk`` is called in the child with the parent's destination reads and an observer that reports
+        to ``observer``."""
+        super().__init__(_never_walked, max_queued_rows=max_queued_rows, convert=convert)
+        self._child_walk = walk
+        self._observer = observer
+        self._room = threading.Condition()
+        self._answers_lock = threading.Lock()
+        self._from_child: Connection | None = None
+        self._to_child: Connection | None = None
+        self._pid: int | None = None
+        self._reaped = threading.Lock()
+        self.exit_status: int | None = None
+        """The child's exit status once it has ended (negative: the signal that killed it)."""
+
+    def __enter__(self) -> ProcessWalkPump:
+        self._fork()
+        super().__enter__()
+        return self
+
+    def _fork(self) -> None:
+        from_child, child_sends = Pipe(duplex=False)
+        child_reads, to_child = Pipe(duplex=False)
+        # the child's collector never walks the parent's objects (DuckDB's, dlt's); in the parent they stay
+        # frozen only if something had frozen objects before (a sync does: ``fewer_collections``)
+        frozen_before = gc.get_freeze_count()
+        gc.freeze()
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of fork in a process with threads: the child runs only the walk, on
+                # fresh threads, and touches none of the locks the parent's threads may hold
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child (measured by the tests through what it sends)
+                status = CHILD_FAILED
+                try:
+                    from_child.close()
+                    to_child.close()
+                    status = _child_main(self._child_walk, child_sends, child_reads)
+                finally:
+                    os._exit(status)
+        finally:
+            if frozen_before == 0:
+                gc.unfreeze()
+        child_sends.close()
+        child_reads.close()
+        self._pid, self._from_child, self._to_child = pid, from_child, to_child
+
+    def stop(self) -> None:
+        self._stopping = True
+        with self._room:
+            self._room.notify_all()
+        self._kill_child()
+        super().stop()
+        for connection in (self._from_child, self._to_child):
+            if connection is not None:
+                connection.close()
+
+    def _kill_child(self) -> None:
+        with self._reaped:
+            if self._pid is not None and self.exit_status is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
+
+    def _reap(self, *, wait: bool = True) -> bool:
+        """Whether the child has ended (its status then in :attr:`exit_status`); waits for it by default."""
+        with self._reaped:
+            if self._pid is not None and self.exit_status is None:
+                pid, status = os.waitpid(self._pid, 0 if wait else os.WNOHANG)
+                if pid == 0:
+                    return False
+                self.exit_status = os.waitstatus_to_exitcode(status)
+            return True
+
+    def _receive(self, from_child: Connection) -> bytes | None:
+        """The child's next message; None once it has ended and sent nothing more. Polled, not read until
+        the pipe's end: a child forked meanwhile by another pump of this process holds the pipe open too."""
+        while not from_child.poll(ROOM_WAIT_SECONDS):
+            if self._stopping or (self._reap(wait=False) and not from_child.poll(0)):
+                return None
+        return from_child.recv_bytes()
+
+    def _run(self) -> None:
+        """The relay: what the child sends, queued as the walk's thread would have queued it."""
+        try:
+            self._relay()
+        except BaseException as error:
+            if not self._stopping:
+                self._inbox.put(error)
+        finally:
+            self._reap()
+
+    def _relay(self) -> None:
+        from_child = self._from_child
+        assert from_child is not None
+        while True:
+            try:
+                data = self._receive(from_child)
+            except (EOFError, OSError):
+                data = None
+            if data is None:
+                if not self._stopping:
+                    self._reap()
+                    self._inbox.put(
+                        RuntimeError(f"the walk's process ended without its last batch ({self._ended_how()})")
+                    )
+                return
+            message = pickle.loads(data)
+            kind = message[0]
+            if kind == "batch":
+                self._wait_for_room()
+                if self._stopping:
+                    return
+                self._queue(message[1])
+                self._send(("taken",))
+            elif kind == "read":
+                self._relay_read(*message[1:])
+            elif kind == "report":
+                report: CatalogReport = message[1]
+                known = report.catalog in self._observer.catalogs
+                self._observer.catalogs[report.catalog] = report
+                if known:
+                    self._observer.progress(report)
+            elif kind == "final":
+                self._observer.catalogs[message[1].catalog] = message[1]
+            elif kind == "overhead":
+                self._observer.overhead = message[1]
+            elif kind == "log":
+                record: logging.LogRecord = message[1]
+                logging.getLogger(record.name).handle(record)
+            elif kind == "error":
+                self._inbox.put(_rebuilt_error(message[1]))
+                return
+            else:
+                self._inbox.put(_END)
+                return
+
+    def _ended_how(self) -> str:
+        status = self.exit_status
+        if status is None:
+            return "still running"
+        if status < 0:
+            return f"killed by signal {-status}"
+        return f"exit status {status}"
+
+    def _relay_read(self, read_id: int, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        read = _Read(lambda state: getattr(state, method)(*args, **kwargs))
+
+        def answer(done: Future[Any]) -> None:
+            error = done.exception()
+            self._send(("answer", read_id, None if error is not None else done.result(), error))
+
+        read.answer.add_done_callback(answer)
+        if self._stopping:
+            read.answer.set_exception(_stopped())
+            return
+        self._inbox.put(read)
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """To the child; nothing when it is gone (the relay then sees its end)."""
+        to_child = self._to_child
+        if to_child is None:
+            return
+        try:
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception as error:  # an answer that does not pickle: the child raises it in the walk
+            data = pickle.dumps(("answer", message[1], None, RuntimeError(f"unpicklable answer: {error}")))
+        with self._answers_lock, contextlib.suppress(OSError, ValueError):
+            to_child.send_bytes(data)
+
+    def _wait_for_room(self) -> None:
+        with self._room:
+            while self._queued_rows >= self._max_queued_rows and not self._stopping:
+                self._room.wait(ROOM_WAIT_SECONDS)
+
+    def _wake_walk(self) -> None:
+        with self._room:
+            self._room.notify_all()
+
+
+async def _never_walked(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:  # pragma: no cover
+    raise RuntimeError("the walk runs in the child process")
+    yield WalkBatch()
+
+
+def _stopped() -> BaseException:
+    from octogen_source.source.walk_pump import WalkStopped
+
+    return WalkStopped("the sync stopped")
+
+
+# --- the child -----------------------------------------------------------------------------------------
+
+
+class _ToParent:
+    """The child's sending side: one thread writes every message, in the order given."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._write, name="octogen-walk-send", daemon=True)
+        self._thread.start()
+
+    def put(self, message: tuple[Any, ...]) -> None:
+        self._outbox.put(message)
+
+    def close(self) -> None:
+        self._outbox.put(None)
+        self._thread.join()
+
+    def _write(self) -> None:
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as error:  # a message that does not pickle (an error's attribute): said so
+                data = pickle.dumps(("error", _portable_error(RuntimeError(f"{message[0]}: {error}"))))
+            try:
+                self._connection.send_bytes(data)
+            except OSError:  # the parent is gone or stopped the walk
+                return
+
+
+class _ForwardedLogs(logging.Handler):
+    """The child's only log handler: each record goes to the parent, formatted as far as pickling needs."""
+
+    def __init__(self, to_parent: _ToParent) -> None:
+        super().__init__()
+        self._to_parent = to_parent
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record = logging.makeLogRecord(
+                {**record.__dict__, "msg": message, "args": None, "exc_info": None}
+            )
+            self._to_parent.put(("log", record))
+        except Exception:
+            self.handleError(record)
+
+
+class _ReportingObserver(WalkObserver):
+    """The child's observer: each catalog's report goes to the parent when started and at every progress."""
+
+    def __init__(self, to_parent: _ToParent) -> None:
+        super().__init__()
+        self._to_parent = to_parent
+
+    def start(self, catalog: str) -> CatalogReport:
+        report = super().start(catalog)
+        self._send(report)
+        return report
+
+    def progress(self, report: CatalogReport) -> None:
+        self._send(report)
+
+    def _send(self, report: CatalogReport) -> None:
+        # a copy as it is now: the walk goes on changing the report while the message waits
+        self._to_parent.put(("report", pickle.loads(pickle.dumps(report))))
+
+
+class _ParentReads:
+    """The walk's :class:`LoadedState` in the child: each read asked of the parent (from a worker thread of
+    the walk's loop, as in a thread)."""
+
+    def __init__(self, to_parent: _ToParent) -> None:
+        self._to_parent = to_parent
+        self._ids = itertools.count()
+        self._waiting: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._gone = False
+
+    def known_versions(self, catalog: str, *, details: bool) -> KnownVersions:
+        result: KnownVersions = self._ask("known_versions", (catalog,), {"details": details})
+        return result
+
+    def stored_products(self, uuids: Sequence[str]) -> list[Row]:
+        result: list[Row] = self._ask("stored_products", (list(uuids),), {})
+        return result
+
+    def stored_catalog(self, catalog: str) -> Row | None:
+        result: Row | None = self._ask("stored_catalog", (catalog,), {})
+        return result
+
+    def _ask(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        answer: Future[Any] = Future()
+        with self._lock:
+            if self._gone:
+                raise _stopped()
+            read_id = next(self._ids)
+            self._waiting[read_id] = answer
+        self._to_parent.put(("read", read_id, method, args, kwargs))
+        return answer.result()
+
+    def answered(self, read_id: int, value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            answer = self._waiting.pop(read_id, None)
+        if answer is None:
+            return
+        if error is not None:
+            answer.set_exception(error)
+        else:
+            answer.set_result(value)
+
+    def parent_gone(self) -> None:
+        with self._lock:
+            self._gone = True
+            waiting, self._waiting = self._waiting, {}
+        for answer in waiting.values():
+            answer.set_exception(_stopped())
+
+
+def _child_main(walk: ChildWalkFactory, to_parent_connection: Connection, from_parent: Connection) -> int:
+    """The child's whole life: the walk, its messages, its exit status."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops the child
+    to_parent = _ToParent(to_parent_connection)
+    _forward_logs(to_parent)
+    reads = _ParentReads(to_parent)
+    room = threading.Semaphore(BATCHES_AHEAD)
+    receiving = threading.Thread(
+        target=_receive, args=(from_parent, reads, room), name="octogen-walk-receive", daemon=True
+    )
+    receiving.start()
+
+    observer = _ReportingObserver(to_parent)
+
+    async def drive() -> None:
+        async with aclosing(walk(reads, observer)) as batches:
+            async for batch in batches:
+                if not room.acquire(blocking=False):
+                    await asyncio.to_thread(room.acquire)
+                to_parent.put(("batch", batch))
+
+    try:
+        asyncio.run(drive())
+    except BaseException as error:
+        ended: tuple[Any, ...] = ("error", _portable_error(error))
+    else:
+        ended = ("end",)
+    # the figures as the walk left them (a failed request's retries too), before its end or its error
+    for report in observer.catalogs.values():
+        to_parent.put(("final", report))
+    to_parent.put(("overhead", observer.overhead))
+    to_parent.put(ended)
+    to_parent.close()
+    return 0
+
+
+def _receive(from_parent: Connection, reads: _ParentReads, room: threading.Semaphore) -> None:
+    while True:
+        try:
+            message = pickle.loads(from_parent.recv_bytes())
+        except (EOFError, OSError):
+            reads.parent_gone()
+            return
+        if message[0] == "taken":
+            room.release()
+        else:
+            _, read_id, value, error = message
+            reads.answered(read_id, value, error)
+
+
+def _die_with_parent() -> None:
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(CHILD_FAILED)
+
+
+def _forward_logs(to_parent: _ToParent) -> None:
+    """Every record the child's loggers would handle goes to the parent instead (its handlers write it)."""
+    forward = _ForwardedLogs(to_parent)
+    for logger in logging.root.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger) and logger.handlers:
+            logger.handlers = [] if logger.propagate else [forward]
+    logging.root.handlers = [forward]
+
+
+# --- errors across the pipe ----------------------------------------------------------------------------
+
+
+def _portable_error(error: BaseException) -> tuple[Any, ...]:
+    """The error as (type, args, attributes, cause), each part picklable; rebuilt by :func:`_rebuilt_error`
+    without calling its ``__init__`` (errors with keyword-only fields do not survive plain pickling)."""
+    kind: type[BaseException] = type(error)
+    try:
+        pickle.dumps(kind)
+    except Exception:
+        kind = RuntimeError
+    args = error.args if _pickles(error.args) else tuple(str(arg) for arg in error.args)
+    attributes = {name: value for name, value in vars(error).items() if _pickles(value)}
+    cause = error.__cause__
+    return kind, args, attributes, _portable_error(cause) if cause is not None else None
+
+
+def _rebuilt_error(portable: tuple[Any, ...]) -> BaseException:
+    kind, args, attributes, cause = portable
+    error: BaseException = kind.__new__(kind, *args)
+    error.args = args
+    vars(error).update(attributes)
+    if cause is not None:
+        error.__cause__ = _rebuilt_error(cause)
+    return error
+
+
+def _pickles(value: object) -> bool:
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+__all__ = ["BATCHES_AHEAD", "ProcessWalkPump", "walk_in_process_supported"]

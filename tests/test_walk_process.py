@@ -1,0 +1,191 @@
+"""The walk in a child process (octogen_source.source.walk_process), with walks made up here and run in a real
+forked child: its batches arrive in order and within the allowance, its reads are made by the parent's
+extracting thread, its reports, log records and errors (type, fields and cause) reach the parent, and a
+child that dies or is stopped leaves no process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+
+from octogen_source.errors import OctogenAPIError, OctogenResponseTooLargeError
+from octogen_source.source import walk_pump
+from octogen_source.source.catalog_walk import LoadedState, WalkBatch
+from octogen_source.source.report import CatalogReport, WalkObserver
+from octogen_source.source.walk_process import ProcessWalkPump, walk_in_process_supported
+
+pytestmark = pytest.mark.skipif(
+    not walk_in_process_supported(), reason="the walk forks a child on Linux only"
+)
+
+
+class _Answers:
+    """A stand-in for the destination the extract would read, in the parent."""
+
+    def __init__(self) -> None:
+        self.asked_from: list[tuple[int, str]] = []
+
+    def stored_catalog(self, catalog: str) -> dict[str, Any]:
+        self.asked_from.append((os.getpid(), threading.current_thread().name))
+        return {"catalog": catalog, "asked in": os.getpid()}
+
+
+def _batch(uuid: str, **fields: Any) -> WalkBatch:
+    return WalkBatch(products=[{"uuid": uuid, **fields}])
+
+
+def _take_all(pump: ProcessWalkPump) -> list[WalkBatch]:
+    return list(pump.segment(min_rows=10**9, ready=lambda: True))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_extract(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = _Answers()
+    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        stored = await asyncio.to_thread(loaded.stored_catalog, "a")
+        yield _batch("0", walked_in=os.getpid(), stored=stored)
+        for number in range(1, 50):
+            yield _batch(str(number))
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=5) as pump:
+        batches = _take_all(pump)
+    first = batches[0].products[0]
+    assert [batch.products[0]["uuid"] for batch in batches] == [str(number) for number in range(50)]
+    assert first["walked_in"] != os.getpid()
+    assert first["stored"] == {"catalog": "a", "asked in": os.getpid()}
+    assert answers.asked_from == [(os.getpid(), threading.current_thread().name)]
+    assert pump.finished and pump.exit_status == 0 and _gone(first["walked_in"])
+
+
+def test_the_parent_queues_no_more_rows_than_allowed() -> None:
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(200):
+            yield _batch(str(number))
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=3) as pump:
+        segment = pump.segment(min_rows=10**9, ready=lambda: True)
+        taken = [next(segment)]
+        time.sleep(0.5)  # the child could send everything meanwhile: the relay queues 3 rows and waits
+        queued = pump._queued_rows
+        taken += list(segment)
+    assert queued <= 3
+    assert len(taken) == 200
+
+
+def test_reports_and_log_records_reach_the_parent(caplog: pytest.LogCaptureFixture) -> None:
+    progressed: list[tuple[str, int]] = []
+    observer = WalkObserver(on_progress=lambda report: progressed.append((report.catalog, report.pages)))
+
+    async def walk(loaded: LoadedState, child_observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        report = child_observer.start("northwind")
+        for _ in range(3):
+            report.pages += 1
+            report.http.record("search", retry=False)
+            child_observer.progress(report)
+        logging.getLogger("octogen_source.client").warning("retrying %s in %.1f s", "search", 1.5)
+        report.complete = True
+        child_observer.progress(report)
+        yield _batch("only")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="octogen_source"),
+        ProcessWalkPump(walk, observer, max_queued_rows=10) as pump,
+    ):
+        assert len(_take_all(pump)) == 1
+    report = observer.catalogs["northwind"]
+    assert isinstance(report, CatalogReport)
+    assert (report.pages, report.requests, report.complete) == (3, 3, True)
+    assert progressed == [("northwind", 1), ("northwind", 2), ("northwind", 3), ("northwind", 3)]
+    warnings = [record for record in caplog.records if record.name == "octogen_source.client"]
+    assert [record.getMessage() for record in warnings] == ["retrying search in 1.5 s"]
+    assert warnings[0].process != os.getpid()
+
+
+def test_the_walks_error_arrives_with_its_type_fields_and_cause() -> None:
+    async def too_large(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one")
+        raise OctogenResponseTooLargeError(
+            "search answered more than 1024 bytes", endpoint="/search", limit=1024
+        )
+
+    with ProcessWalkPump(too_large, WalkObserver(), max_queued_rows=10) as pump:
+        segment = pump.segment(min_rows=10, ready=lambda: True)
+        assert next(segment).products == [{"uuid": "one"}]
+        with pytest.raises(OctogenResponseTooLargeError) as raised:
+            next(segment)
+    assert (raised.value.endpoint, raised.value.limit) == ("/search", 1024)
+    assert str(raised.value) == "search answered more than 1024 bytes"
+
+    async def with_cause(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        try:
+            raise ConnectionResetError("reset by peer")
+        except ConnectionResetError as reset:
+            raise OctogenAPIError("the API failed", status_code=503, detail="busy") from reset
+        yield _batch("never")
+
+    with (
+        pytest.raises(OctogenAPIError, match="the API failed") as failed,
+        ProcessWalkPump(with_cause, WalkObserver(), max_queued_rows=10) as pump,
+    ):
+        _take_all(pump)
+    assert (failed.value.status_code, failed.value.detail) == (503, "busy")
+    assert isinstance(failed.value.__cause__, ConnectionResetError)
+
+
+def test_a_child_killed_mid_walk_fails_the_segment_with_one_line() -> None:
+    async def killed(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one")
+        await asyncio.sleep(0.2)  # the batch on its way to the parent first
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield _batch("never")
+
+    with (
+        pytest.raises(RuntimeError, match=r"ended without its last batch \(killed by signal 9\)"),
+        ProcessWalkPump(killed, WalkObserver(), max_queued_rows=10) as pump,
+    ):
+        _take_all(pump)
+    assert pump.exit_status == -signal.SIGKILL
+
+
+def test_stopping_kills_a_walk_that_goes_on_and_a_read_left_unanswered() -> None:
+    async def endless(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        number = 0
+        while True:
+            number += 1
+            yield _batch(str(number), walked_in=os.getpid())
+
+    with ProcessWalkPump(endless, WalkObserver(), max_queued_rows=2) as pump:
+        child = next(pump.segment(min_rows=10, ready=lambda: True)).products[0]["walked_in"]
+    assert pump.exit_status == -signal.SIGKILL and _gone(child)
+
+    async def unanswered(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        await asyncio.to_thread(loaded.stored_catalog, "a")
+        yield _batch("never taken")
+
+    started = time.monotonic()
+    with ProcessWalkPump(unanswered, WalkObserver(), max_queued_rows=10) as pump:
+        pass  # nothing takes the batches, nothing answers the read
+    assert time.monotonic() - started < 10
+    assert pump.exit_status == -signal.SIGKILL
+    assert not [
+        thread for thread in threading.enumerate() if thread.name == "octogen-walk" and thread.is_alive()
+    ]
