@@ -141,3 +141,49 @@ def test_nothing_is_loaded_before_every_catalog_answered(target: SyncTarget) -> 
             ).fetchone()
         assert found == (0,)
     assert not _walk_threads()
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "stored_then"),
+    [("A1", 7, {"shelf_code": "7"}), (7, "A1", {"shelf_code__v_text": "A1"})],
+    ids=["text, then a number dlt coerces", "a number, then text: a variant column"],
+)
+@pytest.mark.parametrize("walk_in_process", [True, False], ids=["walk in a process", "walk in a thread"])
+def test_a_column_whose_type_changes_between_runs_loads_as_dlt_would_wherever_the_walk_runs(
+    target: SyncTarget,
+    monkeypatch: pytest.MonkeyPatch,
+    walk_in_process: bool,
+    first: object,
+    then: object,
+    stored_then: dict[str, object],
+) -> None:
+    # an undeclared field the API sends as one type, then as another: the walk's process converts without
+    # the schema at hand, the extract sees the table does not fit, and dlt does what it does in a thread
+    sandbox = target.sandbox
+    catalog = sandbox.granted_catalogs()[0]
+    real_product_row = catalog_walk.product_row
+
+    def product_rows_with(shelf: object) -> Callable[..., dict[str, Any]]:
+        def product_row(*args: Any, **kwargs: Any) -> dict[str, Any]:
+            return {**real_product_row(*args, **kwargs), "shelf_code": shelf}
+
+        return product_row
+
+    monkeypatch.setattr(catalog_walk, "product_row", product_rows_with(first))  # set before the walk forks
+    target.sync(details=False, walk_in_process=walk_in_process)
+    changed = sandbox.update_prices(catalog, 6)
+    monkeypatch.setattr(catalog_walk, "product_row", product_rows_with(then))
+    report = target.sync(details=False, walk_in_process=walk_in_process)
+
+    assert totals(report)["changed"] == 6
+    shelves = {
+        row["uuid"]: {
+            name: value for name, value in row.items() if name.startswith("shelf_code") and value is not None
+        }
+        for row in read_rows(target.database, "products")
+    }
+    assert len(shelves) == 360
+    assert {uuid: shelf for uuid, shelf in shelves.items() if uuid in changed} == {
+        uuid: stored_then for uuid in changed
+    }
+    assert all(shelf == {"shelf_code": first} for uuid, shelf in shelves.items() if uuid not in changed)

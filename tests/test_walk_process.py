@@ -42,6 +42,12 @@ def _batch(uuid: str, **fields: Any) -> WalkBatch:
     return WalkBatch(products=[{"uuid": uuid, **fields}])
 
 
+def _products(batch: WalkBatch) -> list[dict[str, Any]]:
+    """The batch's products, rows or (converted in the child) an arrow table."""
+    table = batch.product_table
+    return batch.products + (table.to_pylist() if table is not None else [])
+
+
 def _take_all(pump: ProcessWalkPump) -> list[WalkBatch]:
     return list(pump.segment(min_rows=10**9, ready=lambda: True))
 
@@ -62,16 +68,20 @@ def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_ex
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         stored = await asyncio.to_thread(loaded.stored_catalog, "a")
-        yield _batch("0", walked_in=os.getpid(), stored=stored)
+        yield _batch(
+            "0", walked_in=os.getpid(), stored_catalog=stored["catalog"], asked_in=stored["asked in"]
+        )
         for number in range(1, 50):
             yield _batch(str(number))
 
     with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=5) as pump:
         batches = _take_all(pump)
-    first = batches[0].products[0]
-    assert [batch.products[0]["uuid"] for batch in batches] == [str(number) for number in range(50)]
+    first = _products(batches[0])[0]
+    assert [_products(batch)[0]["uuid"] for batch in batches] == [str(number) for number in range(50)]
+    # converted to arrow by the child, on the way
+    assert all(batch.product_table is not None and not batch.products for batch in batches)
     assert first["walked_in"] != os.getpid()
-    assert first["stored"] == {"catalog": "a", "asked in": os.getpid()}
+    assert (first["stored_catalog"], first["asked_in"]) == ("a", os.getpid())
     assert answers.asked_from == [(os.getpid(), threading.current_thread().name)]
     assert pump.finished and pump.exit_status == 0 and _gone(first["walked_in"])
 
@@ -129,7 +139,7 @@ def test_the_walks_error_arrives_with_its_type_fields_and_cause() -> None:
 
     with ProcessWalkPump(too_large, WalkObserver(), max_queued_rows=10) as pump:
         segment = pump.segment(min_rows=10, ready=lambda: True)
-        assert next(segment).products == [{"uuid": "one"}]
+        assert _products(next(segment)) == [{"uuid": "one"}]
         with pytest.raises(OctogenResponseTooLargeError) as raised:
             next(segment)
     assert (raised.value.endpoint, raised.value.limit) == ("/search", 1024)
@@ -174,7 +184,7 @@ def test_stopping_kills_a_walk_that_goes_on_and_a_read_left_unanswered() -> None
             yield _batch(str(number), walked_in=os.getpid())
 
     with ProcessWalkPump(endless, WalkObserver(), max_queued_rows=2) as pump:
-        child = next(pump.segment(min_rows=10, ready=lambda: True)).products[0]["walked_in"]
+        child = _products(next(pump.segment(min_rows=10, ready=lambda: True)))[0]["walked_in"]
     assert pump.exit_status == -signal.SIGKILL and _gone(child)
 
     async def unanswered(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:

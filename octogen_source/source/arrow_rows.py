@@ -202,6 +202,19 @@ class SharedArrowRows:
         return table
 
 
+def fits_schema(table: pa.Table, known: Mapping[str, Any]) -> bool:
+    """Whether each column of ``table`` has the arrow type of its column in the schema (``known``), where the
+    schema has one: a table converted without the schema at hand (the walk's own process) is checked so."""
+    for arrow_field in table.schema:
+        data_type = known.get(arrow_field.name, {}).get("data_type")
+        if data_type is None:
+            continue  # new to the schema: dlt takes the arrow type
+        expected = ARROW_TYPES.get(data_type)
+        if expected is None or not arrow_field.type.equals(expected):
+            return False
+    return True
+
+
 def _columns_of(rows: Sequence[Row]) -> dict[str, list[str]]:
     """column name -> the row keys that name it (the first row's keys first, in its order)."""
     first = list(rows[0]) if rows else []

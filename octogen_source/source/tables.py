@@ -18,7 +18,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TDeleteInsertStrategyDict, TMergeDispositionDict, TTableSchemaColumns
 from dlt.extract import DltResource
 
-from octogen_source.source.arrow_rows import SharedArrowRows
+from octogen_source.source.arrow_rows import ArrowRows, SharedArrowRows, fits_schema
 from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
 from octogen_source.source.destination_state import DestinationState
 from octogen_source.source.records import JSON_DETAIL_FIELDS, Row, flat_columns
@@ -147,6 +147,32 @@ class RunConverters:
                 batch.price_table, batch.prices = table, []
 
 
+class WalkConverters:
+    """The arrow conversion made in the walk's own process (:mod:`walk_process`), where the schema is not at
+    hand: declared column types and types inferred from the rows (the extract checks each table against the
+    schema, :meth:`_ArrowBatches.converted`). After a batch of a table does not fit, that table's batches
+    stay rows for the rest of the run (the extract converts them, or dlt normalizes them)."""
+
+    def __init__(self) -> None:
+        self._products: ArrowRows | None = ArrowRows(PRODUCT_COLUMNS)
+        self._prices: ArrowRows | None = ArrowRows(PRICE_HISTORY_COLUMNS)
+
+    def convert(self, batch: WalkBatch) -> None:
+        """Turns the batch's products and prices into arrow tables, in place, where they fit."""
+        if batch.products and batch.product_table is None and self._products is not None:
+            table = self._products.table(batch.products)
+            if table is None:
+                self._products = None
+            else:
+                batch.product_table, batch.products = table, []
+        if batch.prices and batch.price_table is None and self._prices is not None:
+            table = self._prices.table(batch.prices)
+            if table is None:
+                self._prices = None
+            else:
+                batch.price_table, batch.prices = table, []
+
+
 class _ArrowBatches:
     """Hands one table's rows to dlt as arrow tables, or as flat dict rows when a value does not fit its
     column (dlt then normalizes them, adding a variant column). One per segment (per source built)."""
@@ -166,10 +192,14 @@ class _ArrowBatches:
         table = self._converter.table(rows)
         if table is None:
             return [flat_columns(row) for row in rows]
-        return self.converted(table)
+        return with_dlt_columns(table, self._row_key)
 
-    def converted(self, table: pa.Table) -> pa.Table:
-        """A table converted while its batch waited."""
+    def converted(self, table: pa.Table) -> Rows:
+        """A table converted before the extract (while its batch waited, or by the walk's process): as it
+        is, unless a column's type differs from the schema's (then its rows, as any batch's)."""
+        known = dlt.current.source_schema().tables.get(self._table, {}).get("columns", {})
+        if not fits_schema(table, known):
+            return self(table.to_pylist())
         return with_dlt_columns(table, self._row_key)
 
 

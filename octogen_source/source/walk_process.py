@@ -43,7 +43,8 @@ from octogen_source.source.catalog_walk import LoadedState, WalkBatch
 from octogen_source.source.known_versions import KnownVersions
 from octogen_source.source.records import Row
 from octogen_source.source.report import CatalogReport, WalkObserver
-from octogen_source.source.walk_pump import _END, WalkPump, _Read
+from octogen_source.source.tables import WalkConverters
+from octogen_source.source.walk_pump import _END, SWITCH_INTERVAL_SECONDS, WalkPump, _Read
 
 ChildWalkFactory = Callable[[LoadedState, WalkObserver], AsyncGenerator[WalkBatch, None]]
 
@@ -266,10 +267,14 @@ def _stopped() -> BaseException:
 
 
 class _ToParent:
-    """The child's sending side: one thread writes every message, in the order given."""
+    """The child's sending side: one thread writes every message, in the order given, and turns each batch's
+    products and prices into arrow tables on the way (``convert``): a table crosses the pipe as its buffers,
+    where rows were unpickled into as many Python objects again (14 ms for 1,000 products, the time their
+    JSON took to parse), and the sync's process no longer converts them."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, convert: Callable[[WalkBatch], None]) -> None:
         self._connection = connection
+        self._convert = convert
         self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write, name="octogen-walk-send", daemon=True)
         self._thread.start()
@@ -287,6 +292,8 @@ class _ToParent:
             if message is None:
                 return
             try:
+                if message[0] == "batch":
+                    self._convert(message[1])
                 data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as error:  # a message that does not pickle (an error's attribute): said so
                 data = pickle.dumps(("error", _portable_error(RuntimeError(f"{message[0]}: {error}"))))
@@ -391,7 +398,9 @@ def _child_main(walk: ChildWalkFactory, to_parent_connection: Connection, from_p
     """The child's whole life: the walk, its messages, its exit status."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops the child
-    to_parent = _ToParent(to_parent_connection)
+    # the walk's loop takes the GIL back from the converting thread soon after an answer arrives
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    to_parent = _ToParent(to_parent_connection, WalkConverters().convert)
     _forward_logs(to_parent)
     reads = _ParentReads(to_parent)
     room = threading.Semaphore(BATCHES_AHEAD)
