@@ -86,6 +86,8 @@ def run_worker(
     """Runs ``bench.worker`` with ``spec`` (base URL and catalogs filled in) against ``sandbox``; with
     ``tree``, the worker and the code it measures come from that source tree (e.g. an older commit)."""
     full_spec = {"base_url": sandbox.base_url, "catalogs": sandbox.catalogs, **spec}
+    if tree is not None:  # --walk-in-process is ours only: an earlier tree runs with its own default
+        full_spec.pop("walk_in_process", None)
     sandbox.remote.reset_counts()
     load_before = os.getloadavg()
     sandbox_cpu, busy, wall = process_cpu_seconds(sandbox.pid), _machine_busy_seconds(), time.monotonic()

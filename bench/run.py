@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a source tree of an earlier version (e.g. `git archive <commit> | tar -x -C DIR`): its full,"
         " incremental and one-catalog syncs are measured too, right after ours, on the same sandbox",
     )
+    parser.add_argument(
+        "--walk-in-process",
+        action="store_true",
+        help="our syncs walk in a child process (walk_in_process); a --baseline-tree keeps its own default",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the DuckDB files and pipeline dirs")
     return parser
 
@@ -165,6 +170,7 @@ class Bench:
             "concurrency": self.args.concurrency,
             "lookups": self.args.lookups,
             "file_format": self.args.file_format,
+            **({"walk_in_process": True} if self.args.walk_in_process else {}),
             **destination,
         }
 

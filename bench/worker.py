@@ -159,6 +159,7 @@ def prepare_sync(spec: Spec, api_key: str) -> Callable[[], Figures]:
         max_concurrent_lookups=spec.get("lookups"),
         loader_file_format=spec.get("file_format"),
         retry=retry,
+        walk_in_process=spec.get("walk_in_process"),
     )
 
     def run() -> Figures:

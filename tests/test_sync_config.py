@@ -184,6 +184,14 @@ SETTINGS = [
         (True, False, True),
     ),
     Setting(
+        "walk_in_process",
+        "true",
+        "false",
+        ("--walk-in-process",),
+        lambda s: s.walk_in_process,
+        (True, False, True),
+    ),
+    Setting(
         "base_url",
         '"http://toml.example/v1"',
         "http://env.example/v1",

@@ -68,6 +68,7 @@ def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_ex
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         stored = await asyncio.to_thread(loaded.stored_catalog, "a")
+        assert stored is not None
         yield _batch(
             "0", walked_in=os.getpid(), stored_catalog=stored["catalog"], asked_in=stored["asked in"]
         )
@@ -199,3 +200,20 @@ def test_stopping_kills_a_walk_that_goes_on_and_a_read_left_unanswered() -> None
     assert not [
         thread for thread in threading.enumerate() if thread.name == "octogen-walk" and thread.is_alive()
     ]
+
+
+def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_order() -> None:
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        for number in range(300):
+            yield _batch(str(number), title="x" * walk_pump.ROW_BYTES)  # weighs a row as arrow too
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=3) as pump:
+        deadline = time.monotonic() + 20
+        while pump.exit_status is None and time.monotonic() < deadline:  # as while a segment loads
+            time.sleep(0.05)
+        assert pump.exit_status == 0  # the child walked to its end without a batch taken
+        waiting_on_disk = pump._spill.waiting
+        taken = [_products(batch)[0]["uuid"] for batch in _take_all(pump)]
+    assert waiting_on_disk >= 290
+    assert taken == [str(number) for number in range(300)]
+    assert pump._spill.waiting == 0

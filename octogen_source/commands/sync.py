@@ -174,11 +174,10 @@ def build_parser() -> OneLineArgumentParser:
         help="mark removals even when a walk would remove more than --max-removal-share of a catalog",
     )
     source.add_argument(
-        "--walk-in-thread",
-        dest="walk_in_process",
-        action="store_false",
+        "--walk-in-process",
+        action="store_true",
         default=None,
-        help="walk the API in a thread of the sync's process instead of a child process (Linux)",
+        help="walk the API in a child process of its own (Linux, DuckDB): faster, more memory",
     )
     parser.add_argument(
         "--progress",

@@ -95,7 +95,7 @@ def octogen_source(
     allow_mass_removal: bool = False,
     tables: str | Sequence[str] | None = None,
     schema_contract: str | dict[str, str] | None = None,
-    walk_in_process: bool = True,
+    walk_in_process: bool = False,
 ) -> list[DltResource]:
     """Octogen catalogs, products, product details and price history.
 
@@ -128,7 +128,8 @@ def octogen_source(
         schema_contract: dlt's schema contract for the source's tables (``freeze``, ``evolve``,
             ``discard_row``, ``discard_value``, or a mode per ``tables`` / ``columns`` / ``data_type``).
         walk_in_process: a sync loaded in segments (``run_sync`` into DuckDB) walks in a child process of
-            its own on Linux, its CPU apart from dlt's extract; false walks in a thread.
+            its own on Linux, its CPU apart from dlt's extract (faster, more memory: docs/operations.md);
+            default false, a thread.
     """
     return octogen_resources(
         build_settings(

@@ -59,7 +59,7 @@ def build_settings(
     allow_mass_removal: bool,
     tables: str | Sequence[str] | None,
     schema_contract: str | Mapping[str, Any] | None,
-    walk_in_process: bool = True,
+    walk_in_process: bool = False,
     retry: RetryPolicy | None = None,
 ) -> SourceSettings:
     """The settings of a run from the values of the source's configuration (as ``octogen_source`` receives
@@ -198,7 +198,7 @@ _EXAMPLES: dict[str, str] = {
     "allow_mass_removal": "true",
     "tables": "products,price_history",
     "schema_contract": "freeze",
-    "walk_in_process": "false",
+    "walk_in_process": "true",
 }
 
 

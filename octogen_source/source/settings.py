@@ -77,9 +77,10 @@ class SourceSettings:
     """The tables to load (dlt's ``with_resources``); without ``product_details`` no lookup is made."""
     schema_contract: TSchemaContract | None = None
     """dlt's schema contract for every table of the source (None: dlt's default, evolve)."""
-    walk_in_process: bool = True
+    walk_in_process: bool = False
     """Run the walk in a child process of its own where it can (Linux), so that its CPU does not share the
-    GIL with dlt's extract (a sync loaded in segments, DuckDB); elsewhere, or when False, in a thread."""
+    GIL with dlt's extract (a sync loaded in segments, DuckDB): faster, but the child's memory adds to the
+    sync's; by default, and elsewhere than Linux, in a thread."""
 
     def __post_init__(self) -> None:
         check_tables(self.tables)

@@ -30,14 +30,17 @@ import pickle
 import queue
 import signal
 import sys
+import tempfile
 import threading
+import time
 import warnings
+from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Future
 from contextlib import aclosing
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import IO, Any
 
 from octogen_source.source.catalog_walk import LoadedState, WalkBatch
 from octogen_source.source.known_versions import KnownVersions
@@ -49,8 +52,28 @@ from octogen_source.source.walk_pump import _END, SWITCH_INTERVAL_SECONDS, WalkP
 ChildWalkFactory = Callable[[LoadedState, WalkObserver], AsyncGenerator[WalkBatch, None]]
 
 BATCHES_AHEAD = 2
-"""Batches the child may have sent (or be sending) that the relay has not queued yet."""
+"""Batches the child may have sent (or be sending) that the relay has not queued or spilled yet."""
 ROOM_WAIT_SECONDS = 0.1
+REFILL_SECONDS = 0.005
+"""How often the relay looks for room in the queue while batches wait on disk."""
+
+_BATCH = b"b"
+_KINDS: dict[str, bytes] = {
+    "batch": _BATCH,
+    "read": b"r",
+    "end": b"e",
+    "error": b"x",
+    "report": b"p",
+    "final": b"f",
+    "overhead": b"o",
+    "log": b"l",
+}
+"""Each message's first byte: the relay knows what it holds without unpickling it."""
+_IN_ORDER = frozenset({_BATCH, b"r", b"e", b"x"})
+"""The messages taken in the walk's order (through the queue, or the disk while it is full); the others
+(figures and log records) are handled as they come."""
+_NOTHING_YET = b""
+"""What the relay's poll gives when no message came in time (a message is never empty)."""
 CHILD_FAILED = 70
 """The child's exit status when it could not even report its error."""
 _PR_SET_PDEATHSIG = 1
@@ -78,7 +101,9 @@ class ProcessWalkPump(WalkPump):
         super().__init__(_never_walked, max_queued_rows=max_queued_rows, convert=convert)
         self._child_walk = walk
         self._observer = observer
-        self._room = threading.Condition()
+        self._spill = _Spill()
+        self._ended = False
+        """The child's end or error has been queued."""
         self._answers_lock = threading.Lock()
         self._from_child: Connection | None = None
         self._to_child: Connection | None = None
@@ -122,13 +147,12 @@ class ProcessWalkPump(WalkPump):
 
     def stop(self) -> None:
         self._stopping = True
-        with self._room:
-            self._room.notify_all()
         self._kill_child()
         super().stop()
         for connection in (self._from_child, self._to_child):
             if connection is not None:
                 connection.close()
+        self._spill.close()
 
     def _kill_child(self) -> None:
         with self._reaped:
@@ -146,13 +170,15 @@ class ProcessWalkPump(WalkPump):
                 self.exit_status = os.waitstatus_to_exitcode(status)
             return True
 
-    def _receive(self, from_child: Connection) -> bytes | None:
-        """The child's next message; None once it has ended and sent nothing more. Polled, not read until
-        the pipe's end: a child forked meanwhile by another pump of this process holds the pipe open too."""
-        while not from_child.poll(ROOM_WAIT_SECONDS):
-            if self._stopping or (self._reap(wait=False) and not from_child.poll(0)):
-                return None
-        return from_child.recv_bytes()
+    def _receive(self, from_child: Connection, *, wait: float) -> bytes | None:
+        """The child's next message, :data:`_NOTHING_YET` after ``wait`` seconds without one, None once it has
+        ended and sent nothing more. Polled, not read until the pipe's end: a child forked meanwhile by
+        another pump of this process holds the pipe open too."""
+        if from_child.poll(wait):
+            return from_child.recv_bytes()
+        if self._stopping or (self._reap(wait=False) and not from_child.poll(0)):
+            return None
+        return _NOTHING_YET
 
     def _run(self) -> None:
         """The relay: what the child sends, queued as the walk's thread would have queued it."""
@@ -168,46 +194,73 @@ class ProcessWalkPump(WalkPump):
         from_child = self._from_child
         assert from_child is not None
         while True:
+            self._refill()
             try:
-                data = self._receive(from_child)
+                data = self._receive(
+                    from_child, wait=REFILL_SECONDS if self._spill.waiting else ROOM_WAIT_SECONDS
+                )
             except (EOFError, OSError):
                 data = None
-            if data is None:
-                if not self._stopping:
-                    self._reap()
+            if data is None:  # the child ended (or the pump stops): what it sent before goes first
+                self._reap(wait=not self._stopping)
+                while self._spill.waiting and not self._stopping:
+                    if not self._refill():
+                        time.sleep(REFILL_SECONDS)
+                if not self._stopping and not self._ended:
                     self._inbox.put(
                         RuntimeError(f"the walk's process ended without its last batch ({self._ended_how()})")
                     )
                 return
-            message = pickle.loads(data)
-            kind = message[0]
-            if kind == "batch":
-                self._wait_for_room()
-                if self._stopping:
-                    return
-                self._queue(message[1])
-                self._send(("taken",))
-            elif kind == "read":
-                self._relay_read(*message[1:])
-            elif kind == "report":
-                report: CatalogReport = message[1]
-                known = report.catalog in self._observer.catalogs
-                self._observer.catalogs[report.catalog] = report
-                if known:
-                    self._observer.progress(report)
-            elif kind == "final":
-                self._observer.catalogs[message[1].catalog] = message[1]
-            elif kind == "overhead":
-                self._observer.overhead = message[1]
-            elif kind == "log":
-                record: logging.LogRecord = message[1]
-                logging.getLogger(record.name).handle(record)
-            elif kind == "error":
-                self._inbox.put(_rebuilt_error(message[1]))
-                return
+            if data == _NOTHING_YET:
+                continue
+            if data[:1] not in _IN_ORDER:
+                self._handle(data)
+            elif self._spill.waiting or self._queued_rows >= self._max_queued_rows:
+                # the queue is full (a segment loads): the walk goes on, its batches wait on disk
+                self._spill.put(data)
+                if data[:1] == _BATCH:
+                    self._send(("taken",))
             else:
-                self._inbox.put(_END)
+                self._handle(data)
+            if self._ended and not self._spill.waiting:
                 return
+
+    def _refill(self) -> bool:
+        """Moves what waits on disk to the queue while it has room; whether anything moved."""
+        moved = False
+        while self._spill.waiting and self._queued_rows < self._max_queued_rows and not self._stopping:
+            self._handle(self._spill.take(), spilled=True)
+            moved = True
+        return moved
+
+    def _handle(self, data: bytes, *, spilled: bool = False) -> None:
+        message = pickle.loads(memoryview(data)[1:])
+        kind = message[0]
+        if kind == "batch":
+            self._queue(message[1])
+            if not spilled:
+                self._send(("taken",))
+        elif kind == "read":
+            self._relay_read(*message[1:])
+        elif kind == "report":
+            report: CatalogReport = message[1]
+            known = report.catalog in self._observer.catalogs
+            self._observer.catalogs[report.catalog] = report
+            if known:
+                self._observer.progress(report)
+        elif kind == "final":
+            self._observer.catalogs[message[1].catalog] = message[1]
+        elif kind == "overhead":
+            self._observer.overhead = message[1]
+        elif kind == "log":
+            record: logging.LogRecord = message[1]
+            logging.getLogger(record.name).handle(record)
+        elif kind == "error":
+            self._ended = True
+            self._inbox.put(_rebuilt_error(message[1]))
+        else:
+            self._ended = True
+            self._inbox.put(_END)
 
     def _ended_how(self) -> str:
         status = self.exit_status
@@ -242,14 +295,49 @@ class ProcessWalkPump(WalkPump):
         with self._answers_lock, contextlib.suppress(OSError, ValueError):
             to_child.send_bytes(data)
 
-    def _wait_for_room(self) -> None:
-        with self._room:
-            while self._queued_rows >= self._max_queued_rows and not self._stopping:
-                self._room.wait(ROOM_WAIT_SECONDS)
-
     def _wake_walk(self) -> None:
-        with self._room:
-            self._room.notify_all()
+        pass  # the relay refills the queue from disk at its next poll (REFILL_SECONDS)
+
+
+class _Spill:
+    """Messages waiting on disk, first in first out, in an unnamed temporary file (gone when closed, or when
+    the process dies): the rows the walk made while a segment loaded and the queue was full (at 20 ms per
+    request ≈ 20,000 a second, ≈ 0.9 KiB each as arrow)."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._sizes: deque[int] = deque()
+        self._read_at = 0
+
+    @property
+    def waiting(self) -> int:
+        return len(self._sizes)
+
+    def put(self, data: bytes) -> None:
+        if self._file is None:
+            # open until close(): written and read across calls
+            self._file = tempfile.TemporaryFile(prefix="octogen-walk-")  # noqa: SIM115
+        self._file.seek(0, os.SEEK_END)
+        self._file.write(data)
+        self._sizes.append(len(data))
+
+    def take(self) -> bytes:
+        assert self._file is not None
+        size = self._sizes.popleft()
+        self._file.seek(self._read_at)
+        data = self._file.read(size)
+        self._read_at += size
+        if not self._sizes:  # all taken: the space is given back
+            self._file.seek(0)
+            self._file.truncate()
+            self._read_at = 0
+        return data
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._sizes.clear()
 
 
 async def _never_walked(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:  # pragma: no cover
@@ -294,9 +382,10 @@ class _ToParent:
             try:
                 if message[0] == "batch":
                     self._convert(message[1])
-                data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+                data = _KINDS[message[0]] + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception as error:  # a message that does not pickle (an error's attribute): said so
-                data = pickle.dumps(("error", _portable_error(RuntimeError(f"{message[0]}: {error}"))))
+                failed = ("error", _portable_error(RuntimeError(f"{message[0]}: {error}")))
+                data = _KINDS["error"] + pickle.dumps(failed)
             try:
                 self._connection.send_bytes(data)
             except OSError:  # the parent is gone or stopped the walk
@@ -400,6 +489,9 @@ def _child_main(walk: ChildWalkFactory, to_parent_connection: Connection, from_p
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the parent, which stops the child
     # the walk's loop takes the GIL back from the converting thread soon after an answer arrives
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
+    import pyarrow
+
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
     to_parent = _ToParent(to_parent_connection, WalkConverters().convert)
     _forward_logs(to_parent)
     reads = _ParentReads(to_parent)

@@ -65,7 +65,7 @@ class SyncOptions:
     max_removal_share: float | None = None
     walk_in_process: bool | None = None
     """Walk in a child process of its own (Linux; a sync into DuckDB): default
-    ``sources.octogen.walk_in_process`` or on; off walks in a thread of this process."""
+    ``sources.octogen.walk_in_process`` or off (a thread of this process)."""
     progress: Callable[[CatalogReport], None] | None = None
     """Called after each page of each catalog (the CLI's ``--progress``)."""
     collector: Any = None
