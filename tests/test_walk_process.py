@@ -217,3 +217,26 @@ def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_
     assert waiting_on_disk >= 290
     assert taken == [str(number) for number in range(300)]
     assert pump._spill.waiting == 0
+
+
+def test_a_message_the_relay_cannot_read_stops_the_child_and_fails_the_segment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # stands in for garbage on the pipe (nothing else here sends any): the relay's reading fails once
+    def unreadable(self: ProcessWalkPump, data: bytes, *, spilled: bool = False) -> None:
+        raise ValueError("unreadable message from the walk's process")
+
+    monkeypatch.setattr(ProcessWalkPump, "_handle", unreadable)
+
+    async def endless(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        while True:
+            yield _batch("again")
+
+    started = time.monotonic()
+    with (
+        pytest.raises(ValueError, match="unreadable message"),
+        ProcessWalkPump(endless, WalkObserver(), max_queued_rows=10) as pump,
+    ):
+        _take_all(pump)
+    assert time.monotonic() - started < 10
+    assert pump.exit_status == -signal.SIGKILL

@@ -161,14 +161,19 @@ class ProcessWalkPump(WalkPump):
                     os.kill(self._pid, signal.SIGKILL)
 
     def _reap(self, *, wait: bool = True) -> bool:
-        """Whether the child has ended (its status then in :attr:`exit_status`); waits for it by default."""
-        with self._reaped:
-            if self._pid is not None and self.exit_status is None:
-                pid, status = os.waitpid(self._pid, 0 if wait else os.WNOHANG)
-                if pid == 0:
-                    return False
-                self.exit_status = os.waitstatus_to_exitcode(status)
-            return True
+        """Whether the child has ended (its status then in :attr:`exit_status`); waits for it by default
+        (polling: :meth:`stop` must be able to kill it meanwhile)."""
+        while True:
+            with self._reaped:
+                if self._pid is None or self.exit_status is not None:
+                    return True
+                pid, status = os.waitpid(self._pid, os.WNOHANG)
+                if pid != 0:
+                    self.exit_status = os.waitstatus_to_exitcode(status)
+                    return True
+            if not wait:
+                return False
+            time.sleep(REFILL_SECONDS)
 
     def _receive(self, from_child: Connection, *, wait: float) -> bytes | None:
         """The child's next message, :data:`_NOTHING_YET` after ``wait`` seconds without one, None once it has
@@ -184,7 +189,8 @@ class ProcessWalkPump(WalkPump):
         """The relay: what the child sends, queued as the walk's thread would have queued it."""
         try:
             self._relay()
-        except BaseException as error:
+        except BaseException as error:  # garbage from the pipe: the child is stopped, the run fails
+            self._kill_child()
             if not self._stopping:
                 self._inbox.put(error)
         finally:
