@@ -9,9 +9,12 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncGenerator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -240,3 +243,48 @@ def test_a_message_the_relay_cannot_read_stops_the_child_and_fails_the_segment(
         _take_all(pump)
     assert time.monotonic() - started < 10
     assert pump.exit_status == -signal.SIGKILL
+
+
+_KILLED_PARENT = """
+import asyncio, os, sys, time
+from octogen_source.source.catalog_walk import WalkBatch
+from octogen_source.source.report import WalkObserver
+from octogen_source.source.walk_process import ProcessWalkPump
+
+async def endless(loaded, observer):
+    while True:
+        await asyncio.sleep(0.01)
+        yield WalkBatch(products=[{"uuid": "again", "walked_in": os.getpid()}])
+
+with ProcessWalkPump(endless, WalkObserver(), max_queued_rows=10) as pump:
+    batch = next(pump.segment(min_rows=10**9, ready=lambda: True))
+    print(batch.product_table.to_pylist()[0]["walked_in"], flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_walks_process_dies_with_a_killed_sync(tmp_path: Path) -> None:
+    script = tmp_path / "killed_parent.py"
+    script.write_text(_KILLED_PARENT)
+    sync = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sync.stdout is not None
+        child = int(sync.stdout.readline())
+        assert not _gone(child)
+        sync.kill()  # SIGKILL: no finalizer, no stop()
+        sync.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while not _gone_or_zombie(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone_or_zombie(child)
+    finally:
+        sync.kill()
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    """Ended: gone, or a zombie waiting for whoever adopted it (init, or this test's process) to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
