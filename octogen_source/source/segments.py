@@ -17,6 +17,7 @@ the segments it loaded; the next run compares every hit with them and syncs only
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import dlt
@@ -58,24 +59,22 @@ def run_in_segments(
 
     walked = walked_settings(settings)
 
+    def walk(loaded: LoadedState, reporting_to: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        return CatalogWalk(walked, loaded, reporting_to).batches()
+
     converters = RunConverters()
     pump: WalkPump
     if settings.walk_in_process and walk_in_process_supported():
-
-        def walk_in_child(
-            loaded: LoadedState, child_observer: WalkObserver
-        ) -> AsyncGenerator[WalkBatch, None]:
-            return CatalogWalk(walked, loaded, child_observer).batches()
-
+        # in the child, the walk reports to an observer that sends each report to ``observer``
         pump = ProcessWalkPump(
-            walk_in_child, observer, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early
+            walk, observer, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early
         )
     else:
-
-        def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
-            return CatalogWalk(walked, loaded, observer).batches()
-
-        pump = WalkPump(walk, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early)
+        pump = WalkPump(
+            partial(walk, reporting_to=observer),
+            max_queued_rows=MAX_QUEUED_ROWS,
+            convert=converters.convert_early,
+        )
     with pump:
         ready = _every_walk_started(observer, catalogs)
         while not pump.finished:

@@ -8,7 +8,7 @@ extract, they skip dlt's per-row Python normalizer (see :mod:`arrow_rows`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -137,14 +137,24 @@ class RunConverters:
 
     def convert_early(self, batch: WalkBatch) -> None:
         """Turns the batch's products and prices into arrow tables, where the converters can already."""
-        if batch.products and batch.product_table is None:
-            table = self.products.convert_early(batch.products)
-            if table is not None:
-                batch.product_table, batch.products = table, []
-        if batch.prices and batch.price_table is None:
-            table = self.prices.convert_early(batch.prices)
-            if table is not None:
-                batch.price_table, batch.prices = table, []
+        convert_batch(batch, self.products.convert_early, self.prices.convert_early)
+
+
+def convert_batch(
+    batch: WalkBatch,
+    products: Callable[[list[Row]], pa.Table | None],
+    prices: Callable[[list[Row]], pa.Table | None],
+) -> None:
+    """Replaces the batch's product and price rows by the arrow table each converter gives (on None they
+    stay rows)."""
+    if batch.products and batch.product_table is None:
+        table = products(batch.products)
+        if table is not None:
+            batch.product_table, batch.products = table, []
+    if batch.prices and batch.price_table is None:
+        table = prices(batch.prices)
+        if table is not None:
+            batch.price_table, batch.prices = table, []
 
 
 class WalkConverters:
@@ -154,23 +164,27 @@ class WalkConverters:
     stay rows for the rest of the run (the extract converts them, or dlt normalizes them)."""
 
     def __init__(self) -> None:
-        self._products: ArrowRows | None = ArrowRows(PRODUCT_COLUMNS)
-        self._prices: ArrowRows | None = ArrowRows(PRICE_HISTORY_COLUMNS)
+        self._products = _UntilRefused(PRODUCT_COLUMNS)
+        self._prices = _UntilRefused(PRICE_HISTORY_COLUMNS)
 
     def convert(self, batch: WalkBatch) -> None:
         """Turns the batch's products and prices into arrow tables, in place, where they fit."""
-        if batch.products and batch.product_table is None and self._products is not None:
-            table = self._products.table(batch.products)
-            if table is None:
-                self._products = None
-            else:
-                batch.product_table, batch.products = table, []
-        if batch.prices and batch.price_table is None and self._prices is not None:
-            table = self._prices.table(batch.prices)
-            if table is None:
-                self._prices = None
-            else:
-                batch.price_table, batch.prices = table, []
+        convert_batch(batch, self._products, self._prices)
+
+
+class _UntilRefused:
+    """One table's :class:`ArrowRows`, given up after the first batch that does not fit."""
+
+    def __init__(self, declared: TTableSchemaColumns) -> None:
+        self._converter: ArrowRows | None = ArrowRows(declared)
+
+    def __call__(self, rows: list[Row]) -> pa.Table | None:
+        if self._converter is None:
+            return None
+        table = self._converter.table(rows)
+        if table is None:
+            self._converter = None
+        return table
 
 
 class _ArrowBatches:

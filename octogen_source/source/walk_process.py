@@ -38,6 +38,8 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import Future
 from contextlib import aclosing
+from dataclasses import replace
+from logging.handlers import QueueHandler
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import IO, Any
@@ -47,13 +49,14 @@ from octogen_source.source.known_versions import KnownVersions
 from octogen_source.source.records import Row
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.tables import WalkConverters
-from octogen_source.source.walk_pump import _END, SWITCH_INTERVAL_SECONDS, WalkPump, _Read
+from octogen_source.source.walk_pump import _END, SWITCH_INTERVAL_SECONDS, WalkPump, WalkStopped, _Read
 
 ChildWalkFactory = Callable[[LoadedState, WalkObserver], AsyncGenerator[WalkBatch, None]]
 
 BATCHES_AHEAD = 2
 """Batches the child may have sent (or be sending) that the relay has not queued or spilled yet."""
-ROOM_WAIT_SECONDS = 0.1
+POLL_SECONDS = 0.1
+"""How long the relay waits for a message before it looks whether the child has ended."""
 REFILL_SECONDS = 0.005
 """How often the relay looks for room in the queue while batches wait on disk."""
 
@@ -104,7 +107,7 @@ class ProcessWalkPump(WalkPump):
         self._spill = _Spill()
         self._ended = False
         """The child's end or error has been queued."""
-        self._answers_lock = threading.Lock()
+        self._send_lock = threading.Lock()
         self._from_child: Connection | None = None
         self._to_child: Connection | None = None
         self._pid: int | None = None
@@ -202,9 +205,7 @@ class ProcessWalkPump(WalkPump):
         while True:
             self._refill()
             try:
-                data = self._receive(
-                    from_child, wait=REFILL_SECONDS if self._spill.waiting else ROOM_WAIT_SECONDS
-                )
+                data = self._receive(from_child, wait=REFILL_SECONDS if self._spill.waiting else POLL_SECONDS)
             except (EOFError, OSError):
                 data = None
             if data is None:  # the child ended (or the pump stops): what it sent before goes first
@@ -285,7 +286,7 @@ class ProcessWalkPump(WalkPump):
 
         read.answer.add_done_callback(answer)
         if self._stopping:
-            read.answer.set_exception(_stopped())
+            read.answer.set_exception(WalkStopped("the sync stopped"))
             return
         self._inbox.put(read)
 
@@ -298,7 +299,7 @@ class ProcessWalkPump(WalkPump):
             data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # an answer that does not pickle: the child raises it in the walk
             data = pickle.dumps(("answer", message[1], None, RuntimeError(f"unpicklable answer: {error}")))
-        with self._answers_lock, contextlib.suppress(OSError, ValueError):
+        with self._send_lock, contextlib.suppress(OSError, ValueError):
             to_child.send_bytes(data)
 
     def _wake_walk(self) -> None:
@@ -351,12 +352,6 @@ async def _never_walked(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
     yield WalkBatch()
 
 
-def _stopped() -> BaseException:
-    from octogen_source.source.walk_pump import WalkStopped
-
-    return WalkStopped("the sync stopped")
-
-
 # --- the child -----------------------------------------------------------------------------------------
 
 
@@ -398,24 +393,16 @@ class _ToParent:
                 return
 
 
-class _ForwardedLogs(logging.Handler):
-    """The child's only log handler: each record goes to the parent, formatted as far as pickling needs."""
+class _ForwardedLogs(QueueHandler):
+    """The child's only log handler: each record goes to the parent as the standard library's queue handler
+    prepares it (message formatted, arguments and traceback merged into it: picklable)."""
 
     def __init__(self, to_parent: _ToParent) -> None:
-        super().__init__()
+        super().__init__(queue.SimpleQueue())  # unused: enqueue sends
         self._to_parent = to_parent
 
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            if record.exc_info and not record.exc_text:
-                record.exc_text = logging.Formatter().formatException(record.exc_info)
-            record = logging.makeLogRecord(
-                {**record.__dict__, "msg": message, "args": None, "exc_info": None}
-            )
-            self._to_parent.put(("log", record))
-        except Exception:
-            self.handleError(record)
+    def enqueue(self, record: logging.LogRecord) -> None:
+        self._to_parent.put(("log", record))
 
 
 class _ReportingObserver(WalkObserver):
@@ -434,8 +421,9 @@ class _ReportingObserver(WalkObserver):
         self._send(report)
 
     def _send(self, report: CatalogReport) -> None:
-        # a copy as it is now: the walk goes on changing the report while the message waits
-        self._to_parent.put(("report", pickle.loads(pickle.dumps(report))))
+        # a copy as it is now: the walk goes on changing the report while the message waits to be pickled
+        http = replace(report.http, by_operation=dict(report.http.by_operation))
+        self._to_parent.put(("report", replace(report, http=http)))
 
 
 class _ParentReads:
@@ -465,7 +453,7 @@ class _ParentReads:
         answer: Future[Any] = Future()
         with self._lock:
             if self._gone:
-                raise _stopped()
+                raise WalkStopped("the sync stopped")
             read_id = next(self._ids)
             self._waiting[read_id] = answer
         self._to_parent.put(("read", read_id, method, args, kwargs))
@@ -486,7 +474,7 @@ class _ParentReads:
             self._gone = True
             waiting, self._waiting = self._waiting, {}
         for answer in waiting.values():
-            answer.set_exception(_stopped())
+            answer.set_exception(WalkStopped("the sync stopped"))
 
 
 def _child_main(walk: ChildWalkFactory, to_parent_connection: Connection, from_parent: Connection) -> int:
