@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from octogen_source.errors import OctogenAPIError, OctogenResponseTooLargeError
-from octogen_source.source import walk_pump
+from octogen_source.source import catalog_walk, walk_process, walk_pump
 from octogen_source.source.catalog_walk import LoadedState, WalkBatch
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.walk_process import ProcessWalkPump, walk_in_process_supported
@@ -81,7 +81,9 @@ def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_ex
     with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=5) as pump:
         batches = _take_all(pump)
     first = _products(batches[0])[0]
-    assert [_products(batch)[0]["uuid"] for batch in batches] == [str(number) for number in range(50)]
+    # grouped on the way (fewer messages, as many rows)
+    assert [row["uuid"] for batch in batches for row in _products(batch)] == [str(n) for n in range(50)]
+    assert len(batches) < 50
     # converted to arrow by the child, on the way
     assert all(batch.product_table is not None and not batch.products for batch in batches)
     assert first["walked_in"] != os.getpid()
@@ -90,7 +92,58 @@ def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_ex
     assert pump.finished and pump.exit_status == 0 and _gone(first["walked_in"])
 
 
-def test_the_parent_queues_no_more_rows_than_allowed() -> None:
+def test_the_child_sends_its_batches_in_groups_that_keep_every_row_in_order_and_never_pass_a_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers = _Answers()
+    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 4)
+    monkeypatch.setattr(walk_process, "GROUP_WAIT_SECONDS", 60.0)  # groups end by size, a read or the end
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("0", extra=1)
+        yield _batch("1", title="one")  # a column the group's table has not: null in its other rows
+        yield _batch("2")
+        await asyncio.to_thread(loaded.stored_catalog, "a")  # what came before is taken first
+        yield _batch("3", extra=3)
+        yield _batch("4", extra="four")  # the converter gives up: the rest of the run's batches stay rows
+        for number in range(5, 12):
+            yield _batch(str(number))
+
+    taken: list[WalkBatch | None] = []  # None: the read, answered between the batches taken
+
+    def stored_catalog(self: _Answers, catalog: str) -> dict[str, Any]:
+        taken.append(None)
+        return {"catalog": catalog}
+
+    monkeypatch.setattr(_Answers, "stored_catalog", stored_catalog)
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=100) as pump:
+        for batch in pump.segment(min_rows=10**9, ready=lambda: True):
+            taken.append(batch)
+    read_at = taken.index(None)
+    before = [batch for batch in taken[:read_at] if batch is not None]
+    after = [batch for batch in taken[read_at + 1 :] if batch is not None]
+    assert [_products(batch) for batch in before] == [
+        [
+            {"uuid": "0", "extra": 1, "title": None},
+            {"uuid": "1", "extra": None, "title": "one"},
+            {"uuid": "2", "extra": None, "title": None},
+        ]
+    ]
+    # the group of 3 (a table) goes on with the rows of 4 and 5 (rows are handed to dlt first)
+    assert after[0].product_table is not None and after[0].product_table.to_pylist() == [
+        {"uuid": "3", "extra": 3}
+    ]
+    assert after[0].products == [{"uuid": "4", "extra": "four"}, {"uuid": "5"}, {"uuid": "6"}]
+    assert [[row["uuid"] for row in _products(batch)] for batch in after[1:]] == [
+        ["7", "8", "9", "10"],
+        ["11"],
+    ]
+
+
+def test_the_parent_queues_no_more_rows_than_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 1)  # each batch of the walk sent alone
+
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         for number in range(200):
             yield _batch(str(number))
@@ -205,7 +258,11 @@ def test_stopping_kills_a_walk_that_goes_on_and_a_read_left_unanswered() -> None
     ]
 
 
-def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_order() -> None:
+def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 1)  # each batch of the walk sent alone
+
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         for number in range(300):
             yield _batch(str(number), title="x" * walk_pump.ROW_BYTES)  # weighs a row as arrow too

@@ -143,15 +143,16 @@ Emit = Callable[[WalkBatch], Awaitable[None]]
 
 
 class _BatchBuffer:
-    """Groups a catalog's batches into batches of about :data:`BATCH_ROWS` rows."""
+    """Groups a catalog's batches into batches of about ``batch_rows`` rows."""
 
-    def __init__(self, emit: Emit) -> None:
+    def __init__(self, emit: Emit, batch_rows: int) -> None:
         self._emit = emit
+        self._batch_rows = batch_rows
         self._batch = WalkBatch()
 
     async def add(self, batch: WalkBatch) -> None:
         self._batch.extend(batch)
-        if self._batch.rows >= BATCH_ROWS:
+        if self._batch.rows >= self._batch_rows:
             await self.flush()
 
     async def flush(self) -> None:
@@ -210,8 +211,18 @@ class _PagePlan:
 class CatalogWalk:
     """One run's walk; iterate :meth:`batches` inside the event loop that will run it."""
 
-    def __init__(self, settings: SourceSettings, loaded: LoadedState, observer: WalkObserver) -> None:
+    def __init__(
+        self,
+        settings: SourceSettings,
+        loaded: LoadedState,
+        observer: WalkObserver,
+        *,
+        batch_rows: int | None = None,
+    ) -> None:
+        """``batch_rows``: the rows (all tables together) of a catalog gathered before a batch is emitted
+        (:data:`BATCH_ROWS` unless given)."""
         self._settings = settings
+        self._batch_rows = BATCH_ROWS if batch_rows is None else batch_rows
         self._loaded = loaded
         self._observer = observer
         self._observed_at = datetime.now(UTC)
@@ -306,7 +317,7 @@ class CatalogWalk:
         settings = self._settings
         report = self._observer.start(catalog)
         facts = self._facts_of(catalog)
-        buffer = _BatchBuffer(emit)
+        buffer = _BatchBuffer(emit, self._batch_rows)
         with client.track(report.http):
             known = await asyncio.to_thread(
                 functools.partial(self._loaded.known_versions, catalog, details=self._settings.details)

@@ -28,7 +28,7 @@ from octogen_source.source.catalog_walk import CatalogWalk, LoadedState, WalkBat
 from octogen_source.source.report import WalkObserver
 from octogen_source.source.settings import SourceSettings
 from octogen_source.source.tables import RunConverters
-from octogen_source.source.walk_process import ProcessWalkPump, walk_in_process_supported
+from octogen_source.source.walk_process import WALK_BATCH_ROWS, ProcessWalkPump, walk_in_process_supported
 from octogen_source.source.walk_pump import WalkPump
 
 MIN_SEGMENT_ROWS = 80_000
@@ -59,15 +59,20 @@ def run_in_segments(
 
     walked = walked_settings(settings)
 
-    def walk(loaded: LoadedState, reporting_to: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
-        return CatalogWalk(walked, loaded, reporting_to).batches()
+    def walk(
+        loaded: LoadedState, reporting_to: WalkObserver, *, batch_rows: int | None = None
+    ) -> AsyncGenerator[WalkBatch, None]:
+        return CatalogWalk(walked, loaded, reporting_to, batch_rows=batch_rows).batches()
 
     converters = RunConverters()
     pump: WalkPump
     if settings.walk_in_process and walk_in_process_supported():
         # in the child, the walk reports to an observer that sends each report to ``observer``
         pump = ProcessWalkPump(
-            walk, observer, max_queued_rows=MAX_QUEUED_ROWS, convert=converters.convert_early
+            partial(walk, batch_rows=WALK_BATCH_ROWS),
+            observer,
+            max_queued_rows=MAX_QUEUED_ROWS,
+            convert=converters.convert_early,
         )
     else:
         pump = WalkPump(
