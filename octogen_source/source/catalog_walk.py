@@ -74,6 +74,15 @@ rows of today's hits take ≈ 6 KiB of Python objects per product until dlt has 
 stays small (≈ 6 MiB) for memory to stay flat whatever the catalog's size."""
 
 
+def _settle(future: asyncio.Future[Any]) -> None:
+    """Cancels ``future`` if it is still running, or takes its error: a walk that failed before it needed
+    the result leaves no error that nobody retrieved."""
+    if not future.done():
+        future.cancel()
+    elif not future.cancelled():
+        future.exception()
+
+
 class UnknownCatalogError(OctogenError):
     """A catalog asked for is not granted to the key (or does not exist)."""
 
@@ -319,9 +328,14 @@ class CatalogWalk:
         facts = self._facts_of(catalog)
         buffer = _BatchBuffer(emit, self._batch_rows)
         with client.track(report.http):
-            known = await asyncio.to_thread(
-                functools.partial(self._loaded.known_versions, catalog, details=self._settings.details)
+            # the first page is asked for while the loaded versions are read: the read of a large catalog
+            # takes as long as a few pages, and every page of a walk waits for the one before it
+            reading = asyncio.ensure_future(
+                asyncio.to_thread(
+                    functools.partial(self._loaded.known_versions, catalog, details=self._settings.details)
+                )
             )
+            known: KnownVersions | None = None
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
                 pages = client.iter_wire_search_pages(
@@ -329,12 +343,16 @@ class CatalogWalk:
                 )
                 async with aclosing(pages):  # cancels the next page's request if the walk stops here
                     async for page in pages:
+                        if known is None:
+                            known = await reading
                         plan = self._plan_page(page, known, report, facts)
                         in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
                         while len(in_flight) > PAGES_IN_FLIGHT:
                             await buffer.add(await in_flight.popleft())
                 while in_flight:
                     await buffer.add(await in_flight.popleft())
+                if known is None:  # no page at all
+                    known = await reading
             except OctogenNotFoundError as error:
                 raise UnknownCatalogError(
                     f"unknown catalog {catalog!r}: this API key cannot see it ({error.status_code}"
@@ -343,6 +361,7 @@ class CatalogWalk:
             finally:
                 for pending in in_flight:
                     pending.cancel()
+                _settle(reading)
             report.complete = True
             stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
             unlisted = [] if settings.filters.is_filtered else self._sweep(report, known, stored)

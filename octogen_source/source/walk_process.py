@@ -74,6 +74,8 @@ GROUP_WAIT_SECONDS = 0.05
 is sent as it is."""
 POLL_SECONDS = 0.1
 """How long the relay waits for a message before it looks whether the child has ended."""
+ENDING_SECONDS = 2.0
+"""How long a child that has sent its end (or its error) may take to exit before the pump's stop kills it."""
 REFILL_SECONDS = 0.005
 """How often the relay looks for room in the queue while batches wait on disk."""
 
@@ -166,6 +168,8 @@ class ProcessWalkPump(WalkPump):
         self._pid, self._from_child, self._to_child = pid, from_child, to_child
 
     def stop(self) -> None:
+        if self._ended:  # the child said its last word and is on its way out: it is not killed for it
+            self._reap(within=ENDING_SECONDS)
         self._stopping = True
         self._kill_child()
         super().stop()
@@ -180,9 +184,10 @@ class ProcessWalkPump(WalkPump):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self._pid, signal.SIGKILL)
 
-    def _reap(self, *, wait: bool = True) -> bool:
+    def _reap(self, *, wait: bool = True, within: float | None = None) -> bool:
         """Whether the child has ended (its status then in :attr:`exit_status`); waits for it by default
-        (polling: :meth:`stop` must be able to kill it meanwhile)."""
+        (polling: :meth:`stop` must be able to kill it meanwhile), at most ``within`` seconds if given."""
+        deadline = None if within is None else time.monotonic() + within
         while True:
             with self._reaped:
                 if self._pid is None or self.exit_status is not None:
@@ -191,7 +196,7 @@ class ProcessWalkPump(WalkPump):
                 if pid != 0:
                     self.exit_status = os.waitstatus_to_exitcode(status)
                     return True
-            if not wait:
+            if not wait or (deadline is not None and time.monotonic() >= deadline):
                 return False
             time.sleep(REFILL_SECONDS)
 
