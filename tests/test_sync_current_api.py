@@ -5,6 +5,7 @@ object-valued fields in typed columns, a bounded schema, pages that repeat produ
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import pytest
 
 from octogen_source.client import OctogenClient
 from octogen_source.sandbox import Sandbox
+from octogen_source.source.destination_state import DestinationState
+from octogen_source.source.known_versions import KnownVersions
 from octogen_source.sync import SyncError
 from tests.sync_support import (
     DATASET,
@@ -154,6 +157,37 @@ def test_a_single_page_without_next_cursor_loads_its_rows(target: SyncTarget) ->
     assert totals(report)["new"] == PRODUCTS_PER_CATALOG
     assert set(read_table(target.database, "products", "uuid")) == {
         hit["uuid"] for hit in target.sandbox.truth_search_items(catalog)
+    }
+
+
+def test_each_catalogs_first_page_is_asked_for_while_its_loaded_versions_are_read(
+    target: SyncTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target.sync(details=False)  # something loaded, for the next run to read
+    searched = threading.Event()
+    search_page = OctogenClient._search_page
+
+    async def searching(self: OctogenClient, *arguments: Any) -> Any:
+        searched.set()
+        return await search_page(self, *arguments)
+
+    read_known_versions = DestinationState.known_versions
+    searched_during_reads: list[bool] = []
+
+    def known_versions(self: DestinationState, catalog: str, *, details: bool) -> KnownVersions:
+        # a walk that asked for its first page only after this read would leave it waiting the whole 10 s
+        searched_during_reads.append(searched.wait(timeout=10))
+        return read_known_versions(self, catalog, details=details)
+
+    monkeypatch.setattr(OctogenClient, "_search_page", searching)
+    monkeypatch.setattr(DestinationState, "known_versions", known_versions)
+    report = target.sync(details=False)
+    assert searched_during_reads and all(searched_during_reads)
+    assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
+    assert set(read_table(target.database, "products", "uuid")) == {
+        hit["uuid"]
+        for catalog in target.sandbox.granted_catalogs()
+        for hit in target.sandbox.truth_search_items(catalog)
     }
 
 
