@@ -126,6 +126,11 @@ def destination_for(
     )
 
 
+def is_local_duckdb_file(duckdb_path: str) -> bool:
+    """Whether ``duckdb_path`` names a database file here (not ``:memory:``, MotherDuck or a URL)."""
+    return not duckdb_path.startswith((":", "md:", "motherduck:")) and "://" not in duckdb_path
+
+
 def default_duckdb_path(pipeline_name: str) -> str:
     """The DuckDB file dlt would use: ``DESTINATION__DUCKDB__CREDENTIALS`` (or ``[destination.duckdb]
     credentials`` in config.toml) when it names a file, else ``<pipeline_name>.duckdb`` here."""

@@ -18,6 +18,7 @@ import duckdb
 from dlt.extract import DltSource
 
 from octogen_source.source.tables import PRICE_HISTORY, PRODUCTS
+from octogen_source.warehouse import is_local_duckdb_file
 
 APPENDED_ON_FIRST_LOAD = (PRODUCTS, PRICE_HISTORY)
 
@@ -31,7 +32,7 @@ def holds_no_products(duckdb_path: str) -> bool:
     file cannot be opened, any ``products`` table, even another dataset's) answers False: a merge is always
     right, only slower.
     """
-    if duckdb_path.startswith((":", "md:", "motherduck:")) or "://" in duckdb_path:
+    if not is_local_duckdb_file(duckdb_path):
         return False  # in memory or remote: nothing to read beforehand
     if not Path(duckdb_path).exists():
         return True

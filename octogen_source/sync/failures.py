@@ -190,11 +190,11 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
         # the value is not shown: it may be a credential
         return f"bad setting {cause.field_name}{where}: the value given is not {expected_form(cause.hint)}"
     if isinstance(cause, DestinationConnectionError):
-        reason = _first_line(cause.inner_exc)
+        reason = first_line(cause.inner_exc)
         return f"cannot connect to the destination (dataset {cause.dataset_name!r}): {reason}"
     if isinstance(cause, DestinationException) or step == "load":
-        return f"the destination failed{where}: {_first_line(cause)}"
-    return f"{type(cause).__name__}{where}: {_first_line(cause)}"
+        return f"the destination failed{where}: {first_line(cause)}"
+    return f"{type(cause).__name__}{where}: {first_line(cause)}"
 
 
 def broken_toml_file(paths: Sequence[str]) -> str | None:
@@ -224,7 +224,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s*File \"")
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     """The first paragraph of an error message (dlt's messages go on with advice over many lines)."""
     text = str(error).strip() or type(error).__name__
     return _BLANK_LINES.split(text, maxsplit=1)[0]

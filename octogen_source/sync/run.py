@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from octogen_source.sync.failures import (
     failure_is_configuration,
     failure_is_retryable,
 )
+from octogen_source.sync.held_database import duckdb_held_open
 from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
@@ -57,6 +59,12 @@ def run_sync(options: SyncOptions) -> SyncReport:
 
 
 def _run_sync(options: SyncOptions) -> SyncReport:
+    with ExitStack() as held:
+        return _run_sync_holding(options, held)
+
+
+def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
+    """The run; the DuckDB file is held open in ``held`` from the extract on (:mod:`held_database`)."""
     started = time.monotonic()
     report = SyncReport(
         catalogs=[],
@@ -79,6 +87,8 @@ def _run_sync(options: SyncOptions) -> SyncReport:
         report.notices = _finish_earlier_loads(pipeline, options)
         duckdb_path = _duckdb_path(options)
         first_load = duckdb_path is not None and holds_no_products(duckdb_path)
+        # after the read-only look above: DuckDB opens a file either way in one process, not both at once
+        held.enter_context(duckdb_held_open(duckdb_path, options.dataset))
 
         def prepare(source: DltSource) -> None:
             apply_destination_hints(source, options.destination)
