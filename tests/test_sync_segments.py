@@ -7,6 +7,7 @@ over 2,000 at a time) so that a small sandbox catalog loads in several segments.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from octogen_source.sandbox import Sandbox
 from octogen_source.source import catalog_walk, segments, walk_pump
 from octogen_source.source.report import CatalogReport
 from octogen_source.sync import SyncError, SyncReport
+from octogen_source.sync import run as sync_run
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 SMALL_SEGMENT_ROWS = 60
@@ -87,6 +89,54 @@ def test_a_sync_in_several_segments_equals_the_api_run_after_run(
     assert totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
     assert_tables_match(target.database, expected)
     assert not _walk_threads()
+
+
+@pytest.mark.parametrize("walk_in_process", [True, False], ids=["walk in a process", "walk in a thread"])
+def test_an_incremental_loads_its_details_while_the_walk_goes_on_checkpointing_between_loads(
+    target: SyncTarget, monkeypatch: pytest.MonkeyPatch, walk_in_process: bool
+) -> None:
+    """A run that finds few rows, but details, ends its segments on time (``DETAILS_SEGMENT_SECONDS``) rather
+    than on rows, its catalogs hand their rows over as they find them (``BATCH_SECONDS``), and the DuckDB
+    file is checkpointed after each load but the last."""
+    sandbox = target.sandbox
+    expected = ExpectedTables(sandbox)
+    target.sync(page_size=10, walk_in_process=walk_in_process)
+    expected.observe()
+    monkeypatch.setattr(segments, "MIN_SEGMENT_ROWS", 10**9)  # only the details' rule ends a segment
+    monkeypatch.setattr(segments, "DETAILS_SEGMENT_SECONDS", 0.0)
+    monkeypatch.setattr(segments, "SECONDS_PER_LOAD_SECOND", 0.0)
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 10**6)
+    monkeypatch.setattr(catalog_walk, "BATCH_SECONDS", 0.0)
+    write_ahead_log = target.database.with_name(target.database.name + ".wal")
+    logged_after_checkpoints: list[int] = []
+    checkpoint = sync_run.checkpoint
+
+    def checkpointing(connection: duckdb.DuckDBPyConnection) -> None:
+        checkpoint(connection)
+        logged_after_checkpoints.append(write_ahead_log.stat().st_size if write_ahead_log.exists() else 0)
+
+    monkeypatch.setattr(sync_run, "checkpoint", checkpointing)
+    sandbox.set_fault_rates(latency=0.01)  # the walk, not the loads, is what the extract waits for
+    for catalog in sandbox.granted_catalogs():
+        sandbox.update_prices(catalog, 4)
+    report = target.sync(page_size=10, walk_in_process=walk_in_process)
+    expected.observe()
+    assert totals(report) == {"new": 0, "changed": 12, "removed": 0, "lookups": 12}
+    assert len(report.load_ids) > 1, report.load_ids
+    assert logged_after_checkpoints and set(logged_after_checkpoints) == {0}
+    assert len(logged_after_checkpoints) <= len(report.load_ids) - 1
+    assert_tables_match(target.database, expected)
+    assert not write_ahead_log.exists()
+
+    # without the rule, the same run is one load
+    monkeypatch.setattr(segments, "DETAILS_SEGMENT_SECONDS", math.inf)
+    logged_after_checkpoints.clear()
+    for catalog in sandbox.granted_catalogs():
+        sandbox.update_prices(catalog, 4)
+    report = target.sync(page_size=10, walk_in_process=walk_in_process)
+    expected.observe()
+    assert len(report.load_ids) == 1 and not logged_after_checkpoints
+    assert_tables_match(target.database, expected)
 
 
 def test_a_run_failing_after_some_segments_keeps_them_consistent_and_the_next_completes_them(

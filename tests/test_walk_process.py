@@ -141,6 +141,30 @@ def test_the_child_sends_its_batches_in_groups_that_keep_every_row_in_order_and_
     ]
 
 
+def test_a_group_goes_once_no_batch_came_for_a_while_even_as_reports_keep_coming(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An incremental walk finds a changed product now and then, and reports every page meanwhile: its
+    group of batches must not wait for the next batch (nor for the group to fill) as long as reports come."""
+    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 10**6)
+    monkeypatch.setattr(walk_process, "GROUP_WAIT_SECONDS", 0.2)
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("changed early")
+        report = observer.start("northwind")
+        for _ in range(100):  # 1 s of pages, 10 ms apart, none of them with a row
+            await asyncio.sleep(0.01)
+            report.pages += 1
+            observer.progress(report)
+        yield _batch("changed late")
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=100) as pump:
+        assert [[row["uuid"] for row in _products(batch)] for batch in _take_all(pump)] == [
+            ["changed early"],
+            ["changed late"],
+        ]
+
+
 def test_the_parent_queues_no_more_rows_than_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 1)  # each batch of the walk sent alone
 

@@ -148,23 +148,37 @@ class LoadedState(Protocol):
     def stored_catalog(self, catalog: str) -> Row | None: ...
 
 
+BATCH_SECONDS = 1.0
+"""How long rows wait in a catalog's batch at most: a walk that finds few rows (an incremental's changed
+products, a page in a hundred) emits what it has after a second instead of holding it until the batch is
+full, so that its rows reach the loads while it goes on (:mod:`octogen_source.source.segments`)."""
+
+
 Emit = Callable[[WalkBatch], Awaitable[None]]
 
 
 class _BatchBuffer:
-    """Groups a catalog's batches into batches of about ``batch_rows`` rows."""
+    """Groups a catalog's batches into batches of about ``batch_rows`` rows, held no longer than
+    :data:`BATCH_SECONDS`."""
 
     def __init__(self, emit: Emit, batch_rows: int) -> None:
         self._emit = emit
         self._batch_rows = batch_rows
         self._batch = WalkBatch()
+        self._first_row_at: float | None = None
 
     async def add(self, batch: WalkBatch) -> None:
         self._batch.extend(batch)
-        if self._batch.rows >= self._batch_rows:
+        rows = self._batch.rows
+        if rows and self._first_row_at is None:
+            self._first_row_at = time.monotonic()
+        if rows >= self._batch_rows or (
+            self._first_row_at is not None and time.monotonic() - self._first_row_at >= BATCH_SECONDS
+        ):
             await self.flush()
 
     async def flush(self) -> None:
+        self._first_row_at = None
         if self._batch.rows or self._batch.high_water is not None:
             batch, self._batch = self._batch, WalkBatch()
             await self._emit(batch)

@@ -16,7 +16,8 @@ the segments it loaded; the next run compares every hit with them and syncs only
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -34,6 +35,15 @@ from octogen_source.source.walk_pump import WalkPump
 MIN_SEGMENT_ROWS = 80_000
 """Rows (all tables) a segment's load takes at least: each ``pipeline.run`` has a fixed cost whatever its
 size, so a run of 300,000 rows makes at most 15 segments."""
+DETAILS_SEGMENT_SECONDS = 3.0
+"""How long a segment holding products' details lasts at least before it may end with fewer rows than
+:data:`MIN_SEGMENT_ROWS` (and only while the walk is what its load waits for). Details are the rows whose
+load costs most after the last page: dlt's normalizer splits each into ≈ 35 rows of child tables, and an
+incremental's 1,500 changed products, loaded as one segment, took 0.8 s to normalize and 0.7 s to load
+after the walk; loaded as they come the last segment holds only the last seconds' worth."""
+SECONDS_PER_LOAD_SECOND = 3.0
+"""... and at least this many times as long as the previous segment's load took (a load's own cost grows
+with the tables it merges into): the loads of such segments take at most about a third of the walk's time."""
 MAX_QUEUED_ROWS = 8_000
 """Rows the walk may queue ahead of the loads (≈ 3.2 KiB of Python objects each, ≈ 25 MiB in all): little
 enough for memory to stay flat. Waiting batches are converted to arrow (``RunConverters.convert_early``) and
@@ -49,10 +59,11 @@ def run_in_segments(
     prepare: Callable[[DltSource], object],
     run_arguments: dict[str, Any],
     load_ids: list[str],
+    between_loads: Callable[[], object] | None = None,
 ) -> None:
     """Runs the source into ``pipeline`` in segments, adding each segment's load id to ``load_ids`` as it is
     loaded (a failed run's too). ``settings.catalogs`` must be set. ``prepare`` adds the run's hints to each
-    segment's source."""
+    segment's source; ``between_loads`` is called after each load but the last (e.g. a checkpoint)."""
     catalogs = settings.catalogs
     if catalogs is None:
         raise ValueError("a sync in segments walks configured catalogs")
@@ -82,13 +93,37 @@ def run_in_segments(
         )
     with pump:
         ready = _every_walk_started(observer, catalogs)
+        load_seconds = 0.0
         while not pump.finished:
-            batches = pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready)
-            walk_resource = dlt.resource(batches, name="catalog_walk", selected=False)
+            details_after = max(DETAILS_SEGMENT_SECONDS, SECONDS_PER_LOAD_SECOND * load_seconds)
+            extracted = _Timed(
+                pump.segment(min_rows=MIN_SEGMENT_ROWS, ready=ready, details_after=details_after)
+            )
+            walk_resource = dlt.resource(extracted, name="catalog_walk", selected=False)
             source = build_source(settings, observer, walk=walk_resource, converters=converters)
             prepare(source)
             info = pipeline.run(source, **run_arguments)
             load_ids.extend(info.loads_ids)
+            if between_loads is not None and not pump.finished:
+                between_loads()
+            load_seconds = time.monotonic() - extracted.ended
+
+
+class _Timed(Iterator[WalkBatch]):
+    """A segment's batches, and when the last was taken (its extract ended, its normalize and load began).
+    An iterator, not a generator: dlt inspects a generator's module for its config section at every
+    ``dlt.resource`` (≈ 0.1 s a segment)."""
+
+    def __init__(self, batches: Iterator[WalkBatch]) -> None:
+        self._batches = batches
+        self.ended = time.monotonic()
+
+    def __next__(self) -> WalkBatch:
+        try:
+            return next(self._batches)
+        except StopIteration:
+            self.ended = time.monotonic()
+            raise
 
 
 def _every_walk_started(observer: WalkObserver, catalogs: Sequence[str]) -> Callable[[], bool]:
@@ -108,4 +143,10 @@ def _every_walk_started(observer: WalkObserver, catalogs: Sequence[str]) -> Call
     return ready
 
 
-__all__ = ["MAX_QUEUED_ROWS", "MIN_SEGMENT_ROWS", "run_in_segments"]
+__all__ = [
+    "DETAILS_SEGMENT_SECONDS",
+    "MAX_QUEUED_ROWS",
+    "MIN_SEGMENT_ROWS",
+    "SECONDS_PER_LOAD_SECOND",
+    "run_in_segments",
+]

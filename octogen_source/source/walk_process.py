@@ -28,6 +28,7 @@ import ctypes
 import gc
 import itertools
 import logging
+import math
 import os
 import pickle
 import queue
@@ -412,11 +413,14 @@ class _ToParent:
 
     def _write_until_closed(self) -> None:
         group: WalkBatch | None = None
+        # counted from the group's last batch: reports and log records come between batches all the time
+        group_due = math.inf
         while True:
-            try:
-                message = self._outbox.get(timeout=GROUP_WAIT_SECONDS if group is not None else None)
-            except queue.Empty:  # no batch for a while: the group goes as it is
+            if group is not None and time.monotonic() >= group_due:  # no batch for a while: it goes as it is
                 group = self._sent(group)
+            try:
+                message = self._outbox.get(timeout=None if group is None else group_due - time.monotonic())
+            except queue.Empty:
                 continue
             if message is not None and message[0] == "batch":
                 self.walk_room.release()
@@ -426,6 +430,7 @@ class _ToParent:
                     message = ("error", _portable_error(RuntimeError(f"batch: {error}")))
                 else:
                     group = self._grouped(group, message[1])
+                    group_due = time.monotonic() + GROUP_WAIT_SECONDS
                     continue
             # the group goes before what must follow it: a read, the walk's end or error, the end of all
             if message is None or _KINDS[message[0]] in _IN_ORDER:

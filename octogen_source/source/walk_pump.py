@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import sys
 import threading
@@ -163,32 +164,38 @@ class WalkPump:
         finally:
             sys.setswitchinterval(self._switch_interval)
 
-    def segment(self, *, min_rows: int, ready: Callable[[], bool]) -> Iterator[WalkBatch]:
+    def segment(
+        self, *, min_rows: int, ready: Callable[[], bool], details_after: float = math.inf
+    ) -> Iterator[WalkBatch]:
         """The batches of one load: at least ``min_rows`` rows, and not before ``ready()``, unless the walk
         ends first; then those already queued, but only while the walk is what the load waits for (the
         extract spent at least :data:`WAITING_SHARE` of the segment waiting for batches): when the walk is
         faster than the loads, ending a segment early only adds a load's fixed cost, and the run goes on as
-        one package. Reads the walk asks for meanwhile are made here (in the extract step of the load).
-        Raises the walk's error."""
+        one package. A segment holding products' details may end likewise with fewer rows once it has lasted
+        ``details_after`` seconds (from its first batch). Reads the walk asks for meanwhile are made here (in
+        the extract step of the load). Raises the walk's error."""
         self._taking = True
         try:
-            yield from self._batches_of_segment(min_rows, ready)
+            yield from self._batches_of_segment(min_rows, ready, details_after)
         finally:
             self._taking = False
 
-    def _batches_of_segment(self, min_rows: int, ready: Callable[[], bool]) -> Iterator[WalkBatch]:
+    def _batches_of_segment(
+        self, min_rows: int, ready: Callable[[], bool], details_after: float
+    ) -> Iterator[WalkBatch]:
         state: DestinationState | None = None
-        rows = 0
+        rows = details = 0
         # the waiting counts from the segment's first batch: a walk's start (connections, the first pages,
         # every catalog's first answer) makes any extract wait, however fast the API
         started: float | None = None
         waited = 0.0
         while not self.finished:
+            lasted = 0.0 if started is None else time.monotonic() - started
             may_end = (
                 started is not None
-                and rows >= min_rows
+                and (rows >= min_rows or (details > 0 and lasted >= details_after))
                 and ready()
-                and waited >= WAITING_SHARE * (time.monotonic() - started)
+                and waited >= WAITING_SHARE * lasted
             )
             if may_end:
                 try:
@@ -218,6 +225,7 @@ class WalkPump:
                     started = time.monotonic()
                 self._taken(_weight(item))
                 rows += item.rows
+                details += len(item.details)
                 yield item
             elif isinstance(item, BaseException):
                 self.finished = True

@@ -14,6 +14,7 @@ each load anyway.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,12 +26,12 @@ from octogen_source.warehouse import is_local_duckdb_file
 
 
 @contextmanager
-def duckdb_held_open(duckdb_path: str | None, dataset: str) -> Iterator[None]:
-    """Holds ``duckdb_path`` open until the block ends (nothing to hold for None, in-memory or remote
-    databases). Raises :class:`SyncError` (retryable, worded as dlt's connection failures are) when the file
-    cannot be opened, e.g. another process writes it."""
+def duckdb_held_open(duckdb_path: str | None, dataset: str) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """Holds ``duckdb_path`` open until the block ends, and gives the connection holding it (None, and nothing
+    held, for None, in-memory or remote databases). Raises :class:`SyncError` (retryable, worded as dlt's
+    connection failures are) when the file cannot be opened, e.g. another process writes it."""
     if duckdb_path is None or not is_local_duckdb_file(duckdb_path):
-        yield
+        yield None
         return
     # the path dlt opens (destination_for): DuckDB shares an instance only between connections to one path
     path = str(Path(duckdb_path).resolve())
@@ -42,6 +43,14 @@ def duckdb_held_open(duckdb_path: str | None, dataset: str) -> Iterator[None]:
             f"cannot connect to the destination (dataset {dataset!r}): {reason}", retryable=True
         ) from error
     try:
-        yield
+        yield connection
     finally:
         connection.close()
+
+
+def checkpoint(connection: duckdb.DuckDBPyConnection) -> None:
+    """Writes what the loads so far changed into the file (DuckDB's ``CHECKPOINT``), between the segments of
+    a run: the checkpoint when the sync closes the file is then left with the last segment's changes only.
+    Skipped when DuckDB refuses (another connection's transaction open): it checkpoints later by itself."""
+    with contextlib.suppress(duckdb.Error):
+        connection.execute("CHECKPOINT")
