@@ -50,6 +50,10 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "128MB"
 """DuckDB's memory for a load (its default is 80% of the machine's RAM): a merge of a large catalog spills
 to a temporary directory beside the database file instead of growing with the catalog."""
 
+ALLOCATOR_FLUSH_THRESHOLD = "32MB"
+"""DuckDB gives its allocator's cached memory back after a task whose peak passed this (its default, 128 MiB,
+is the sync's whole memory limit: nothing was given back while the file stayed open between a load's jobs)."""
+
 MEMORY_PER_DUCKDB_THREAD = 32 * 2**20
 """DuckDB shares its memory limit among its threads (one per core by default), and a merge whose threads get
 too little runs out of memory: at 200,000 products the ``price_history`` merge did with 8 MB per thread
@@ -106,7 +110,10 @@ def destination_for(
     if name == "duckdb":
         if duckdb_path is None:
             return dlt.destinations.duckdb()
-        settings: dict[str, Any] = {"preserve_insertion_order": False}  # lets DuckDB stream inserts
+        settings: dict[str, Any] = {
+            "preserve_insertion_order": False,  # lets DuckDB stream inserts
+            "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
+        }
         if duckdb_memory_limit is not None:
             settings["memory_limit"] = duckdb_memory_limit
             threads = duckdb_threads(duckdb_memory_limit)

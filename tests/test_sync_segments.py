@@ -21,7 +21,7 @@ from octogen_source.sandbox import Sandbox
 from octogen_source.source import catalog_walk, segments, walk_pump
 from octogen_source.source.report import CatalogReport
 from octogen_source.sync import SyncError, SyncReport
-from octogen_source.sync import run as sync_run
+from octogen_source.sync.held_database import HeldDuckDB
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
 
 SMALL_SEGMENT_ROWS = 60
@@ -109,13 +109,13 @@ def test_an_incremental_loads_its_details_while_the_walk_goes_on_checkpointing_b
     monkeypatch.setattr(catalog_walk, "BATCH_SECONDS", 0.0)
     write_ahead_log = target.database.with_name(target.database.name + ".wal")
     logged_after_checkpoints: list[int] = []
-    checkpoint = sync_run.checkpoint
+    let_go_and_hold_again = HeldDuckDB.let_go_and_hold_again
 
-    def checkpointing(connection: duckdb.DuckDBPyConnection) -> None:
-        checkpoint(connection)
+    def checkpointing(self: HeldDuckDB) -> None:
+        let_go_and_hold_again(self)
         logged_after_checkpoints.append(write_ahead_log.stat().st_size if write_ahead_log.exists() else 0)
 
-    monkeypatch.setattr(sync_run, "checkpoint", checkpointing)
+    monkeypatch.setattr(HeldDuckDB, "let_go_and_hold_again", checkpointing)
     sandbox.set_fault_rates(latency=0.01)  # the walk, not the loads, is what the extract waits for
     for catalog in sandbox.granted_catalogs():
         sandbox.update_prices(catalog, 4)

@@ -372,12 +372,14 @@ def test_duckdb_loads_with_a_bounded_memory_limit(tmp_path: Path) -> None:
     )
     with pipeline.sql_client() as client:
         rows = client.execute_sql(
-            "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+            "SELECT current_setting('memory_limit'), current_setting('preserve_insertion_order'),"
+            " current_setting('allocator_flush_threshold')"
         )
     assert rows is not None
-    limit, insertion_order = rows[0]
+    limit, insertion_order, flush_threshold = rows[0]
     assert limit == "91.5 MiB"  # 96 MB as DuckDB reports it
     assert insertion_order is False
+    assert flush_threshold == "32MB"  # the allocator gives back what a load's task peaked at
 
 
 def test_duckdb_loads_with_no_more_threads_than_its_memory_limit_feeds(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from octogen_source.sync.failures import (
     failure_is_configuration,
     failure_is_retryable,
 )
-from octogen_source.sync.held_database import checkpoint, duckdb_held_open
+from octogen_source.sync.held_database import duckdb_held_open
 from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
@@ -89,7 +88,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
         duckdb_path = _duckdb_path(options)
         first_load = duckdb_path is not None and holds_no_products(duckdb_path)
         # after the read-only look above: DuckDB opens a file either way in one process, not both at once
-        held_connection = held.enter_context(duckdb_held_open(duckdb_path, options.dataset))
+        held_duckdb = held.enter_context(duckdb_held_open(duckdb_path, options.dataset))
 
         def prepare(source: DltSource) -> None:
             apply_destination_hints(source, options.destination)
@@ -105,7 +104,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
                 prepare=prepare,
                 run_arguments=run_arguments,
                 load_ids=report.load_ids,
-                between_loads=None if held_connection is None else partial(checkpoint, held_connection),
+                between_loads=None if held_duckdb is None else held_duckdb.let_go_and_hold_again,
             )
         else:
             source = build_source(settings, observer)
