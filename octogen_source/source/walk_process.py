@@ -419,7 +419,9 @@ class _ToParent:
             if group is not None and time.monotonic() >= group_due:  # no batch for a while: it goes as it is
                 group = self._sent(group)
             try:
-                message = self._outbox.get(timeout=None if group is None else group_due - time.monotonic())
+                # never negative: the group may have fallen due since the look above
+                timeout = None if group is None else max(0.0, group_due - time.monotonic())
+                message = self._outbox.get(timeout=timeout)
             except queue.Empty:
                 continue
             if message is not None and message[0] == "batch":
