@@ -119,9 +119,8 @@ def destination_for(
             threads = duckdb_threads(duckdb_memory_limit)
             if threads is not None:
                 settings["threads"] = threads
-        # absolute: dlt resolves a relative path against the directory of the pipeline's first run
-        path = str(Path(duckdb_path).resolve())
-        return dlt.destinations.duckdb(credentials=DuckDbCredentials(path, global_config=settings))
+        credentials = DuckDbCredentials(duckdb_file_path(duckdb_path), global_config=settings)
+        return dlt.destinations.duckdb(credentials=credentials)
     if name == "bigquery":
         if importlib.util.find_spec("google.cloud.bigquery") is None:
             raise OctogenError(
@@ -131,6 +130,13 @@ def destination_for(
     raise OctogenError(
         f"unknown destination {name!r}: supported destinations are {', '.join(SUPPORTED_DESTINATIONS)}"
     )
+
+
+def duckdb_file_path(duckdb_path: str) -> str:
+    """The path a sync opens ``duckdb_path`` by, absolute: dlt resolves a relative path against the directory
+    of the pipeline's first run, and DuckDB shares one database instance only between connections made to the
+    same path (:mod:`octogen_source.sync.held_database`)."""
+    return str(Path(duckdb_path).resolve())
 
 
 def is_local_duckdb_file(duckdb_path: str) -> bool:

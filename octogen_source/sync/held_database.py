@@ -17,20 +17,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import duckdb
 
 from octogen_source.sync.failures import SyncError, first_line
-from octogen_source.warehouse import is_local_duckdb_file
+from octogen_source.warehouse import duckdb_file_path, is_local_duckdb_file
 
 
 class HeldDuckDB:
     """A DuckDB file this process holds open (see the module)."""
 
     def __init__(self, duckdb_path: str, dataset: str) -> None:
-        # the path dlt opens (destination_for): DuckDB shares an instance only between connections to one path
-        self._path = str(Path(duckdb_path).resolve())
+        self._path = duckdb_file_path(duckdb_path)  # the path dlt opens
         self._dataset = dataset
         self._connection: duckdb.DuckDBPyConnection | None = None
 
