@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import describe_machine, machine_info
 from bench.measure import Measurement, MeasurementFailed, run_worker
-from bench.report import Ratio, format_ratios, format_table, median_seconds, typical, write_results
+from bench.report import Ratio, format_ratios, format_table, median_seconds, write_results
 from bench.sandbox_process import SandboxProcess, sandbox_process
 from bench.soak import SoakSettings, run_soak
 from octogen_source.source.settings import DEFAULT_MAX_CONCURRENT_LOOKUPS
@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         help="total products of the two RSS runs, comma-separated (default 10000,200000; --quick 2000,20000)",
     )
     parser.add_argument("--rss-details", action="store_true", help="the RSS runs look details up too")
+    parser.add_argument(
+        "--rss-repeat",
+        type=int,
+        default=1,
+        help="runs at each RSS size (the ratio is of the median peaks; a peak varies by 20-40 MiB a run)",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each timing (the median is shown)")
     parser.add_argument("--skip", default="", help=f"parts to leave out, comma-separated: {', '.join(PARTS)}")
     parser.add_argument("--seed", type=int, default=0, help="sandbox data and fault seed (default 0)")
@@ -117,9 +123,10 @@ def _finish_arguments(args: argparse.Namespace) -> argparse.Namespace:
     unknown = args.skip - set(PARTS)
     if unknown:
         raise SystemExit(f"error: unknown part(s) to skip: {', '.join(sorted(unknown))}")
-    if args.repeat < 1 or args.catalogs < 1 or args.products < 1 or len(args.rss_sizes) != 2:
+    if min(args.repeat, args.rss_repeat, args.catalogs, args.products) < 1 or len(args.rss_sizes) != 2:
         raise SystemExit(
-            "error: --repeat, --catalogs and --products must be >= 1; --rss-sizes needs two sizes"
+            "error: --repeat, --rss-repeat, --catalogs and --products must be >= 1;"
+            " --rss-sizes needs two sizes"
         )
     return args
 
@@ -380,38 +387,37 @@ class Bench:
         )
 
     def run_rss(self) -> None:
+        """Full syncs into fresh destinations at the two sizes, --rss-repeat times each; with a baseline tree
+        its runs alternate with ours on the same sandbox, so both see the machine as it is."""
         self.tag = ""
-        for total in self.args.rss_sizes:
-            per_catalog = math.ceil(total / self.args.catalogs)
-            key = f"rss_{total}"
-            with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
-                spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
-                measurement = run_worker(f"full sync of {total:,}", sandbox, {**spec, "rss_by_phase": True})
-            self.results[key] = [measurement]
-            self.print_rss(measurement)
-        if self.args.baseline_tree is None:
-            return
+        trees: list[tuple[str, Path | None]] = [("", None)]
+        if self.args.baseline_tree is not None:
+            trees.append(("-base", self.args.baseline_tree))
+        repeats = self.args.rss_repeat
         for total in self.args.rss_sizes:
             per_catalog = math.ceil(total / self.args.catalogs)
             with sandbox_process(self.args.catalogs, per_catalog, seed=self.args.seed) as sandbox:
-                spec = self.sync_spec(details=self.args.rss_details, destination=self.fresh_destination())
-                measurement = run_worker(
-                    f"full sync of {total:,}",
-                    sandbox,
-                    {**spec, "rss_by_phase": True},
-                    tree=self.args.baseline_tree,
-                )
-            self.results[f"rss_{total}-base"] = [measurement]
-            print("  baseline:", end="")
-            self.print_rss(measurement)
+                for attempt in range(repeats):
+                    for suffix, tree in trees:
+                        spec = self.sync_spec(
+                            details=self.args.rss_details, destination=self.fresh_destination()
+                        )
+                        measurement = run_worker(
+                            f"full sync of {total:,}", sandbox, {**spec, "rss_by_phase": True}, tree=tree
+                        )
+                        self.results.setdefault(f"rss_{total}{suffix}", []).append(measurement)
+                        label = "baseline: " if tree is not None else ""
+                        self.print_rss(
+                            measurement, f"{label}[{attempt + 1}/{repeats}] " if repeats > 1 else label
+                        )
 
-    def print_rss(self, measurement: Measurement) -> None:
+    def print_rss(self, measurement: Measurement, label: str = "") -> None:
         phases = ", ".join(
             f"{phase} {peak / MIB:,.0f}"
             for phase, peak in measurement.figures.get("rss_by_phase", {}).items()
         )
         print(
-            f"  full sync of {measurement.products:,} products: peak RSS "
+            f"  {label}full sync of {measurement.products:,} products: peak RSS "
             f"{measurement.peak_rss_bytes / MIB:,.0f} MiB ({measurement.seconds:.2f} s); by phase (MiB): "
             f"{phases}",
             flush=True,
@@ -495,7 +501,7 @@ class Bench:
         for suffix, prefix in (("", ""), ("-base", "baseline: ")):
             small, large = (found.get(f"rss_{size}{suffix}") for size in self.args.rss_sizes)
             if small and large:
-                ratio = typical(large).peak_rss_bytes / typical(small).peak_rss_bytes
+                ratio = median_peak_rss(large) / median_peak_rss(small)
                 name = f"{prefix}RSS({self.args.rss_sizes[1]:,}) / RSS({self.args.rss_sizes[0]:,})"
                 ratios.append(Ratio(name, ratio, None if prefix else 1.3))
         return ratios
@@ -529,6 +535,10 @@ class Bench:
             if f"rss_{size}{suffix}" in self.results
         ]
         return rows
+
+
+def median_peak_rss(runs: list[Measurement]) -> float:
+    return median(run.peak_rss_bytes for run in runs)
 
 
 def latency_tag(latency: float) -> str:

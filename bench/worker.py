@@ -80,7 +80,7 @@ class PhaseSampler:
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
-        children, pids = 0, []
+        children, pids = 0, list[str]()
         for count in itertools.count():
             if self._stop.wait(self.INTERVAL_SECONDS):
                 return
