@@ -190,11 +190,10 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
         # the value is not shown: it may be a credential
         return f"bad setting {cause.field_name}{where}: the value given is not {expected_form(cause.hint)}"
     if isinstance(cause, DestinationConnectionError):
-        reason = first_line(cause.inner_exc)
-        return f"cannot connect to the destination (dataset {cause.dataset_name!r}): {reason}"
+        return cannot_connect(cause.dataset_name, cause.inner_exc)
     if isinstance(cause, DestinationException) or step == "load":
-        return f"the destination failed{where}: {first_line(cause)}"
-    return f"{type(cause).__name__}{where}: {first_line(cause)}"
+        return f"the destination failed{where}: {_first_line(cause)}"
+    return f"{type(cause).__name__}{where}: {_first_line(cause)}"
 
 
 def broken_toml_file(paths: Sequence[str]) -> str | None:
@@ -224,7 +223,13 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 _TRACEBACK = re.compile(r"Traceback \(most recent call last\)|\n\s*File \"")
 
 
-def first_line(error: BaseException) -> str:
+def cannot_connect(dataset: str, error: BaseException) -> str:
+    """The line for a destination that could not be opened (dlt's connection failure, or the file the sync
+    holds open: :mod:`octogen_source.sync.held_database`)."""
+    return f"cannot connect to the destination (dataset {dataset!r}): {_first_line(error)}"
+
+
+def _first_line(error: BaseException) -> str:
     """The first paragraph of an error message (dlt's messages go on with advice over many lines)."""
     text = str(error).strip() or type(error).__name__
     return _BLANK_LINES.split(text, maxsplit=1)[0]

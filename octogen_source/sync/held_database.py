@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import duckdb
 
-from octogen_source.sync.failures import SyncError, first_line
+from octogen_source.sync.failures import SyncError, cannot_connect
 from octogen_source.warehouse import duckdb_file_path, is_local_duckdb_file
 
 
@@ -38,10 +38,7 @@ class HeldDuckDB:
         try:
             self._connection = duckdb.connect(self._path)
         except duckdb.Error as error:
-            reason = first_line(error)
-            raise SyncError(
-                f"cannot connect to the destination (dataset {self._dataset!r}): {reason}", retryable=True
-            ) from error
+            raise SyncError(cannot_connect(self._dataset, error), retryable=True) from error
 
     def let_go(self) -> None:
         """Closes the file (DuckDB checkpoints when its last connection closes)."""
