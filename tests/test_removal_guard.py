@@ -115,6 +115,51 @@ def test_a_removal_below_the_share_is_swept(target: SyncTarget) -> None:
     assert_tables_match(target.database, expected)
 
 
+def test_products_that_moved_to_another_catalog_of_the_run_do_not_trip_the_guard(target: SyncTarget) -> None:
+    """A quarter of a catalog moves to the other catalog of the run and two products are really removed: the
+    moved ones are neither removed nor counted against the guard (both the share and the listed count); the
+    two removals are swept and ``product_count`` follows the walk, run after run."""
+    expected, _ = first_sync(target)
+    first, second = target.sandbox.granted_catalogs()
+    target.sandbox.move_products(first, PRODUCTS // 4, second)
+    gone = target.sandbox.remove_products(first, 2)
+
+    report = target.sync(**FAST)
+
+    assert report.warnings == []
+    assert {r.catalog: r.removed for r in report.catalogs} == {first: 2, second: 0}
+    expected.observe()
+    assert_tables_match(target.database, expected)
+    counts = {row["catalog"]: row["product_count"] for row in read_rows(target.database, "catalogs")}
+    assert counts == {first: PRODUCTS - PRODUCTS // 4 - 2, second: PRODUCTS + PRODUCTS // 4}
+    with duckdb.connect(str(target.database), read_only=True) as connection:
+        still_live = connection.execute(
+            f"SELECT count(*) FROM {DATASET}.products_current WHERE uuid IN (?, ?)", gone
+        ).fetchone()
+    assert still_live == (0,)
+
+    report = target.sync(**FAST)  # nothing left to explain
+    assert report.warnings == [] and totals(report) == {"new": 0, "changed": 0, "removed": 0, "lookups": 0}
+
+
+@pytest.mark.parametrize("generation", ["current", "seed"])
+def test_a_skipped_sweep_keeps_the_stored_product_count(
+    sandbox_factory: Callable[..., Sandbox], tmp_path: Path, generation: str
+) -> None:
+    """Not the short walk's count, nor (seed era, catalogs listed by GET /catalogs) the API's own: the next
+    runs' guard compares with the last complete walk. Half the catalog leaves the index at once."""
+    sandbox = sandbox_factory(catalogs=2, products=PRODUCTS, ungranted=0, seed=23, generation=generation)
+    target = SyncTarget(sandbox, tmp_path)
+    listed = {} if generation == "current" else {"catalogs": ()}  # seed era: the catalogs as listed
+    target.sync(**FAST, **listed)
+    first = sandbox.granted_catalogs()[0]
+    sandbox.remove_products(first, PRODUCTS // 2)
+    report = target.sync(**FAST, **listed)
+    assert len(report.warnings) == 1
+    counts = {row["catalog"]: row["product_count"] for row in read_rows(target.database, "catalogs")}
+    assert counts[first] == PRODUCTS
+
+
 def test_the_share_is_configurable(target: SyncTarget) -> None:
     first_sync(target)
     first = target.sandbox.granted_catalogs()[0]
@@ -147,6 +192,14 @@ def test_the_guard_rules() -> None:
         "the walk listed 10 products where the last complete walk listed 100 (fewer than 80% of them)"
     )
     assert _guard(unlisted=1, listed=10, last_complete_count=None) is None
+    # products that moved to another catalog of the run are accounted for, in both rules
+    assert _guard(unlisted=2, moved=25, listed=73) is None
+    assert _guard(unlisted=2, listed=73) == (
+        "the walk listed 73 products where the last complete walk listed 100 (fewer than 80% of them)"
+    )
+    assert _guard(unlisted=30, moved=40, listed=30, new=0) == (
+        "it would mark 30 of 100 live products removed (30%, more than 20%)"
+    )
 
 
 def test_the_cli_flag_reaches_the_source() -> None:

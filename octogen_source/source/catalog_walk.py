@@ -216,10 +216,12 @@ class _Change:
 
 @dataclass(slots=True)
 class _Unlisted:
-    """The live products a catalog's walk did not list."""
+    """The live products a catalog's complete walk did not list (none after a filtered walk), and the
+    catalog's stored row: its removals and its row wait until every catalog of the run has been walked."""
 
     report: CatalogReport
     uuids: list[str]
+    stored: Row | None
 
 
 @dataclass
@@ -331,12 +333,16 @@ class CatalogWalk:
         for unlisted in removals:
             async for batch in self._removed(unlisted):
                 yield batch
+            report = unlisted.report
+            row = self._catalog_row(report.catalog, report, self._facts_of(report.catalog), unlisted.stored)
+            yield WalkBatch(catalogs=[row])
 
     async def _walk_catalog(
         self, client: OctogenClient, fetcher: DetailFetcher | None, catalog: str, emit: Emit
     ) -> _Unlisted:
-        """Walks ``catalog`` and emits its rows; returns the live products the walk did not list (none after
-        a filtered walk), to be marked removed once every catalog has been walked."""
+        """Walks ``catalog`` and emits its products' rows; returns the live products the walk did not list
+        (none after a filtered walk), to be marked removed, and the catalog's row, once every catalog has been
+        walked."""
         settings = self._settings
         report = self._observer.start(catalog)
         facts = self._facts_of(catalog)
@@ -378,36 +384,41 @@ class CatalogWalk:
                 _settle(reading)
             report.complete = True
             stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
-            unlisted = [] if settings.filters.is_filtered else self._sweep(report, known, stored)
-            await buffer.add(WalkBatch(catalogs=[self._catalog_row(catalog, report, facts, stored)]))
+            unlisted = [] if settings.filters.is_filtered else known.unseen_live()
             await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
-        return _Unlisted(report, unlisted)
+        return _Unlisted(report, unlisted, stored)
 
-    def _sweep(self, report: CatalogReport, known: KnownVersions, stored: Row | None) -> list[str]:
-        """The live products a complete unfiltered walk did not list, unless the mass-removal guard stops
-        the sweep (then none, and the report says why)."""
-        unlisted = known.unseen_live()
-        if self._settings.allow_mass_removal:
-            return unlisted
-        last_count = (stored or {}).get("product_count")
+    def _sweep(self, unlisted: _Unlisted) -> list[str]:
+        """The live products a complete unfiltered walk did not list and no other catalog's walk listed,
+        unless the mass-removal guard stops the sweep (then none, and the report says why). Products another
+        catalog listed moved there: they are neither removed nor counted against the guard."""
+        report = unlisted.report
+        gone = [uuid for uuid in unlisted.uuids if uuid not in self._listed]
+        if not gone or self._settings.allow_mass_removal:
+            return gone
+        last_count = (unlisted.stored or {}).get("product_count")
         reason = mass_removal(
-            unlisted=len(unlisted),
+            unlisted=len(gone),
+            moved=len(unlisted.uuids) - len(gone),
             listed=report.listed,
             new=report.new,
             last_complete_count=last_count if isinstance(last_count, int) else None,
             max_share=self._settings.max_removal_share,
         )
         if reason is None:
-            return unlisted
-        report.removal_skipped, report.would_remove = reason, len(unlisted)
+            return gone
+        report.removal_skipped, report.would_remove = reason, len(gone)
         return []
 
     def _catalog_row(
         self, catalog: str, report: CatalogReport, facts: _CatalogFacts, stored: Row | None
     ) -> Row:
-        """The catalog's row: what this run learned over what was loaded before (a merge replaces the row)."""
+        """The catalog's row: what this run learned over what was loaded before (a merge replaces the row).
+        ``product_count`` is what the last complete, unfiltered walk whose sweep ran listed (the guard
+        compares the next walks with it); a seed-era API's own count (GET /catalogs) only when none is
+        stored."""
         row: Row = {**(stored or {}), **facts.listed, "catalog": catalog}
         if facts.display_name is not None:
             row["display_name"] = facts.display_name
@@ -415,6 +426,8 @@ class CatalogWalk:
             row["source_base_url"] = facts.source_base_url
         if report.complete and not self._settings.filters.is_filtered and report.removal_skipped is None:
             row["product_count"] = report.listed
+        elif isinstance((stored or {}).get("product_count"), int):
+            row["product_count"] = (stored or {})["product_count"]
         return row
 
     def _plan_page(
@@ -518,9 +531,11 @@ class CatalogWalk:
 
     async def _removed(self, unlisted: _Unlisted) -> AsyncIterator[WalkBatch]:
         """The loaded rows of the products a complete unfiltered walk did not list (and no other catalog's
-        walk listed), re-emitted with ``removed_at`` set."""
+        walk listed), re-emitted with ``removed_at`` set, unless the mass-removal guard stops the sweep."""
         report = unlisted.report
-        uuids = [uuid for uuid in unlisted.uuids if uuid not in self._listed]
+        uuids = self._sweep(unlisted)
+        if report.removal_skipped is not None:
+            self._observer.progress(report)
         removed_at = datetime.now(UTC)
         for start in range(0, len(uuids), REMOVAL_CHUNK):
             chunk = uuids[start : start + REMOVAL_CHUNK]

@@ -24,6 +24,7 @@ def names_other_catalog(record: Mapping[str, Any], catalog: str) -> bool:
 def mass_removal(
     *,
     unlisted: int,
+    moved: int = 0,
     listed: int,
     new: int,
     last_complete_count: int | None,
@@ -31,21 +32,23 @@ def mass_removal(
 ) -> str | None:
     """Why a complete walk's removal sweep must not run, or ``None`` when it may.
 
-    ``unlisted``: live products the walk did not list (the sweep would mark them removed); ``listed`` and
-    ``new``: what the walk listed, and how many of those had no live row; ``last_complete_count``: the
-    ``product_count`` the last complete, unfiltered walk stored. The sweep is refused when it would remove
-    more than ``max_share`` of the live products, or when the walk listed fewer than ``1 - max_share`` of the
-    products of the last complete walk (an API that ends a walk early, an index being rebuilt).
+    ``unlisted``: live products the walk did not list and no other catalog's walk listed (the sweep would
+    mark them removed); ``moved``: live products the walk did not list that another catalog's walk of the run
+    listed (they moved there: accounted for); ``listed`` and ``new``: what the walk listed, and how many of
+    those had no live row; ``last_complete_count``: the ``product_count`` the last complete, unfiltered walk
+    stored. The sweep is refused when it would remove more than ``max_share`` of the live products, or when
+    the walk listed (with the products that moved away) fewer than ``1 - max_share`` of the products of the
+    last complete walk (an API that ends a walk early, an index being rebuilt).
     """
     if unlisted == 0:
         return None
-    live_before = unlisted + max(listed - new, 0)
+    live_before = unlisted + moved + max(listed - new, 0)
     if unlisted > max_share * live_before:
         return (
             f"it would mark {unlisted:,} of {live_before:,} live products removed"
             f" ({unlisted / live_before:.0%}, more than {max_share:.0%})"
         )
-    if last_complete_count and listed < (1 - max_share) * last_complete_count:
+    if last_complete_count and listed + moved < (1 - max_share) * last_complete_count:
         return (
             f"the walk listed {listed:,} products where the last complete walk listed"
             f" {last_complete_count:,} (fewer than {1 - max_share:.0%} of them)"
