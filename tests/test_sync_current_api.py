@@ -24,6 +24,7 @@ from tests.sync_support import (
     SyncTarget,
     as_stored_hit,
     assert_tables_match,
+    price_key,
     read_table,
     table_names,
     totals,
@@ -240,8 +241,11 @@ def test_a_product_that_left_the_index_is_removed_never_resolved_on_demand(
     assert all(record.get("source") == "indexed" for record in details.values())
     expected = ExpectedTables(sandbox)
     expected.observe()
-    expected.products[removed[0]] = as_stored_hit(last_hits[removed[0]])
+    hit = last_hits[removed[0]]
+    expected.products[removed[0]] = as_stored_hit(hit)
     expected.removed = set(removed)
+    # the version its search showed, in the history as in its row
+    expected.prices.add(price_key(removed[0], hit["updatedAt"], hit["currentPrice"], hit["originalPrice"]))
     assert_tables_match(target.database, expected)
 
 

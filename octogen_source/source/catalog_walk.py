@@ -512,13 +512,14 @@ class CatalogWalk:
         for change in plan.changes:
             if change.refused:
                 continue
+            # a product gone by its lookup keeps the version its search showed, as its history does
+            batch.prices.append(price_row(change.row, report.catalog, self._observed_at))
             if change.gone:
                 batch.products.append(removed_row(change.row, datetime.now(UTC)))
                 report.removed += 1
                 report.listed -= 1  # listed by the search, gone by its lookup
                 continue
             batch.products.append(change.row)
-            batch.prices.append(price_row(change.row, report.catalog, self._observed_at))
             if change.verdict is Verdict.NEW:
                 report.new += 1
             elif change.verdict is Verdict.CHANGED:
