@@ -20,6 +20,7 @@ from typing import Any
 import dlt
 from dlt.common.schema.typing import TTableSchemaColumns
 
+from octogen_source.source.leftovers import remove_earlier_loaded_packages
 from octogen_source.table_names import SYNC_RUNS
 
 log = logging.getLogger("octogen_source.sync")
@@ -89,7 +90,8 @@ def record_history(
         history_rows(records), name=SYNC_RUNS, write_disposition="append", columns=SYNC_RUN_COLUMNS
     )
     try:
-        pipeline.run(resource)
+        info = pipeline.run(resource)
     except Exception:
         pipeline.abort_packages()
         raise
+    remove_earlier_loaded_packages(pipeline, keep=info.loads_ids)

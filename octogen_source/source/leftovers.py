@@ -1,4 +1,4 @@
-"""Removing what a killed run left in the pipeline's working directory.
+"""Removing what a killed run left in the pipeline's working directory, and the load packages of earlier runs.
 
 dlt extracts into ``normalize/<16 hex digits>/`` (one folder per extract) and moves a package to
 ``normalize/extracted/`` only once its extract completes; the folder is deleted when the extract ends. A run
@@ -15,12 +15,18 @@ such an orphan is never committed nor loaded.
 
 One pipeline is run by one process at a time (README): a folder of another live extract of the same pipeline
 cannot exist here.
+
+dlt keeps every loaded package under ``load/loaded/`` with its files (≈ 2 KB per product written: a full
+sync of 4,500 products 9.7 MB, 26 MB after 18 runs), so a scheduled sync's working directory grew without
+end. After a successful run the packages of earlier runs are deleted; the run's own stay for inspection
+(``dlt pipeline <name> info``).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Collection
 from pathlib import Path
 
 import dlt
@@ -61,6 +67,20 @@ def _remove_orphaned_new_packages(working_dir: Path) -> int:
     removed = 0
     for package in new_packages.iterdir():
         if package.is_dir() and not (extracted / package.name).exists():
+            shutil.rmtree(package, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def remove_earlier_loaded_packages(pipeline: dlt.Pipeline, keep: Collection[str]) -> int:
+    """Deletes the loaded packages under the pipeline's ``load/loaded/`` but those of ``keep`` (load ids: the
+    run that just succeeded); returns how many. Call it only after a successful run."""
+    loaded = Path(pipeline.working_dir) / "load" / "loaded"
+    if not loaded.is_dir():
+        return 0
+    removed = 0
+    for package in loaded.iterdir():
+        if package.is_dir() and package.name not in keep:
             shutil.rmtree(package, ignore_errors=True)
             removed += 1
     return removed

@@ -21,7 +21,7 @@ from octogen_source.history import record_history
 from octogen_source.source import SourceSettings, WalkObserver, build_source, resolve_settings
 from octogen_source.source.builder import SOURCE_NAME
 from octogen_source.source.first_load import append_on_first_load, holds_no_products
-from octogen_source.source.leftovers import remove_abandoned_extracts
+from octogen_source.source.leftovers import remove_abandoned_extracts, remove_earlier_loaded_packages
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.segments import run_in_segments
 from octogen_source.source.tables import PRODUCTS, high_water_mark
@@ -111,6 +111,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
             prepare(source)
             report.load_ids = list(_load_ids(pipeline.run(source, **run_arguments)))
         create_analyst_views(pipeline)
+        remove_earlier_loaded_packages(pipeline, keep=report.load_ids)
     except Exception as error:
         base_url = observer.base_url or options.base_url
         line = describe_failure(error, secret=options.api_key, base_url=base_url)
