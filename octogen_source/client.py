@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import orjson
 from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from tenacity import RetryCallState
 from typing_extensions import TypedDict, Unpack
 
 from octogen_source.bounded_body import clip_long_text, read_bounded
@@ -103,8 +105,12 @@ class OctogenClient:
 
     The key is the ``api_key`` argument, else ``OCTO_API_KEY``; with neither, :class:`MissingAPIKeyError`
     is raised here, before any request. ``timeout`` applies to every request, also through a caller's
-    ``http_client`` (which the client never closes). Transport errors, 429 and 5xx are retried per
-    ``retry``; a 429 holds every request of this client until its ``Retry-After`` has passed.
+    ``http_client`` (which the client never closes): to each read as httpx applies it, and to each attempt
+    as a whole (headers and body: the longest of an ``httpx.Timeout``'s values), so a body trickled a few
+    bytes at a time, or never ended, times out like a read. Transport errors, timeouts, 429 and 5xx are
+    retried per ``retry``; a 429 holds every request of this client until its ``Retry-After`` has passed.
+    A request never runs past ``retry.max_total_seconds`` (retries included): an attempt started late gets
+    only what is left of it, and when it runs out the request fails with :class:`OctogenConnectionError`.
 
     A response body larger than ``max_response_bytes`` (decoded) is refused, as soon as the limit is passed,
     with :class:`OctogenResponseTooLargeError` (not retried). With ``max_text_chars``, the wire answers
@@ -141,7 +147,9 @@ class OctogenClient:
         self._max_response_bytes = max_response_bytes
         self._max_text_chars = max_text_chars
         self._base_url = base_url.rstrip("/")
-        self._retrying = build_retrying(retry if retry is not None else RetryPolicy(), RateLimitGate())
+        policy = retry if retry is not None else RetryPolicy()
+        self._time_budget = policy.max_total_seconds
+        self._retrying = build_retrying(policy, RateLimitGate())
         self.stats = RequestStats()
         self._generation: ApiGeneration | None = None
 
@@ -151,6 +159,7 @@ class OctogenClient:
             "User-Agent": "octogen-dlt",
         }
         request_timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._attempt_seconds = _longest_of(request_timeout)
         self._owns_http = http_client is None
         if http_client is None:
             limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
@@ -407,10 +416,52 @@ class OctogenClient:
         # tenacity keeps the state of a run on the controller: one copy per request
         async for attempt in self._retrying.copy():
             with attempt:
-                self._count(operation, retry=attempt.retry_state.attempt_number > 1)
-                response = await self._send_once(method, url, path, body)
+                state = attempt.retry_state
+                # the budget runs from the start of the run, on tenacity's clock (time.monotonic)
+                budget_left = state.start_time + self._time_budget - time.monotonic()
+                response = await self._attempt(operation, method, url, path, body, budget_left, state)
         assert response is not None  # the loop ends only after an attempt returned
         return response
+
+    async def _attempt(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        path: str,
+        body: dict[str, Any] | None,
+        budget_left: float,
+        state: RetryCallState,
+    ) -> httpx.Response:
+        """One attempt, headers and body, ended at the client's timeout or, sooner, when the request's time
+        budget runs out (httpx's timeouts are per read: a trickled or never-ending body would outlast both).
+
+        Either end is an :class:`OctogenConnectionError`, retryable like a read timeout; the retry policy's
+        own budget check then stops the run once the budget is spent.
+        """
+        cap = self._attempt_seconds
+        by_budget = cap is None or budget_left <= cap
+        seconds = budget_left if by_budget or cap is None else cap
+        if seconds > 0:
+            self._count(operation, retry=state.attempt_number > 1)
+            deadline = asyncio.timeout(seconds)
+            try:
+                async with deadline:
+                    return await self._send_once(method, url, path, body)
+            except (TimeoutError, OctogenConnectionError):
+                # httpx's own timeout may fire together with the deadline: the deadline is the cause
+                if not deadline.expired():
+                    raise
+        if by_budget:
+            attempts = state.attempt_number if seconds > 0 else state.attempt_number - 1
+            reason = (
+                f"no complete answer within {self._time_budget:g} s, the time budget of the request, retries"
+                f" included ({attempts} attempt{'' if attempts == 1 else 's'}; raise it with"
+                " RetryPolicy.max_total_seconds, sources.octogen.retry_max_seconds or --retry-max-seconds)"
+            )
+        else:
+            reason = f"no complete answer within {seconds:g} s (the request timeout)"
+        raise OctogenConnectionError(f"Could not reach the Octogen API on {method} {path}: {reason}")
 
     async def _send_once(
         self, method: str, url: str, path: str, body: dict[str, Any] | None
@@ -632,6 +683,14 @@ _MODEL_PAGES: Final = _PageKind[MerchantProductListPage](
 _WIRE_PAGES: Final = _PageKind[WireSearchPage](
     parse_wire_search_page, is_current_api_page, lambda page: page["nextCursor"]
 )
+
+
+def _longest_of(timeout: httpx.Timeout) -> float | None:
+    """The longest of a timeout's values (``None``: none set), the bound of one attempt as a whole."""
+    values = [
+        value for value in (timeout.connect, timeout.read, timeout.write, timeout.pool) if value is not None
+    ]
+    return max(values) if values else None
 
 
 def _tell_when_sent(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awaitable[None]]:

@@ -5,7 +5,8 @@ errors, 429 and 5xx). Never retried: any other status (402, insufficient credit,
 billed), configuration and response errors.
 Waits grow exponentially with jitter, unless the API says how long to wait (``Retry-After``, in seconds or
 as an HTTP date). A run of attempts is bounded both in number and in total time; a wait that would end
-past the time budget is not started, the last error is raised at once instead.
+past the time budget is not started, the last error is raised at once instead. The client also ends an
+attempt still running when the budget runs out (``OctogenClient``), so no request outlasts it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ class RetryPolicy:
     max_attempts: int = 6
     """Attempts in total, the first included (1 = never retry)."""
     max_total_seconds: float = 120.0
-    """Time budget from the first attempt; no attempt starts after it."""
+    """Time budget from the first attempt, retries included: no attempt starts after it, and the client ends
+    one still running (headers or body) when it runs out."""
     initial_backoff: float = 0.5
     """First wait; each later one doubles. Every wait adds a random jitter of up to this much."""
     max_backoff: float = 20.0
