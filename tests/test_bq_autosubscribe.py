@@ -580,7 +580,7 @@ def test_failing_token_command_is_one_line(
 
     assert (result.code, result.out) == (1, "")
     assert (
-        result.err == f"octogen-bq-autosubscribe: error: token command {Path(sys.executable).name} "
+        result.err == f"octogen-bq-autosubscribe: error: token command {sys.executable} "
         "exited with status 3\n"
     )
     assert control_plane.http_requests == 0
@@ -613,7 +613,7 @@ def test_no_token_configured_is_exit_2(
         ),
         (
             ["--project", PROJECT, "--principal", PRINCIPAL, "--control-plane-url", "ftp://x"],
-            "control-plane URL must be an http(s) URL",
+            "control-plane URL must be an https URL",
         ),
     ],
 )

@@ -313,15 +313,16 @@ def test_a_missing_file_is_one_line(
     tmp_path: Path,
     which: str,
 ) -> None:
+    """A file that is not there is a bad argument (exit 2), refused before any request."""
     missing = tmp_path / "nowhere" / "mcp.file"
     monkeypatch.setenv(which, str(missing))
-    grants = auth.counters.refresh_grants
+    requests = len(auth.counters.requests)
 
     code, out, err = _run(capsys, auth)
 
     what = "refresh-token" if "REFRESH" in which else "client-id"
-    assert (code, out, err) == (1, "", f"{PREFIX}{what} file {missing} does not exist\n")
-    assert auth.counters.refresh_grants == grants
+    assert (code, out, err) == (2, "", f"{PREFIX}{what} file {missing} does not exist\n")
+    assert len(auth.counters.requests) == requests
 
 
 def test_an_unreadable_or_empty_refresh_token_file_is_one_line(
@@ -331,11 +332,15 @@ def test_an_unreadable_or_empty_refresh_token_file_is_one_line(
     auth: FakeAuthorizationServer,
     tmp_path: Path,
 ) -> None:
+    """A file that cannot be opened is refused up front (exit 2); an empty one is found when it is read under
+    its lock (another tool may be rewriting it in place): the run fails (exit 1)."""
+    requests = len(auth.counters.requests)
     directory = tmp_path / "a-directory"
     directory.mkdir()
     monkeypatch.setenv("OCTOGEN_MCP_REFRESH_TOKEN_FILE", str(directory))
     code, _, err = _run(capsys, auth)
-    assert (code, err) == (1, f"{PREFIX}refresh-token file {directory} is a directory\n")
+    assert (code, err) == (2, f"{PREFIX}refresh-token file {directory} is a directory\n")
+    assert len(auth.counters.requests) == requests
 
     empty = tmp_path / "empty"
     empty.write_text("\n")
@@ -348,11 +353,13 @@ def test_an_unreadable_or_empty_refresh_token_file_is_one_line(
         locked.write_text("rt_x\n")
         locked.chmod(0)
         monkeypatch.setenv("OCTOGEN_MCP_REFRESH_TOKEN_FILE", str(locked))
+        requests = len(auth.counters.requests)
         code, _, err = _run(capsys, auth)
         assert (code, err) == (
-            1,
+            2,
             f"{PREFIX}refresh-token file {locked} is not readable (permission denied)\n",
         )
+        assert len(auth.counters.requests) == requests
 
 
 def test_a_token_that_could_not_be_stored_is_not_spent(

@@ -41,8 +41,10 @@ from octogen_source.bigquery.control_plane import (
     TOKEN_COMMAND_ENV,
     ControlPlaneTokenError,
     MissingControlPlaneTokenError,
+    check_token_program,
     checked_token,
     run_token_command,
+    split_token_command,
 )
 from octogen_source.bigquery.oauth import (
     DEFAULT_AUTH_SERVER,
@@ -55,6 +57,7 @@ from octogen_source.bigquery.oauth import (
 )
 from octogen_source.bigquery.secret_files import (
     SecretFileError,
+    check_readable_file,
     exclusive_file_lock,
     read_secret_file,
     write_secret_file,
@@ -91,6 +94,10 @@ class AccessTokenSource:
 
     def __call__(self) -> str:
         raise NotImplementedError
+
+    def check(self) -> None:
+        """Configuration mistakes found without any request (a token command that is not there, a missing
+        refresh-token file): :class:`MissingControlPlaneTokenError`. Nothing is run or sent."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r})"
@@ -129,12 +136,16 @@ class _Cached(AccessTokenSource):
 class TokenCommand(_Cached):
     def __init__(self, command: str, *, origin: str) -> None:
         super().__init__()
+        self._program = split_token_command(command, origin=origin)[0]  # unparsable: a usage mistake
         self._command = command
         self._origin = origin
         self.description = f"token command ({origin})"
 
+    def check(self) -> None:
+        check_token_program(self._program, origin=self._origin)
+
     def _fetch(self) -> tuple[str, float | None]:
-        output = run_token_command(self._command)
+        output = run_token_command(self._command, origin=self._origin)
         return checked_token(output, source=self._origin), _expires_in_of(output)
 
 
@@ -168,6 +179,13 @@ class RefreshTokenFile(_Cached):
         self._token_endpoint = token_endpoint
         self._timeout = timeout
         self.description = f"refresh-token file {self.path}"
+
+    def check(self) -> None:
+        # Only that it can be opened: its content is read (and judged) under the lock, when it is used.
+        try:
+            check_readable_file(self.path, what="refresh-token")
+        except SecretFileError as exc:
+            raise MissingControlPlaneTokenError(str(exc)) from None
 
     def _fetch(self) -> tuple[str, float | None]:
         try:
@@ -211,8 +229,9 @@ class RefreshTokenFile(_Cached):
 def choose_token_source(options: TokenOptions, env: Mapping[str, str] | None = None) -> AccessTokenSource:
     """The access-token source by the precedence in the module docstring.
 
-    :class:`MissingControlPlaneTokenError` (a usage mistake) when nothing usable is configured;
-    :class:`ControlPlaneTokenError` when the client-id file cannot be read.
+    :class:`MissingControlPlaneTokenError` (a usage mistake) when nothing usable is configured, the token
+    command cannot be parsed or the client-id file cannot be read. What needs the file system is checked by
+    the source's :meth:`~AccessTokenSource.check`.
     """
     environ = os.environ if env is None else env
 
@@ -281,7 +300,7 @@ def _client_id(options: TokenOptions, from_env: Callable[[str], str | None]) -> 
     try:
         return read_secret_file(Path(client_id_file.strip()), what="client-id")
     except SecretFileError as exc:
-        raise ControlPlaneTokenError(str(exc)) from None
+        raise MissingControlPlaneTokenError(str(exc)) from None
 
 
 def _given(value: str | None) -> bool:

@@ -54,6 +54,16 @@ EXIT_OK, EXIT_ERROR, EXIT_BAD_ARGUMENTS = 0, 1, 2
 
 _PROJECT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
 _NO_SPACES = re.compile(r"\S+")
+_DOMAIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+"
+_PRINCIPAL = re.compile(
+    rf"(?:user|group|serviceAccount):[^@\s:]+@{_DOMAIN}"
+    rf"|domain:{_DOMAIN}"
+    r"|principal(?:Set)?://iam\.googleapis\.com/\S+"
+)
+"""The IAM members the control plane grants the listing to (``roles/analyticshub.subscriber``) and matches
+the reader by, exactly as written: an account, a group or a domain, or a workforce/workload identity
+federation principal. ``allUsers``/``allAuthenticatedUsers`` name no reader."""
+PRINCIPAL_FORMS = "user:EMAIL, group:EMAIL, serviceAccount:EMAIL, domain:DOMAIN or principal://..."
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -70,8 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--principal",
         required=True,
-        help="the reader's principal as registered with Octogen, "
-        "e.g. serviceAccount:reader@p.iam.gserviceaccount.com",
+        help="the reader's IAM principal as registered with Octogen "
+        f"({PRINCIPAL_FORMS}), e.g. serviceAccount:reader@p.iam.gserviceaccount.com",
     )
     parser.add_argument(
         "--catalog",
@@ -145,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_sdk_logging()
     try:
         token_source = choose_token_source(_token_options(args))
+        token_source.check()  # a token command or file that is not there: a usage mistake, nothing sent
         token_source()  # the first access token now: a revoked refresh token fails before any call
     except ControlPlaneTokenError as exc:
         # Nothing configured is a usage mistake; a configured token source that fails is the run failing.
@@ -182,6 +193,8 @@ def _argument_problem(args: argparse.Namespace, catalogs: Sequence[str]) -> str 
         return f"--project must be a GCP project id, got {args.project!r}"
     if not _NO_SPACES.fullmatch(args.principal.strip()):
         return f"--principal must be one principal without spaces, got {args.principal!r}"
+    if not _PRINCIPAL.fullmatch(args.principal.strip()):
+        return f"--principal must be an IAM principal: {PRINCIPAL_FORMS}, got {args.principal!r}"
     for catalog in catalogs:
         if not _NO_SPACES.fullmatch(catalog):
             return f"--catalog must be a catalog key without spaces, got {catalog!r}"

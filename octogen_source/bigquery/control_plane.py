@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar, cast
@@ -40,6 +41,7 @@ from octogen_source.bigquery.guarded_transport import (
     RefusedRequestError,
     UnusableResponseError,
 )
+from octogen_source.bigquery.oauth import is_loopback_host
 from octogen_source.errors import OctogenError
 
 DEFAULT_CONTROL_PLANE_URL = "https://mcp.octogen.ai/mcp/"
@@ -81,7 +83,9 @@ class ControlPlaneTokenError(ControlPlaneError):
 
 
 class MissingControlPlaneTokenError(ControlPlaneTokenError):
-    """Neither ``OCTOGEN_MCP_ACCESS_TOKEN`` nor ``OCTOGEN_MCP_TOKEN_COMMAND`` is set."""
+    """No usable credentials are configured: none at all, or a setting that is wrong before any request is
+    made (a malformed token, a token command that cannot be parsed or found, a missing file). A usage mistake
+    (the CLI's exit status 2), where a configured source that fails when used is the run failing."""
 
 
 class ControlPlaneToolError(ControlPlaneError):
@@ -168,21 +172,37 @@ def suggested_dataset_id(suggestion: str | Mapping[str, Any] | None) -> str | No
 
 
 def resolve_control_plane_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """The URL given, else ``OCTOGEN_MCP_URL``, else the default; must be an http(s) URL with a host."""
+    """The URL given, else ``OCTOGEN_MCP_URL``, else the default; see :func:`check_control_plane_url`."""
     environ = os.environ if env is None else env
-    url = explicit or environ.get(CONTROL_PLANE_URL_ENV) or DEFAULT_CONTROL_PLANE_URL
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ControlPlaneError(f"control-plane URL must be an http(s) URL, got {redact_url(url)!r}")
-    return url
+    return check_control_plane_url(
+        explicit or environ.get(CONTROL_PLANE_URL_ENV) or DEFAULT_CONTROL_PLANE_URL
+    )
+
+
+def check_control_plane_url(url: str) -> str:
+    """``url`` if it is https with a host, or http to a loopback host (a local server): the access token
+    goes to it in a header, so it never travels in clear text. Else :class:`ControlPlaneError`."""
+    try:
+        parts = urlsplit(url)
+        scheme, host, _ = parts.scheme, parts.hostname, parts.port  # port: ValueError when out of range
+    except ValueError:
+        scheme, host = "", None
+    if host and (scheme == "https" or (scheme == "http" and is_loopback_host(host))):
+        return url
+    raise ControlPlaneError(
+        f"control-plane URL must be an https URL (http only on 127.0.0.1/localhost), got {redact_url(url)!r}"
+    )
 
 
 def redact_url(url: str) -> str:
     """The URL without user info, query or fragment: safe to print."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+    except ValueError:  # unparsable: show its start, up to any user info, query or fragment
+        return url.split("@")[-1].split("?")[0].split("#")[0][:100]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
@@ -205,14 +225,31 @@ def resolve_access_token(env: Mapping[str, str] | None = None) -> str:
     return checked_token(run_token_command(command), source=TOKEN_COMMAND_ENV)
 
 
-def run_token_command(command: str) -> str:
+def split_token_command(command: str, *, origin: str = TOKEN_COMMAND_ENV) -> list[str]:
+    """``command`` split with :func:`shlex.split`; :class:`MissingControlPlaneTokenError` naming ``origin``
+    (the option or variable it came from) when it cannot be parsed or is empty."""
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise ControlPlaneTokenError(f"{TOKEN_COMMAND_ENV} cannot be parsed: {exc}") from None
-    if not argv:
-        raise ControlPlaneTokenError(f"{TOKEN_COMMAND_ENV} is empty")
-    program = os.path.basename(argv[0])
+        raise MissingControlPlaneTokenError(f"{origin} cannot be parsed: {exc}") from None
+    if not argv or not argv[0]:
+        raise MissingControlPlaneTokenError(f"{origin} is empty")
+    return argv
+
+
+def check_token_program(program: str, *, origin: str = TOKEN_COMMAND_ENV) -> None:
+    """:class:`MissingControlPlaneTokenError` naming ``program`` as given (a path, or a name looked up on
+    ``PATH`` as running it would) when it cannot be run."""
+    if shutil.which(program) is not None:
+        return
+    if os.path.isdir(program) or (os.path.dirname(program) and os.path.exists(program)):
+        raise MissingControlPlaneTokenError(f"token command is not executable: {program} ({origin})")
+    raise MissingControlPlaneTokenError(f"token command not found: {program} ({origin})")
+
+
+def run_token_command(command: str, *, origin: str = TOKEN_COMMAND_ENV) -> str:
+    argv = split_token_command(command, origin=origin)
+    program = argv[0]
     try:
         completed = subprocess.run(
             argv,
@@ -294,7 +331,7 @@ class ControlPlaneClient:
         http_client: httpx.AsyncClient | None = None,
         max_response_bytes: int | None = None,
     ) -> None:
-        self.url = url
+        self.url = check_control_plane_url(url)
         self._access_token = access_token
         self._max_response_bytes = max_response_bytes
         self._timeout = timeout

@@ -20,6 +20,7 @@ import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -47,6 +48,7 @@ from octogen_source.bigquery.secret_files import (
     SecretFileError,
     exclusive_file_lock,
     read_secret_file,
+    unwritable_reason,
     write_secret_file,
 )
 from octogen_source.cli import OneLineArgumentParser
@@ -115,11 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_endpoint_url(args.auth_server, what="--auth-server")
     except OAuthError as exc:
         parser.error(str(exc))
+    if not _is_resource_url(args.resource):
+        parser.error(f"--resource must be an absolute http(s) URL without a fragment, got {args.resource!r}")
     paths = {
         "client_id_file": Path(args.client_id_file).expanduser(),
         "redirect_uri_file": Path(args.redirect_uri_file).expanduser(),
         "refresh_token_file": Path(args.refresh_token_file).expanduser(),
     }
+    for option, path in paths.items():  # the sign-in is not worth starting if its files cannot be kept
+        reason = unwritable_reason(path)
+        if reason:
+            parser.error(f"--{option.replace('_', '-')} {path} cannot be written: {reason}")
     try:
         client_id, redirect_uri, reused = _sign_in(args, paths)
     except (OAuthError, SecretFileError, TimeoutError, OSError) as exc:
@@ -218,6 +226,15 @@ def _register(client: httpx.Client, metadata: ServerMetadata, redirect_uri: str,
         scope=scope,
         client_name=CLIENT_NAME,
     )
+
+
+def _is_resource_url(resource: str) -> bool:
+    """An RFC 8707 resource indicator: an absolute URL (the MCP server's), no fragment."""
+    try:
+        parts = urlsplit(resource)
+        return parts.scheme in ("https", "http") and bool(parts.hostname) and not parts.fragment
+    except ValueError:
+        return False
 
 
 def _printable(text: str) -> str:

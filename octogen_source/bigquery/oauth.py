@@ -66,13 +66,16 @@ def check_endpoint_url(url: str, *, what: str) -> str:
     host = parts.hostname or ""
     if parts.scheme == "https" and host:
         return url
-    if parts.scheme == "http" and (host == "localhost" or _is_loopback(host)):
+    if parts.scheme == "http" and is_loopback_host(host):
         return url
     shown = f"{parts.scheme}://{host}{parts.path}" if host else url[:100]
     raise OAuthError(f"{what} must be an https URL (http only on 127.0.0.1/localhost), got {shown!r}")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1): the only hosts plain http may go to."""
+    if host.lower() == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

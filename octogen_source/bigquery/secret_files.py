@@ -37,22 +37,36 @@ def lock_path_for(path: Path) -> Path:
     return expanded.with_name(expanded.name + ".lock")
 
 
+def _unreadable(expanded: Path, what: str, exc: OSError) -> SecretFileError:
+    if isinstance(exc, FileNotFoundError):
+        return SecretFileError(f"{what} file {expanded} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return SecretFileError(f"{what} file {expanded} is a directory")
+    if isinstance(exc, PermissionError):
+        return SecretFileError(f"{what} file {expanded} is not readable (permission denied)")
+    return SecretFileError(f"{what} file {expanded} cannot be read: {exc.strerror or type(exc).__name__}")
+
+
+def check_readable_file(path: Path, *, what: str) -> None:
+    """:class:`SecretFileError` (as :func:`read_secret_file` words it) when ``path`` cannot be opened for
+    reading. The content is not judged: a file another tool is rewriting in place may be empty for a moment,
+    and is read under its lock when used."""
+    expanded = path.expanduser()
+    try:
+        with expanded.open("rb"):
+            pass
+    except OSError as exc:
+        raise _unreadable(expanded, what, exc) from None
+
+
 def read_secret_file(path: Path, *, what: str) -> str:
     """The stripped one-line value of ``path``; :class:`SecretFileError` naming ``what`` and the file."""
     expanded = path.expanduser()
     try:
         with expanded.open("rb") as handle:
             raw = handle.read(MAX_SECRET_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise SecretFileError(f"{what} file {expanded} does not exist") from None
-    except IsADirectoryError:
-        raise SecretFileError(f"{what} file {expanded} is a directory") from None
-    except PermissionError:
-        raise SecretFileError(f"{what} file {expanded} is not readable (permission denied)") from None
     except OSError as exc:
-        raise SecretFileError(
-            f"{what} file {expanded} cannot be read: {exc.strerror or type(exc).__name__}"
-        ) from None
+        raise _unreadable(expanded, what, exc) from None
     if len(raw) > MAX_SECRET_FILE_BYTES:
         raise SecretFileError(f"{what} file {expanded} is too large to hold a token")
     try:
@@ -64,6 +78,31 @@ def read_secret_file(path: Path, *, what: str) -> str:
     if any(character.isspace() for character in value) or not value.isprintable():
         raise SecretFileError(f"{what} file {expanded} holds more than one line or control characters")
     return value
+
+
+def unwritable_reason(path: Path) -> str | None:
+    """Why :func:`write_secret_file` could never write ``path`` (its lock file included), or None.
+
+    Missing directories are fine where they can be created (the nearest existing one is writable), as
+    ``~/.config/octogen`` on a first sign-in.
+    """
+    expanded = path.expanduser()
+    target = Path(os.path.realpath(expanded))
+    if target.is_dir():
+        return "it is a directory"
+    for directory in dict.fromkeys((target.parent, expanded.parent)):  # the file's, and its lock's
+        existing = directory
+        while not os.path.lexists(existing) and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            if existing == directory:
+                return f"{directory} is not a directory"
+            return f"its directory {directory} cannot be created ({existing} is not a directory)"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            if existing == directory:
+                return f"its directory {directory} is not writable"
+            return f"its directory {directory} cannot be created ({existing} is not writable)"
+    return None
 
 
 def write_secret_file(path: Path, value: str) -> None:
