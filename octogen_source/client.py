@@ -139,8 +139,11 @@ class OctogenClient:
             raise OctogenConfigurationError(
                 f"max_response_bytes must be a positive integer, got {max_response_bytes!r}"
             )
-        if _url_scheme(base_url) not in ("http", "https"):
-            raise OctogenConfigurationError(f"base_url must be an http(s) URL, got {base_url!r}")
+        problem = base_url_problem(base_url)
+        if problem is not None:
+            raise OctogenConfigurationError(
+                f"base_url must be an http(s) URL with a host; {base_url!r} {problem}"
+            )
         if max_connections < 1:
             raise OctogenConfigurationError(f"max_connections must be at least 1, got {max_connections}")
         self._api_key = key
@@ -546,11 +549,28 @@ async def _items_of(pages: AsyncIterator[MerchantProductListPage]) -> AsyncItera
             yield item
 
 
-def _url_scheme(url: Any) -> str | None:
+def base_url_problem(url: Any) -> str | None:
+    """What is wrong with ``url`` as the API's base URL, said of it (``has no host``), or None: it must be an
+    http(s) URL with a host that holds no whitespace and, when it names a port, a port from 1 to 65535.
+    Checked before any request, so that such a URL is a configuration mistake rather than a connection
+    retried until it times out."""
     try:
-        return httpx.URL(url).scheme
+        parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError, ValueError):
-        return None
+        return "is not a URL"
+    if parsed.scheme not in ("http", "https"):
+        return "is not an http(s) URL"
+    try:
+        host = urlsplit(str(url)).hostname or ""
+    except ValueError:
+        return "is not a URL"
+    if not host:
+        return "has no host"
+    if any(character.isspace() for character in host):
+        return "has whitespace in its host"
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        return f"has port {parsed.port}, not one from 1 to 65535"
+    return None
 
 
 def _resolve_api_key(api_key: str | None) -> str:

@@ -34,6 +34,7 @@ from octogen_source.errors import OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.source.config import schema_contract_setting, table_selection
+from octogen_source.source.settings import check_base_url
 from octogen_source.sync import (
     DEFAULT_DATASET,
     DEFAULT_PIPELINE_NAME,
@@ -46,6 +47,9 @@ from octogen_source.sync import (
     run_sync,
 )
 from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
+
+MIN_DUCKDB_MEMORY_LIMIT = "32MB"
+"""The smallest ``--duckdb-memory-limit``: below it DuckDB runs out of memory merging even a few products."""
 
 FULL_REFRESH_DEPRECATED = (
     "warning: --full-refresh is deprecated, use --refetch-all: it fetches every product of the selected"
@@ -93,7 +97,9 @@ def build_parser() -> OneLineArgumentParser:
         "source settings", "each overrides sources.octogen.<setting> (.dlt/config.toml, SOURCES__OCTOGEN__*)"
     )
     source.add_argument("--catalog", action="append", default=[], metavar="KEY", help="repeatable")
-    source.add_argument("--base-url", metavar="URL", help="the Octogen API (https://api.octogen.ai/v1)")
+    source.add_argument(
+        "--base-url", type=base_url, metavar="URL", help="the Octogen API (https://api.octogen.ai/v1)"
+    )
     source.add_argument("--q", help="keyword filter (a filtered sync never marks products removed)")
     source.add_argument(
         "--facet", action="append", default=[], metavar="NAME=V1,V2", help="facet filter, repeatable"
@@ -153,7 +159,8 @@ def build_parser() -> OneLineArgumentParser:
         type=memory_size,
         default=DEFAULT_DUCKDB_MEMORY_LIMIT,
         metavar="SIZE",
-        help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT})",
+        help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT};"
+        f" at least {MIN_DUCKDB_MEMORY_LIMIT})",
     )
     source.add_argument(
         "--max-response-bytes",
@@ -239,10 +246,25 @@ def schema_contract(text: str) -> TSchemaContract | None:
         ) from None
 
 
+def base_url(text: str) -> str:
+    """An http(s) URL with a host (and a port from 1 to 65535 if it names one)."""
+    try:
+        check_base_url(text, setting="--base-url")
+    except InvalidSettingError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--base-url: ")) from None
+    return text
+
+
 def memory_size(text: str) -> str:
-    """A DuckDB memory size such as ``128MB`` or ``1.5GiB``."""
-    if memory_bytes(text) is None:
+    """A DuckDB memory size such as ``128MB`` or ``1.5GiB``, at least :data:`MIN_DUCKDB_MEMORY_LIMIT`."""
+    size, minimum = memory_bytes(text), memory_bytes(MIN_DUCKDB_MEMORY_LIMIT)
+    if size is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a memory size such as 128MB or 1GB")
+    if minimum is not None and size < minimum:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is below the minimum of {MIN_DUCKDB_MEMORY_LIMIT}"
+            " (expected a size such as 128MB or 1GB)"
+        )
     return text.strip()
 
 
@@ -252,6 +274,10 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
     price_min, price_max = arguments.price_min, arguments.price_max
     if price_min is not None and price_max is not None and price_min > price_max:
         raise InvalidSettingError(f"--price-min ({price_min:g}) is above --price-max ({price_max:g})")
+    if not arguments.dataset.strip():
+        raise InvalidSettingError(f"--dataset needs a dataset name (such as {DEFAULT_DATASET!r})")
+    if any(not catalog.strip() for catalog in arguments.catalog):
+        raise InvalidSettingError("--catalog needs a catalog key (find them with --discover <store host>)")
     if arguments.dataset == arguments.pipeline_name:
         raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
     return SyncOptions(

@@ -77,8 +77,9 @@ SOURCE_SECTIONS = (SOURCES, SOURCE_NAME, SOURCE_NAME)
 def octogen_source(
     api_key: str | None = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
-    # str first: dlt then hands an environment value over as it is (a JSON list or comma-separated keys)
-    catalogs: str | Sequence[str] | None = None,
+    # Any: dlt hands a value over as it is, an environment value as text (a JSON list or comma-separated keys)
+    # and a TOML one as TOML holds it; a hint with str would make `catalogs = 5` the catalog key '5'
+    catalogs: Any = None,
     q: str | None = None,
     facets: list[Any] | None = None,
     price_min: float | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from dlt.common.schema.typing import TSchemaContract
 
-from octogen_source.client import DEFAULT_MAX_RESPONSE_BYTES
+from octogen_source.client import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, base_url_problem
 from octogen_source.errors import OctogenConfigurationError
 from octogen_source.models import Facet
 from octogen_source.retries import RetryPolicy
@@ -83,6 +83,7 @@ class SourceSettings:
     sync's; by default, and elsewhere than Linux, in a thread."""
 
     def __post_init__(self) -> None:
+        check_base_url(self.base_url)
         check_tables(self.tables)
         size = self.max_response_bytes
         if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
@@ -113,6 +114,16 @@ def out_of_range(name: str, value: object, expected: str) -> InvalidSettingError
     return InvalidSettingError(
         f"bad setting sources.octogen.{name}: {value!r} is out of range (expected {expected})"
     )
+
+
+def check_base_url(url: str, setting: str = "bad setting sources.octogen.base_url") -> None:
+    """The one line of a base URL the client would refuse, or one it would send requests to in vain (no host,
+    whitespace in the host, port 0 or above 65535), named by ``setting``."""
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise InvalidSettingError(
+            f"{setting}: {str(url)[:80]!r} {problem} (expected an http(s) URL such as {DEFAULT_BASE_URL})"
+        )
 
 
 def check_tables(names: Sequence[str]) -> None:
@@ -186,7 +197,7 @@ def listed_names(
     if names is None:
         return None
     if not isinstance(names, Sequence) or not all(isinstance(name, str) for name in names):
-        raise InvalidSettingError(f"{setting} must be a list of {kind}")
+        raise InvalidSettingError(f"{setting} must be a list of {kind}, not {str(names)[:80]!r}")
     kept = tuple(name.strip() for name in names or () if name and name.strip())
     for name in kept:
         if _NOT_A_NAME.search(name):

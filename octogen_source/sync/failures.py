@@ -15,6 +15,7 @@ import tomlkit
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,
     ConfigValueCannotBeCoercedException,
+    ValueNotSecretException,
 )
 from dlt.common.configuration.providers.toml import TomlProviderReadException
 from dlt.common.destination.exceptions import DestinationException
@@ -23,6 +24,7 @@ from dlt.destinations.exceptions import DestinationConnectionError
 from dlt.pipeline.exceptions import PipelineStepFailed
 from tomlkit.exceptions import TOMLKitError
 
+from octogen_source.client import API_KEY_ENV
 from octogen_source.errors import (
     MissingAPIKeyError,
     OctogenAPIError,
@@ -63,9 +65,9 @@ def failure_is_configuration(error: BaseException) -> bool:
     """Whether the failure is a mistake in the arguments or the configuration, found before anything was
     loaded: a setting of the source missing, malformed or refused (no request sent, or the one that tells the
     API cannot list catalogs), a filter the API refused as invalid (422), a value of dlt's own settings it
-    cannot read, a configuration file it cannot parse, or a required one missing (a destination's
-    credentials). Such a run is not recorded in ``sync_runs`` (the destination is left as it was) and the CLI
-    exits 2."""
+    cannot read, a secret (the API key) in .dlt/config.toml, a configuration file it cannot parse, or a
+    required one missing (a destination's credentials). Such a run is not recorded in ``sync_runs`` (the
+    destination is left as it was) and the CLI exits 2."""
     if isinstance(error, SyncError) and error.__cause__ is not None:
         error = error.__cause__
     cause = root_cause(error)
@@ -75,6 +77,7 @@ def failure_is_configuration(error: BaseException) -> bool:
         | OctogenValidationError
         | ConfigValueCannotBeCoercedException
         | ConfigFieldMissingException
+        | ValueNotSecretException
         | TomlProviderReadException,
     )
 
@@ -99,7 +102,8 @@ def _environment_keys() -> Sequence[str]:
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
-    """``error`` and what it wraps: dlt's step failures, causes and contexts."""
+    """``error`` and what it wraps: dlt's step failures, the first exception of an exception group (a task
+    group's), causes and contexts."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -107,13 +111,15 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         yield current
         if isinstance(current, PipelineStepFailed):
             current = current.exception
+        elif isinstance(current, BaseExceptionGroup):
+            current = current.exceptions[0]
         else:
             current = current.__cause__ or current.__context__
 
 
 def root_cause(error: BaseException) -> BaseException:
     """The first Octogen error in the chain, else the first destination or configuration error of dlt's, else
-    the innermost error."""
+    the innermost error (never an exception group: its first leaf)."""
     chain = list(_chain(error))
     for candidate in chain:
         if isinstance(candidate, OctogenError):
@@ -124,6 +130,7 @@ def root_cause(error: BaseException) -> BaseException:
             DestinationException
             | ConfigFieldMissingException
             | ConfigValueCannotBeCoercedException
+            | ValueNotSecretException
             | TomlProviderReadException
             | DataValidationError,
         ):
@@ -174,6 +181,8 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
         return str(cause)
     step = error.step if isinstance(error, PipelineStepFailed) else None
     where = f" during {step}" if step else ""
+    if isinstance(cause, ValueNotSecretException):
+        return secret_in_config(cause)
     if isinstance(cause, ConfigFieldMissingException):
         return (
             f"missing configuration{where}: {cause.spec_name} needs {', '.join(cause.fields)}"
@@ -194,6 +203,21 @@ def _describe(cause: BaseException, error: BaseException, base_url: str | None) 
     if isinstance(cause, DestinationException) or step == "load":
         return f"the destination failed{where}: {_first_line(cause)}"
     return f"{type(cause).__name__}{where}: {_first_line(cause)}"
+
+
+def secret_in_config(error: ValueNotSecretException) -> str:
+    """The line for a secret found where dlt refuses secrets (.dlt/config.toml); never its value."""
+    where = error.provider_name.strip("`")
+    if error.key.rsplit(".", 1)[-1] == "api_key":
+        return (
+            f"the Octogen API key (sources.octogen.api_key) cannot be in {where}, which holds no secrets:"
+            f" put it in .dlt/secrets.toml ([sources.octogen] api_key) or set {API_KEY_ENV} (or"
+            " SOURCES__OCTOGEN__API_KEY)"
+        )
+    return (
+        f"{error.key} is a secret and cannot be in {where}, which holds no secrets: put it in"
+        " .dlt/secrets.toml or the environment"
+    )
 
 
 def broken_toml_file(paths: Sequence[str]) -> str | None:
