@@ -29,6 +29,7 @@ def digest(path: Path) -> str:
         (["--json", "--price-min", "5", "--price-max", "1"], "--price-min (5) is above --price-max (1)"),
         (["--json", "--bogus"], "unrecognized arguments: --bogus"),
         (["--json", "--page-size", "0"], "argument --page-size: '0' is not a positive integer"),
+        (["--json", "--retry-max-seconds", "0"], "argument --retry-max-seconds: '0' is not a number > 0"),
     ],
 )
 def test_json_reports_a_bad_argument_on_stdout_too(
@@ -88,6 +89,8 @@ def test_discover_json_and_an_unreachable_api_named_by_its_url(
         ("SOURCES__OCTOGEN__PRICE_MIN", "nan", "bad setting sources.octogen.price_min: nan is out of range"),
         ("SOURCES__OCTOGEN__PRICE_MAX", "-5", "bad setting sources.octogen.price_max: -5.0 is out of range"),
         ("SOURCES__OCTOGEN__RETRY_MAX_SECONDS", "-1", "bad setting sources.octogen.retry_max_seconds"),
+        # no time for a first attempt: every request would fail unsent
+        ("SOURCES__OCTOGEN__RETRY_MAX_SECONDS", "0", "bad setting sources.octogen.retry_max_seconds"),
         ("OCTO_API_KEY", "", "no Octogen API key"),
     ],
 )

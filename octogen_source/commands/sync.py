@@ -140,7 +140,7 @@ def build_parser() -> OneLineArgumentParser:
     )
     source.add_argument(
         "--retry-max-seconds",
-        type=non_negative_float,
+        type=positive_float,
         metavar="S",
         help="seconds per request, retries included (120)",
     )
@@ -213,6 +213,10 @@ def positive_int(text: str) -> int:
 
 def non_negative_float(text: str) -> float:
     return _number(text, lambda value: value >= 0 and math.isfinite(value), "a number >= 0")
+
+
+def positive_float(text: str) -> float:
+    return _number(text, lambda value: value > 0 and math.isfinite(value), "a number > 0")
 
 
 def share(text: str) -> float:

@@ -116,8 +116,9 @@ def _retry_policy(
     base = policy if policy is not None else RetryPolicy()
     if max_attempts is not None and max_attempts < 1:
         raise out_of_range("retry_max_attempts", max_attempts, "an integer of at least 1")
-    if max_seconds is not None and not (max_seconds >= 0 and math.isfinite(max_seconds)):
-        raise out_of_range("retry_max_seconds", max_seconds, "a number of seconds >= 0")
+    # 0 would leave no time for the first attempt (every request refused unsent)
+    if max_seconds is not None and not (max_seconds > 0 and math.isfinite(max_seconds)):
+        raise out_of_range("retry_max_seconds", max_seconds, "a number of seconds > 0")
     return replace(
         base,
         max_attempts=base.max_attempts if max_attempts is None else max_attempts,
