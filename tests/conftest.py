@@ -17,6 +17,7 @@ from tests.bigquery_emulator.fixtures import (  # noqa: F401  (module fixtures o
     token_endpoint,
 )
 from tests.cli_support import cli_environment
+from tests.fake_control_plane import FakeControlPlane
 
 # Bytecode caching on for the Python processes the tests start (xdist's workers, the group environments'
 # child pytests, the installed wheel's commands, the BigQuery emulator): the venvs they run in are built
@@ -80,3 +81,10 @@ def sandbox_factory() -> Iterator[Callable[..., Sandbox]]:
 def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -> Iterator[Sandbox]:
     """A clean environment for the CLI pointing at ``sandbox``, run from tmp_path (tests/cli_support.py)."""
     yield from cli_environment(monkeypatch, tmp_path, sandbox)
+
+
+@pytest.fixture(scope="module")
+def control_plane_server() -> Iterator[FakeControlPlane]:
+    """A fake Octogen control plane per test module (the BigQuery tools' tests reset it per test)."""
+    with FakeControlPlane() as running:
+        yield running

@@ -28,15 +28,12 @@ from octogen_source.bigquery.control_plane import (
     resolve_control_plane_url,
 )
 from octogen_source.bigquery.login_cli import main as login_main
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
 pytestmark = pytest.mark.timeout(60)
 
-PROJECT = "acme-analytics"
-PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
-BASE_ARGS = ["--project", PROJECT, "--principal", PRINCIPAL]
-PREFIX = "octogen-bq-autosubscribe: error: "
 LOGIN_PREFIX = "octogen-mcp-login: error: "
 CREDENTIAL_VARIABLES = (
     "OCTOGEN_MCP_ACCESS_TOKEN",
@@ -47,12 +44,6 @@ CREDENTIAL_VARIABLES = (
     "OCTOGEN_MCP_AUTH_SERVER",
     "OCTOGEN_MCP_TOKEN_ENDPOINT",
 )
-
-
-@pytest.fixture(scope="module")
-def control_plane_server() -> Iterator[FakeControlPlane]:
-    with FakeControlPlane() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

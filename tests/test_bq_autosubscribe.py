@@ -22,15 +22,13 @@ import pytest
 
 from octogen_source.bigquery.autosubscribe import AutosubscribeOptions, CatalogAction, autosubscribe
 from octogen_source.bigquery.autosubscribe_cli import main
+from tests.bq_support import BASE_ARGS, PRINCIPAL, PROJECT
 from tests.fake_analyticshub import FakeAnalyticsHub
 from tests.fake_control_plane import REFRESH, REGISTER, FakeControlPlane, listing_resource_name
 
 pytestmark = pytest.mark.timeout(60)
 
-PROJECT = "acme-analytics"
-PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
 CATALOGS = ("bags", "hats", "shoes")
-BASE_ARGS = ["--project", PROJECT, "--principal", PRINCIPAL]
 
 
 @dataclass
@@ -45,12 +43,6 @@ class Run:
     def table(self) -> dict[str, tuple[str | None, str]]:
         """catalog → (cell status, action), from the --json output."""
         return {row["catalog"]: (row["status"], row["action"]) for row in self.json()["catalogs"]}
-
-
-@pytest.fixture(scope="module")
-def control_plane_server() -> Iterator[FakeControlPlane]:
-    with FakeControlPlane() as running:
-        yield running
 
 
 @pytest.fixture

@@ -8,27 +8,16 @@ tests/fake_control_plane.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from octogen_source.bigquery import guarded_transport
 from octogen_source.bigquery.autosubscribe_cli import main
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
 from tests.fake_control_plane import FakeControlPlane, RawAnswer
 
 pytestmark = pytest.mark.timeout(60)
-
-PROJECT = "acme-analytics"
-PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
-BASE_ARGS = ["--project", PROJECT, "--principal", PRINCIPAL]
-PREFIX = "octogen-bq-autosubscribe: error: "
-
-
-@pytest.fixture(scope="module")
-def control_plane_server() -> Iterator[FakeControlPlane]:
-    with FakeControlPlane() as running:
-        yield running
 
 
 @pytest.fixture

@@ -23,14 +23,13 @@ import pytest
 
 from octogen_source.bigquery.autosubscribe_cli import main as autosubscribe_main
 from octogen_source.bigquery.login_cli import main as login_main
+from tests.bq_support import PRINCIPAL, PROJECT
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT = "acme-analytics"
-PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
 
 
 @pytest.fixture(scope="module")

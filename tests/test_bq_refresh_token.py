@@ -34,15 +34,12 @@ from octogen_source.bigquery.access_tokens import (
 )
 from octogen_source.bigquery.autosubscribe_cli import main
 from octogen_source.bigquery.control_plane import ControlPlaneClient, MissingControlPlaneTokenError
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
 pytestmark = pytest.mark.timeout(120)
 
-PROJECT = "acme-analytics"
-PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
-BASE_ARGS = ["--project", PROJECT, "--principal", PRINCIPAL]
-PREFIX = "octogen-bq-autosubscribe: error: "
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -59,12 +56,6 @@ class Login:
     @property
     def lock_file(self) -> Path:
         return self.refresh_token_file.with_name(self.refresh_token_file.name + ".lock")
-
-
-@pytest.fixture(scope="module")
-def control_plane_server() -> Iterator[FakeControlPlane]:
-    with FakeControlPlane() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
