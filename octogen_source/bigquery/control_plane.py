@@ -41,7 +41,7 @@ from octogen_source.bigquery.guarded_transport import (
     RefusedRequestError,
     UnusableResponseError,
 )
-from octogen_source.bigquery.oauth import is_loopback_host
+from octogen_source.bigquery.oauth import keeps_tokens_private
 from octogen_source.errors import OctogenError
 
 DEFAULT_CONTROL_PLANE_URL = "https://mcp.octogen.ai/mcp/"
@@ -181,13 +181,9 @@ def resolve_control_plane_url(explicit: str | None = None, env: Mapping[str, str
 
 def check_control_plane_url(url: str) -> str:
     """``url`` if it is https with a host, or http to a loopback host (a local server): the access token
-    goes to it in a header, so it never travels in clear text. Else :class:`ControlPlaneError`."""
-    try:
-        parts = urlsplit(url)
-        scheme, host, _ = parts.scheme, parts.hostname, parts.port  # port: ValueError when out of range
-    except ValueError:
-        scheme, host = "", None
-    if host and (scheme == "https" or (scheme == "http" and is_loopback_host(host))):
+    goes to it in a header, so it never travels in clear text (:func:`keeps_tokens_private`, the rule of the
+    OAuth endpoints). Else :class:`ControlPlaneError`."""
+    if keeps_tokens_private(url):
         return url
     raise ControlPlaneError(
         f"control-plane URL must be an https URL (http only on 127.0.0.1/localhost), got {redact_url(url)!r}"

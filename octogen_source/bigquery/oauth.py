@@ -61,15 +61,29 @@ class TokenResponse:
 
 
 def check_endpoint_url(url: str, *, what: str) -> str:
-    """``url`` if it is https, or http to a loopback address (tests); tokens never travel in clear text."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
+    """``url`` if :func:`keeps_tokens_private`, else :class:`OAuthError` naming ``what``."""
+    if keeps_tokens_private(url):
         return url
-    if parts.scheme == "http" and is_loopback_host(host):
-        return url
-    shown = f"{parts.scheme}://{host}{parts.path}" if host else url[:100]
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        shown = f"{parts.scheme}://{host}{parts.path}" if host else url[:100]
+    except ValueError:
+        shown = url[:100]
     raise OAuthError(f"{what} must be an https URL (http only on 127.0.0.1/localhost), got {shown!r}")
+
+
+def keeps_tokens_private(url: str) -> bool:
+    """Whether a token may be sent to ``url``: https with a host, or http to a loopback host (a local server);
+    never clear text over a network. An unparsable URL or port is not."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # port: ValueError when out of range
+    except ValueError:
+        return False
+    if not host:
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))
 
 
 def is_loopback_host(host: str) -> bool:
