@@ -34,7 +34,7 @@ from octogen_source.errors import OctogenError
 from octogen_source.sandbox.generations import API_GENERATIONS
 from octogen_source.source import InvalidSettingError, parse_facet
 from octogen_source.source.config import schema_contract_setting, table_selection
-from octogen_source.source.settings import check_base_url
+from octogen_source.source.settings import base_url_complaint
 from octogen_source.sync import (
     DEFAULT_DATASET,
     DEFAULT_PIPELINE_NAME,
@@ -252,10 +252,9 @@ def schema_contract(text: str) -> TSchemaContract | None:
 
 def base_url(text: str) -> str:
     """An http(s) URL with a host (and a port from 1 to 65535 if it names one)."""
-    try:
-        check_base_url(text, setting="--base-url")
-    except InvalidSettingError as error:
-        raise argparse.ArgumentTypeError(str(error).removeprefix("--base-url: ")) from None
+    complaint = base_url_complaint(text)
+    if complaint is not None:
+        raise argparse.ArgumentTypeError(complaint)
     return text
 
 

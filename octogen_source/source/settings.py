@@ -116,14 +116,21 @@ def out_of_range(name: str, value: object, expected: str) -> InvalidSettingError
     )
 
 
-def check_base_url(url: str, setting: str = "bad setting sources.octogen.base_url") -> None:
+def check_base_url(url: str) -> None:
     """The one line of a base URL the client would refuse, or one it would send requests to in vain (no host,
-    whitespace in the host, port 0 or above 65535), named by ``setting``."""
+    whitespace in the host, port 0 or above 65535)."""
+    complaint = base_url_complaint(url)
+    if complaint is not None:
+        raise InvalidSettingError(f"bad setting sources.octogen.base_url: {complaint}")
+
+
+def base_url_complaint(url: str) -> str | None:
+    """What is wrong with ``url`` as the API's base URL, with the form expected (see :func:`check_base_url`),
+    or None; for the setting's line and the ``--base-url`` flag's alike."""
     problem = base_url_problem(url)
-    if problem is not None:
-        raise InvalidSettingError(
-            f"{setting}: {str(url)[:80]!r} {problem} (expected an http(s) URL such as {DEFAULT_BASE_URL})"
-        )
+    if problem is None:
+        return None
+    return f"{str(url)[:80]!r} {problem} (expected an http(s) URL such as {DEFAULT_BASE_URL})"
 
 
 def check_tables(names: Sequence[str]) -> None:
