@@ -28,22 +28,13 @@ from octogen_source.bigquery.control_plane import (
     resolve_control_plane_url,
 )
 from octogen_source.bigquery.login_cli import main as login_main
-from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, clear_credentials
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
 pytestmark = pytest.mark.timeout(60)
 
 LOGIN_PREFIX = "octogen-mcp-login: error: "
-CREDENTIAL_VARIABLES = (
-    "OCTOGEN_MCP_ACCESS_TOKEN",
-    "OCTOGEN_MCP_TOKEN_COMMAND",
-    "OCTOGEN_MCP_REFRESH_TOKEN_FILE",
-    "OCTOGEN_MCP_CLIENT_ID_FILE",
-    "OCTOGEN_MCP_CLIENT_ID",
-    "OCTOGEN_MCP_AUTH_SERVER",
-    "OCTOGEN_MCP_TOKEN_ENDPOINT",
-)
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +49,7 @@ def control_plane(
 ) -> FakeControlPlane:
     control_plane_server.reset()
     control_plane_server.add_listing("shoes")
-    for variable in CREDENTIAL_VARIABLES:
-        monkeypatch.delenv(variable, raising=False)
+    clear_credentials(monkeypatch)
     monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane_server.url)
     return control_plane_server
 

@@ -22,7 +22,7 @@ import pytest
 
 from octogen_source.bigquery.autosubscribe import AutosubscribeOptions, CatalogAction, autosubscribe
 from octogen_source.bigquery.autosubscribe_cli import main
-from tests.bq_support import BASE_ARGS, PRINCIPAL, PROJECT
+from tests.bq_support import BASE_ARGS, PRINCIPAL, PROJECT, clear_credentials
 from tests.fake_analyticshub import FakeAnalyticsHub
 from tests.fake_control_plane import REFRESH, REGISTER, FakeControlPlane, listing_resource_name
 
@@ -63,17 +63,9 @@ def hub() -> Iterator[FakeAnalyticsHub]:
 def environment(
     monkeypatch: pytest.MonkeyPatch, control_plane: FakeControlPlane, hub: FakeAnalyticsHub
 ) -> None:
+    clear_credentials(monkeypatch)
     monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane.url)
     monkeypatch.setenv("OCTOGEN_MCP_ACCESS_TOKEN", control_plane.token)
-    for variable in (
-        "OCTOGEN_MCP_TOKEN_COMMAND",
-        "OCTOGEN_MCP_REFRESH_TOKEN_FILE",
-        "OCTOGEN_MCP_CLIENT_ID_FILE",
-        "OCTOGEN_MCP_CLIENT_ID",
-        "OCTOGEN_MCP_AUTH_SERVER",
-        "OCTOGEN_MCP_TOKEN_ENDPOINT",
-    ):
-        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("OCTOGEN_ANALYTICSHUB_ENDPOINT", hub.address)
     # The control plane sees the linked dataset only once Analytics Hub really has the subscription.
     control_plane.linked_dataset_exists = lambda cell, subscriber: any(

@@ -14,7 +14,7 @@ import pytest
 
 from octogen_source.bigquery import guarded_transport
 from octogen_source.bigquery.autosubscribe_cli import main
-from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, clear_credentials
 from tests.fake_control_plane import FakeControlPlane, RawAnswer
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,14 +26,9 @@ def control_plane(
 ) -> FakeControlPlane:
     control_plane_server.reset()
     control_plane_server.add_listing("shoes")
+    clear_credentials(monkeypatch)
     monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane_server.url)
     monkeypatch.setenv("OCTOGEN_MCP_ACCESS_TOKEN", control_plane_server.token)
-    for variable in (
-        "OCTOGEN_MCP_TOKEN_COMMAND",
-        "OCTOGEN_MCP_REFRESH_TOKEN_FILE",
-        "OCTOGEN_MCP_CLIENT_ID_FILE",
-    ):
-        monkeypatch.delenv(variable, raising=False)
     return control_plane_server
 
 

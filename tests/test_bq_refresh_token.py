@@ -34,7 +34,7 @@ from octogen_source.bigquery.access_tokens import (
 )
 from octogen_source.bigquery.autosubscribe_cli import main
 from octogen_source.bigquery.control_plane import ControlPlaneClient, MissingControlPlaneTokenError
-from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, clear_credentials
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
@@ -111,13 +111,7 @@ def environment(
         "OCTOGEN_MCP_CLIENT_ID_FILE": str(login.client_id_file),
         "OCTOGEN_MCP_REFRESH_TOKEN_FILE": str(login.refresh_token_file),
     }
-    for variable in (
-        "OCTOGEN_MCP_ACCESS_TOKEN",
-        "OCTOGEN_MCP_TOKEN_COMMAND",
-        "OCTOGEN_MCP_CLIENT_ID",
-        "OCTOGEN_MCP_TOKEN_ENDPOINT",
-    ):
-        monkeypatch.delenv(variable, raising=False)
+    clear_credentials(monkeypatch)
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
