@@ -44,6 +44,58 @@ def test_a_held_database_checkpoints_when_the_hold_ends_not_when_another_connect
         assert connection.execute("SELECT sum(i) FROM t").fetchone() == (499500,)
 
 
+def row_groups(database: Path, table: str) -> int:
+    with duckdb.connect(str(database)) as connection:  # read-write: it may be held open
+        found = connection.execute(
+            f"SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('{table}')"
+        ).fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def append_rows(database: Path, first: int, count: int) -> None:
+    """What a load job does: its own connection, one INSERT (a row group of its own until a checkpoint
+    merges it), closed."""
+    with duckdb.connect(str(database)) as connection:
+        connection.execute(
+            "INSERT INTO t SELECT range AS i, 'row ' || range AS s FROM range(?, ?)", [first, first + count]
+        )
+
+
+def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leaves_its_own(
+    tmp_path: Path,
+) -> None:
+    """DuckDB merges a table's small row groups at a checkpoint (its vacuum), rewriting what earlier ones
+    wrote: the checkpoints between a run's segments do it while the walk goes on, the one at the run's end
+    (after the last page) does not, and the next run's checkpoints merge what it left."""
+    database = tmp_path / "held.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    with duckdb_held_open(str(database), DATASET) as held:
+        assert held is not None
+        append_rows(database, 0, 1000)
+        held.let_go_and_hold_again()
+        append_rows(database, 1000, 1000)
+        held.let_go_and_hold_again()
+        assert row_groups(database, "t") == 1  # the second segment's rows merged into the first's
+        append_rows(database, 2000, 1000)
+    assert not wal(database).exists()
+    assert row_groups(database, "t") == 2  # the last segment's rows as they were loaded
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
+            3000,
+            sum(range(3000)),
+            3000,
+        )
+
+    # the next run's checkpoints are DuckDB's own again: all three segments' rows in one row group
+    with duckdb_held_open(str(database), DATASET) as held:
+        assert held is not None
+        append_rows(database, 3000, 1000)
+        held.let_go_and_hold_again()
+        assert row_groups(database, "t") == 1
+
+
 def test_nothing_is_held_for_a_database_that_is_not_a_local_file(tmp_path: Path) -> None:
     for path in (None, ":memory:", "md:octogen", "motherduck:octogen"):
         with duckdb_held_open(path, DATASET):
