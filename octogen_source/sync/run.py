@@ -32,6 +32,7 @@ from octogen_source.sync.failures import (
     failure_is_retryable,
 )
 from octogen_source.sync.held_database import duckdb_held_open
+from octogen_source.sync.load_collector import GivingBackMemoryBeforeLoads
 from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
@@ -197,7 +198,7 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
         arguments["pipelines_dir"] = options.pipelines_dir
     if options.collector is not None:
         arguments["progress"] = options.collector
-    return dlt.pipeline(
+    pipeline = dlt.pipeline(
         pipeline_name=options.pipeline_name,
         destination=destination_for(
             options.destination,
@@ -207,6 +208,8 @@ def _pipeline(options: SyncOptions) -> dlt.Pipeline:
         dataset_name=options.dataset,
         **arguments,
     )
+    pipeline.collector = GivingBackMemoryBeforeLoads(pipeline.collector)
+    return pipeline
 
 
 def _loads_in_segments(options: SyncOptions, settings: SourceSettings) -> bool:
