@@ -75,23 +75,21 @@ def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leav
         assert held is not None
         append_rows(database, 0, 1000)
         held.let_go_and_hold_again()
+        assert row_groups(database, "t") == 1
         append_rows(database, 1000, 1000)
-        held.let_go_and_hold_again()
-        assert row_groups(database, "t") == 1  # the second segment's rows merged into the first's
-        append_rows(database, 2000, 1000)
     assert not wal(database).exists()
-    assert row_groups(database, "t") == 2  # the last segment's rows as they were loaded
+    assert row_groups(database, "t") == 2  # as loaded; a close with DuckDB's default makes one
     with duckdb.connect(str(database), read_only=True) as connection:
         assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
-            3000,
-            sum(range(3000)),
-            3000,
+            2000,
+            sum(range(2000)),
+            2000,
         )
 
-    # the next run's checkpoints are DuckDB's own again: all three segments' rows in one row group
+    # the next run's checkpoints are DuckDB's own: its checkpoint between segments merges all three loads
     with duckdb_held_open(str(database), DATASET) as held:
         assert held is not None
-        append_rows(database, 3000, 1000)
+        append_rows(database, 2000, 1000)
         held.let_go_and_hold_again()
         assert row_groups(database, "t") == 1
 
