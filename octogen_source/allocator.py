@@ -24,8 +24,8 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
-from collections.abc import Callable
 from functools import cache
+from typing import Any
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -55,9 +55,8 @@ def hold_malloc_thresholds() -> bool:
     """Fixes glibc's mmap and trim thresholds for the process (once); whether they were set here."""
     if any(name in os.environ for name in _SET_BY_THE_ENVIRONMENT) or not glibc_version():
         return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
-    except (OSError, AttributeError):
+    mallopt = _c_library_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -74,23 +73,15 @@ def give_back_freed_memory() -> None:
 
     gc.collect()
     pyarrow.default_memory_pool().release_unused()
-    if glibc_version():
-        _malloc_trim()
+    malloc_trim = _c_library_function("malloc_trim") if glibc_version() else None
+    if malloc_trim is not None:
+        malloc_trim.argtypes = [ctypes.c_size_t]
+        malloc_trim(0)
 
 
-@cache
-def _trimmer() -> Callable[[int], int] | None:
+def _c_library_function(name: str) -> Any:
+    """``name`` from the process's own C library, or None where it has none."""
     try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
+        return getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
-    malloc_trim.argtypes = [ctypes.c_size_t]
-    malloc_trim.restype = ctypes.c_int
-    trim: Callable[[int], int] = malloc_trim
-    return trim
-
-
-def _malloc_trim() -> None:
-    trim = _trimmer()
-    if trim is not None:
-        trim(0)
