@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.fake_control_plane import FakeControlPlane
+
 PROJECT = "acme-analytics"
 PRINCIPAL = "serviceAccount:octogen-reader@acme-analytics.iam.gserviceaccount.com"
 BASE_ARGS = ["--project", PROJECT, "--principal", PRINCIPAL]
@@ -20,6 +22,17 @@ CREDENTIAL_VARIABLES = (
     "OCTOGEN_MCP_TOKEN_ENDPOINT",
 )
 """Every variable the tools read a credential (or where to get one) from."""
+
+
+def control_plane_listing_shoes(
+    server: FakeControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> FakeControlPlane:
+    """``server`` reset to one listing, ``shoes``, and the tools pointed at it with no credential set."""
+    server.reset()
+    server.add_listing("shoes")
+    clear_credentials(monkeypatch)
+    monkeypatch.setenv("OCTOGEN_MCP_URL", server.url)
+    return server
 
 
 def clear_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from tests.bigquery_emulator.fixtures import (  # noqa: F401  (module fixtures o
     token_endpoint,
 )
 from tests.cli_support import cli_environment
+from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
 # Bytecode caching on for the Python processes the tests start (xdist's workers, the group environments'
@@ -87,4 +88,11 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sandbox: Sandbox) -
 def control_plane_server() -> Iterator[FakeControlPlane]:
     """A fake Octogen control plane per test module (the BigQuery tools' tests reset it per test)."""
     with FakeControlPlane() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def auth_server(control_plane_server: FakeControlPlane) -> Iterator[FakeAuthorizationServer]:
+    """A fake authorization server per test module whose access tokens ``control_plane_server`` accepts."""
+    with FakeAuthorizationServer(on_access_token=control_plane_server.allow_token) as running:
         yield running

@@ -28,7 +28,7 @@ from octogen_source.bigquery.control_plane import (
     resolve_control_plane_url,
 )
 from octogen_source.bigquery.login_cli import main as login_main
-from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, clear_credentials
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, control_plane_listing_shoes
 from tests.fake_authorization_server import FakeAuthorizationServer
 from tests.fake_control_plane import FakeControlPlane
 
@@ -37,21 +37,11 @@ pytestmark = pytest.mark.timeout(60)
 LOGIN_PREFIX = "octogen-mcp-login: error: "
 
 
-@pytest.fixture(scope="module")
-def auth(control_plane_server: FakeControlPlane) -> Iterator[FakeAuthorizationServer]:
-    with FakeAuthorizationServer(on_access_token=control_plane_server.allow_token) as running:
-        yield running
-
-
 @pytest.fixture
 def control_plane(
     control_plane_server: FakeControlPlane, monkeypatch: pytest.MonkeyPatch
 ) -> FakeControlPlane:
-    control_plane_server.reset()
-    control_plane_server.add_listing("shoes")
-    clear_credentials(monkeypatch)
-    monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane_server.url)
-    return control_plane_server
+    return control_plane_listing_shoes(control_plane_server, monkeypatch)
 
 
 def _exit_code(run: Callable[[], int]) -> Any:
@@ -152,14 +142,14 @@ def test_plain_http_to_a_remote_host_is_refused_before_a_refresh_token_is_spent(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     control_plane: FakeControlPlane,
-    auth: FakeAuthorizationServer,
+    auth_server: FakeAuthorizationServer,
     listener: _Listener,
     tmp_path: Path,
 ) -> None:
-    client_id = auth.register_client()
+    client_id = auth_server.register_client()
     refresh_file = tmp_path / "mcp.refresh"
-    refresh_file.write_text(auth.issue_refresh_token(client_id) + "\n")
-    requests = len(auth.counters.requests)
+    refresh_file.write_text(auth_server.issue_refresh_token(client_id) + "\n")
+    requests = len(auth_server.counters.requests)
     monkeypatch.setenv("OCTOGEN_MCP_URL", f"http://{_non_loopback_address()}:{listener.port}/mcp/")
 
     code, _, err = _autosubscribe(
@@ -170,11 +160,11 @@ def test_plain_http_to_a_remote_host_is_refused_before_a_refresh_token_is_spent(
         "--mcp-client-id",
         client_id,
         "--mcp-auth-server",
-        auth.url,
+        auth_server.url,
     )
 
     assert code == 2 and "control-plane URL must be an https URL" in err
-    assert len(auth.counters.requests) == requests  # not even the metadata
+    assert len(auth_server.counters.requests) == requests  # not even the metadata
     assert (listener.connections, listener.received) == (0, b"")
 
 
@@ -282,11 +272,11 @@ def test_iam_principals_are_accepted(
 def test_a_missing_refresh_token_file_is_refused_before_the_authorization_server(
     capsys: pytest.CaptureFixture[str],
     control_plane: FakeControlPlane,
-    auth: FakeAuthorizationServer,
+    auth_server: FakeAuthorizationServer,
     tmp_path: Path,
 ) -> None:
     missing = tmp_path / "nonexistent" / "refresh"
-    requests = len(auth.counters.requests)
+    requests = len(auth_server.counters.requests)
 
     code, out, err = _autosubscribe(
         capsys,
@@ -296,18 +286,18 @@ def test_a_missing_refresh_token_file_is_refused_before_the_authorization_server
         "--mcp-client-id",
         "x",
         "--mcp-auth-server",
-        auth.url,
+        auth_server.url,
     )
 
     assert (code, out, err) == (2, "", f"{PREFIX}refresh-token file {missing} does not exist\n")
-    assert len(auth.counters.requests) == requests
+    assert len(auth_server.counters.requests) == requests
     assert control_plane.http_requests == 0
 
 
 def test_a_missing_refresh_token_file_is_refused_in_json_mode_too(
     capsys: pytest.CaptureFixture[str],
     control_plane: FakeControlPlane,
-    auth: FakeAuthorizationServer,
+    auth_server: FakeAuthorizationServer,
     tmp_path: Path,
 ) -> None:
     missing = tmp_path / "refresh"
@@ -321,7 +311,7 @@ def test_a_missing_refresh_token_file_is_refused_in_json_mode_too(
         "--mcp-client-id",
         "x",
         "--mcp-auth-server",
-        auth.url,
+        auth_server.url,
     )
 
     assert code == 2
@@ -402,12 +392,12 @@ def test_a_token_command_on_the_path_still_runs(
 
 
 def _login(
-    capsys: pytest.CaptureFixture[str], auth: FakeAuthorizationServer, tmp_path: Path, *argv: str
+    capsys: pytest.CaptureFixture[str], auth_server: FakeAuthorizationServer, tmp_path: Path, *argv: str
 ) -> tuple[Any, str]:
     directory = tmp_path / "config"
     defaults = [
         "--auth-server",
-        auth.url,
+        auth_server.url,
         "--port",
         "0",
         "--timeout",
@@ -428,17 +418,17 @@ def _login(
     ["not a url", "mcp.octogen.ai", "ftp://mcp.octogen.ai", "https://", "https://mcp.octogen.ai/#frag"],
 )
 def test_login_refuses_a_resource_that_is_no_url(
-    capsys: pytest.CaptureFixture[str], auth: FakeAuthorizationServer, tmp_path: Path, resource: str
+    capsys: pytest.CaptureFixture[str], auth_server: FakeAuthorizationServer, tmp_path: Path, resource: str
 ) -> None:
-    requests = len(auth.counters.requests)
+    requests = len(auth_server.counters.requests)
 
-    code, err = _login(capsys, auth, tmp_path, "--resource", resource)
+    code, err = _login(capsys, auth_server, tmp_path, "--resource", resource)
 
     assert code == 2
     assert len(err.splitlines()) == 1, err
     assert err.startswith(LOGIN_PREFIX)
     assert f"--resource must be an absolute http(s) URL without a fragment, got {resource!r}" in err
-    assert len(auth.counters.requests) == requests
+    assert len(auth_server.counters.requests) == requests
     assert not (tmp_path / "config").exists()
 
 
@@ -478,11 +468,11 @@ def _not_writable(tmp_path: Path) -> list[tuple[Path, str]]:
 
 @pytest.mark.parametrize("option", ["--refresh-token-file", "--client-id-file", "--redirect-uri-file"])
 def test_login_refuses_a_file_it_could_never_write(
-    capsys: pytest.CaptureFixture[str], auth: FakeAuthorizationServer, tmp_path: Path, option: str
+    capsys: pytest.CaptureFixture[str], auth_server: FakeAuthorizationServer, tmp_path: Path, option: str
 ) -> None:
-    requests = len(auth.counters.requests)
+    requests = len(auth_server.counters.requests)
     for path, why in _not_writable(tmp_path):
-        code, err = _login(capsys, auth, tmp_path, option, str(path))
+        code, err = _login(capsys, auth_server, tmp_path, option, str(path))
 
         assert (code, err) == (2, f"{LOGIN_PREFIX}{option} {path} cannot be written: {why} (see --help)\n")
-    assert len(auth.counters.requests) == requests
+    assert len(auth_server.counters.requests) == requests

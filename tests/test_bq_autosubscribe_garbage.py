@@ -14,7 +14,7 @@ import pytest
 
 from octogen_source.bigquery import guarded_transport
 from octogen_source.bigquery.autosubscribe_cli import main
-from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, clear_credentials
+from tests.bq_support import BASE_ARGS, PREFIX, PRINCIPAL, PROJECT, control_plane_listing_shoes
 from tests.fake_control_plane import FakeControlPlane, RawAnswer
 
 pytestmark = pytest.mark.timeout(60)
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 def control_plane(
     control_plane_server: FakeControlPlane, monkeypatch: pytest.MonkeyPatch
 ) -> FakeControlPlane:
-    control_plane_server.reset()
-    control_plane_server.add_listing("shoes")
-    clear_credentials(monkeypatch)
-    monkeypatch.setenv("OCTOGEN_MCP_URL", control_plane_server.url)
+    control_plane_listing_shoes(control_plane_server, monkeypatch)
     monkeypatch.setenv("OCTOGEN_MCP_ACCESS_TOKEN", control_plane_server.token)
     return control_plane_server
 

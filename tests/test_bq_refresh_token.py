@@ -58,12 +58,6 @@ class Login:
         return self.refresh_token_file.with_name(self.refresh_token_file.name + ".lock")
 
 
-@pytest.fixture(scope="module")
-def auth_server(control_plane_server: FakeControlPlane) -> Iterator[FakeAuthorizationServer]:
-    with FakeAuthorizationServer(on_access_token=control_plane_server.allow_token) as running:
-        yield running
-
-
 @pytest.fixture
 def control_plane(control_plane_server: FakeControlPlane) -> FakeControlPlane:
     control_plane_server.reset()
