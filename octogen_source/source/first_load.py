@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 from dlt.extract import DltSource
 
-from octogen_source.source.tables import PRICE_HISTORY, PRODUCTS
+from octogen_source.source.settings import SourceSettings
+from octogen_source.source.tables import PRICE_HISTORY, PRODUCT_DETAILS, PRODUCTS
 from octogen_source.warehouse import is_local_duckdb_file
 
 APPENDED_ON_FIRST_LOAD = (PRODUCTS, PRICE_HISTORY)
@@ -51,3 +52,10 @@ def append_on_first_load(source: DltSource) -> None:
     for name in APPENDED_ON_FIRST_LOAD:
         if name in source.resources:  # not when the run's tables leave it out
             source.resources[name].apply_hints(write_disposition="append")
+
+
+def only_appends(settings: SourceSettings) -> bool:
+    """Whether a first load with ``settings`` only appends rows (no ``product_details``, which merges; the
+    ``catalogs`` merge is a row per catalog): DuckDB then needs less memory
+    (:func:`octogen_source.warehouse.appending_memory_limit`)."""
+    return not (settings.details and PRODUCT_DETAILS in settings.tables)

@@ -4,11 +4,13 @@ process hands back the memory it freed (:func:`octogen_source.allocator.give_bac
 A load adds DuckDB's memory (up to ``--duckdb-memory-limit``) to what the process holds at its start; after
 a walk of 1,000,000 products that was ≈ 35 MiB of freed but resident memory (docs/performance.md). dlt tells a
 collector when each step of a run starts (``on_start_trace_step``), the one place it offers between the
-normalize and the load of one ``pipeline.run``.
+normalize and the load of one ``pipeline.run``; :mod:`octogen_source.sync.load_memory` sets DuckDB's memory
+limit for the load there too (``before_load``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dlt.common.runtime.collector_base import Collector
@@ -21,6 +23,8 @@ class GivingBackMemoryBeforeLoads(Collector):
 
     def __init__(self, inner: Collector) -> None:
         self.inner = inner
+        self.before_load: Callable[[Any], None] | None = None
+        """Called with the run's trace at the start of each load step, after the memory is given back."""
 
     def update(
         self,
@@ -50,6 +54,8 @@ class GivingBackMemoryBeforeLoads(Collector):
     def on_start_trace_step(self, trace: Any, step: Any, pipeline: Any) -> None:
         if step == "load":
             give_back_freed_memory()
+            if self.before_load is not None:
+                self.before_load(trace)
         self.inner.on_start_trace_step(trace, step, pipeline)
 
     def on_end_trace_step(

@@ -20,7 +20,7 @@ from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.source import SourceSettings, WalkObserver, build_source, resolve_settings
 from octogen_source.source.builder import SOURCE_NAME
-from octogen_source.source.first_load import append_on_first_load, holds_no_products
+from octogen_source.source.first_load import append_on_first_load, holds_no_products, only_appends
 from octogen_source.source.leftovers import remove_abandoned_extracts, remove_earlier_loaded_packages
 from octogen_source.source.resume import finish_pending_packages
 from octogen_source.source.segments import run_in_segments
@@ -33,6 +33,7 @@ from octogen_source.sync.failures import (
 )
 from octogen_source.sync.held_database import duckdb_held_open
 from octogen_source.sync.load_collector import GivingBackMemoryBeforeLoads
+from octogen_source.sync.load_memory import appending_large_loads_with_less_memory
 from octogen_source.sync.options import SyncOptions
 from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
@@ -88,6 +89,8 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
         report.notices = _finish_earlier_loads(pipeline, options)
         duckdb_path = _duckdb_path(options)
         first_load = duckdb_path is not None and holds_no_products(duckdb_path)
+        if first_load and only_appends(settings):
+            appending_large_loads_with_less_memory(pipeline, options.duckdb_memory_limit)
         # after the read-only look above: DuckDB opens a file either way in one process, not both at once
         held_duckdb = held.enter_context(duckdb_held_open(duckdb_path, options.dataset))
 
