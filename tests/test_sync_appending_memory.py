@@ -15,6 +15,7 @@ from dlt.common.runtime.collector import DictCollector
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import load_memory
+from octogen_source.sync.report import SyncReport
 from octogen_source.warehouse import appending_memory_limit, duckdb_threads
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match
 
@@ -42,6 +43,18 @@ class LimitAtEachLoad(DictCollector):
             self.limits.append(str(row[0] if row else None))
 
 
+def sync_with_limit_at_each_load(
+    target: SyncTarget, expected: ExpectedTables, limit: str, **overrides: Any
+) -> SyncReport:
+    """Syncs ``target``: its tables equal the sandbox's truth, and each of its loads ran with ``limit``."""
+    seen = LimitAtEachLoad(target.database)
+    report = target.sync(collector=seen, **overrides)
+    expected.observe()
+    assert_tables_match(target.database, expected)
+    assert seen.limits == [limit] * len(report.load_ids), seen.limits
+    return report
+
+
 @pytest.fixture
 def every_load_large(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(load_memory, "LARGE_APPEND_ROWS", 0)
@@ -53,42 +66,21 @@ def test_a_large_first_load_without_details_appends_with_half_the_limit_and_late
 ) -> None:
     target = SyncTarget(sandbox, tmp_path)
     expected = ExpectedTables(sandbox, details=False)
-
-    first = LimitAtEachLoad(target.database)
-    report = target.sync(details=False, collector=first)
-    expected.observe()
-    assert_tables_match(target.database, expected)
-    assert first.limits == [HALF_LIMIT] * len(report.load_ids), first.limits
-
+    sync_with_limit_at_each_load(target, expected, HALF_LIMIT, details=False)
     for catalog in sandbox.granted_catalogs():
         sandbox.update_prices(catalog, 2)
-    second = LimitAtEachLoad(target.database)
-    report = target.sync(details=False, collector=second)
-    expected.observe()
-    assert_tables_match(target.database, expected)
+    report = sync_with_limit_at_each_load(target, expected, WHOLE_LIMIT, details=False)
     assert report.total("changed") == 2 * len(sandbox.granted_catalogs())
-    assert second.limits == [WHOLE_LIMIT] * len(report.load_ids), second.limits
 
 
 def test_a_small_first_load_appends_with_the_whole_limit(sandbox: Sandbox, tmp_path: Path) -> None:
     target = SyncTarget(sandbox, tmp_path)
-    expected = ExpectedTables(sandbox, details=False)
-    seen = LimitAtEachLoad(target.database)
-    report = target.sync(details=False, collector=seen)
-    expected.observe()
-    assert_tables_match(target.database, expected)
-    assert seen.limits == [WHOLE_LIMIT] * len(report.load_ids), seen.limits
+    sync_with_limit_at_each_load(target, ExpectedTables(sandbox, details=False), WHOLE_LIMIT, details=False)
 
 
 @pytest.mark.usefixtures("every_load_large")
 def test_a_first_load_with_details_merges_them_with_the_whole_limit(sandbox: Sandbox, tmp_path: Path) -> None:
-    target = SyncTarget(sandbox, tmp_path)
-    expected = ExpectedTables(sandbox)
-    seen = LimitAtEachLoad(target.database)
-    report = target.sync(collector=seen)
-    expected.observe()
-    assert_tables_match(target.database, expected)
-    assert seen.limits == [WHOLE_LIMIT] * len(report.load_ids), seen.limits
+    sync_with_limit_at_each_load(SyncTarget(sandbox, tmp_path), ExpectedTables(sandbox), WHOLE_LIMIT)
 
 
 @pytest.mark.usefixtures("every_load_large")
