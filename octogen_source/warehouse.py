@@ -12,7 +12,7 @@ import importlib.util
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,13 +84,13 @@ def memory_bytes(size: str) -> int | None:
 
 
 APPENDING_MEMORY_SHARE = 0.5
-"""DuckDB's memory for a run that only appends (:mod:`octogen_source.source.first_load`), as a share of the
-limit: an append streams its rows to the file and is no faster with more (1,000,000 rows appended alone:
+"""DuckDB's memory for a large load that only appends (:mod:`octogen_source.sync.load_memory`), as a share of
+the limit: an append streams its rows to the file and is no faster with more (1,000,000 rows appended alone:
 +118 MiB with 64MB, +183 MiB with 128MB, 8.5 s either way)."""
 
 
 def appending_memory_limit(memory_limit: str | None) -> str | None:
-    """DuckDB's memory limit for a run that only appends, given the run's ``memory_limit``: its share,
+    """DuckDB's memory limit for a large load that only appends, given the run's ``memory_limit``: its share,
     rounded up to whole :data:`MEMORY_PER_DUCKDB_THREAD` (the threads a limit gets are counted in those:
     128MB gives 64MiB, two threads); None (DuckDB's default) and a limit of one thread's share stay."""
     limit = None if memory_limit is None else memory_bytes(memory_limit)
@@ -99,6 +99,14 @@ def appending_memory_limit(memory_limit: str | None) -> str | None:
     threads = max(1, math.ceil(limit * APPENDING_MEMORY_SHARE / MEMORY_PER_DUCKDB_THREAD))
     share = threads * MEMORY_PER_DUCKDB_THREAD
     return memory_limit if share >= limit else f"{share // 2**20}MiB"
+
+
+def set_duckdb_memory_limit(settings: MutableMapping[str, Any], memory_limit: str) -> None:
+    """Puts ``memory_limit`` into DuckDB ``settings``, with the threads it feeds (:func:`duckdb_threads`)."""
+    settings["memory_limit"] = memory_limit
+    threads = duckdb_threads(memory_limit)
+    if threads is not None:
+        settings["threads"] = threads
 
 
 def duckdb_threads(memory_limit: str, cores: int | None = None) -> int | None:
@@ -134,10 +142,7 @@ def destination_for(
             "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
         }
         if duckdb_memory_limit is not None:
-            settings["memory_limit"] = duckdb_memory_limit
-            threads = duckdb_threads(duckdb_memory_limit)
-            if threads is not None:
-                settings["threads"] = threads
+            set_duckdb_memory_limit(settings, duckdb_memory_limit)
         credentials = DuckDbCredentials(duckdb_file_path(duckdb_path), global_config=settings)
         return dlt.destinations.duckdb(credentials=credentials)
     if name == "bigquery":

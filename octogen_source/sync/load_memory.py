@@ -21,7 +21,7 @@ from typing import Any
 import dlt
 
 from octogen_source.sync.load_collector import GivingBackMemoryBeforeLoads
-from octogen_source.warehouse import appending_memory_limit, duckdb_global_config, duckdb_threads
+from octogen_source.warehouse import appending_memory_limit, duckdb_global_config, set_duckdb_memory_limit
 
 LARGE_APPEND_ROWS = 500_000
 """Rows (all tables) of a load above which an append runs with half the limit: ≈ 250,000 products with their
@@ -38,13 +38,7 @@ class MemoryPerLoad:
 
     def before_load(self, trace: Any) -> None:
         large = loaded_rows(trace) > LARGE_APPEND_ROWS
-        self.set_limit(self._appending if large else self._whole)
-
-    def set_limit(self, limit: str) -> None:
-        self._config["memory_limit"] = limit
-        threads = duckdb_threads(limit)
-        if threads is not None:
-            self._config["threads"] = threads
+        set_duckdb_memory_limit(self._config, self._appending if large else self._whole)
 
 
 def loaded_rows(trace: Any) -> int:
