@@ -7,9 +7,11 @@ over 2,000 at a time) so that a small sandbox catalog loads in several segments.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.source import catalog_walk, segments, walk_pump
-from octogen_source.source.report import CatalogReport
+from octogen_source.source.catalog_walk import LoadedState, WalkBatch
+from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.sync import SyncError, SyncReport
 from octogen_source.sync.held_database import HeldDuckDB
 from tests.sync_support import ExpectedTables, SyncTarget, assert_tables_match, read_rows, totals
@@ -56,6 +59,55 @@ def segment_loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     yield loaded
 
 
+def test_the_walk_looks_to_end_within_a_time_by_each_catalogs_pace_against_its_last_walk() -> None:
+    """``walk_ends_within``: a catalog that has walked 900 of the 1,000 products its last walk listed in 9 s
+    has ≈ 1 s left; one ended counts as ended; without a last walk (a first load) or a page, nothing is
+    told."""
+    observer = WalkObserver()
+    started = time.monotonic() - 9.0
+    observer.catalogs["a"] = CatalogReport("a", walked=900, expected=1_000, started=started)
+    observer.catalogs["b"] = CatalogReport("b", walked=5_000, expected=5_000, complete=True, started=started)
+    ends_within = segments.walk_ends_within
+    assert ends_within(observer, ["a", "b"], 1.5) and not ends_within(observer, ["a", "b"], 0.5)
+    # more listed than the last walk did (new products): its end is near, whenever it comes
+    observer.catalogs["b"] = CatalogReport("b", walked=5_100, expected=5_000, started=started)
+    assert ends_within(observer, ["a", "b"], 1.5)
+    for unknown in (
+        CatalogReport("b", walked=900, expected=0, started=started),  # a first load
+        CatalogReport("b", walked=0, expected=1_000, started=started),  # no page yet
+    ):
+        observer.catalogs["b"] = unknown
+        assert not ends_within(observer, ["a", "b"], 100.0)
+    assert not ends_within(observer, ["a", "c"], 100.0)  # not started
+
+
+def test_a_segment_with_details_ends_sooner_once_the_walk_looks_near_its_end() -> None:
+    """Batches with details may end a segment sooner than ``details_after`` once it has lasted the first of
+    ``details_sooner`` and its second says the walk ends soon; never before."""
+    release = threading.Event()
+
+    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
+        yield WalkBatch(products=[{"uuid": "0"}], details=[{"uuid": "0"}])
+        await asyncio.to_thread(release.wait)
+        yield WalkBatch(products=[{"uuid": "1"}])
+
+    def segments_taken(details_sooner: tuple[float, Callable[[], bool]]) -> list[list[str]]:
+        release.clear()
+        taken: list[list[str]] = []
+        with walk_pump.WalkPump(walk, max_queued_rows=100) as pump:
+            threading.Timer(0.5, release.set).start()
+            while not pump.finished:
+                segment = pump.segment(
+                    min_rows=10**9, ready=lambda: True, details_after=math.inf, details_sooner=details_sooner
+                )
+                taken.append([row["uuid"] for batch in segment for row in batch.products])
+        return taken
+
+    assert segments_taken((0.0, lambda: True)) == [["0"], ["1"]]
+    assert segments_taken((0.0, lambda: False)) == [["0", "1"]]
+    assert segments_taken((60.0, lambda: True)) == [["0", "1"]]
+
+
 def _walk_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "octogen-walk"]
 
@@ -71,6 +123,9 @@ def test_a_sync_in_several_segments_equals_the_api_run_after_run(
     def sync(**overrides: Any) -> SyncReport:
         return target.sync(walk_in_process=walk_in_process, **overrides)
 
+    # the walk, not the loads, is what the extract waits for: on loopback a walk in a process could queue
+    # all of its pages before the first segment may end, and the run would be one load
+    sandbox.set_fault_rates(latency=0.01)
     report = sync(page_size=10)
     expected.observe()
     assert len(report.load_ids) > 1, report.load_ids

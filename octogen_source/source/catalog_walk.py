@@ -365,6 +365,7 @@ class CatalogWalk:
                     async for page in pages:
                         if known is None:
                             known = await reading
+                            report.expected = known.live()
                         plan = self._plan_page(page, known, report, facts)
                         in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
                         while len(in_flight) > PAGES_IN_FLIGHT:

@@ -153,6 +153,12 @@ class KnownVersions:
             if key is None and uuid in self._other:
                 self._other[uuid][1] |= _WITHOUT_DETAILS
 
+    def live(self) -> int:
+        """How many products are loaded as live (not marked removed)."""
+        self._build()
+        others = sum(1 for _, flags in self._other.values() if not flags & _REMOVED)
+        return int(np.count_nonzero((self._flags & _REMOVED) == 0)) + others
+
     def unseen_live(self) -> list[str]:
         """Live products the walk did not list (meaningful only after a complete, unfiltered walk)."""
         self._build()

@@ -35,6 +35,9 @@ class CatalogReport:
     would_remove: int = 0
     """Products the skipped sweep would have marked removed."""
     pages: int = 0
+    expected: int = 0
+    """Live products the destination held for this catalog when its walk began (0 before its first load):
+    what the walk lists if nothing changed, against which its progress is told."""
     complete: bool = False
     """The walk reached the last page (only then, and only unfiltered, are removals marked)."""
     high_water: datetime | None = None

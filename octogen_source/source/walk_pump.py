@@ -149,6 +149,8 @@ class WalkPump:
         self._thread = threading.Thread(target=self._run, name="octogen-walk", daemon=True)
         self.finished = False
         """The walk's end (or its error) has been handed over."""
+        self._unanswered_reads = 0
+        self._unanswered_lock = threading.Lock()
 
     def __enter__(self) -> WalkPump:
         self._switch_interval = sys.getswitchinterval()
@@ -165,24 +167,35 @@ class WalkPump:
             sys.setswitchinterval(self._switch_interval)
 
     def segment(
-        self, *, min_rows: int, ready: Callable[[], bool], details_after: float = math.inf
+        self,
+        *,
+        min_rows: int,
+        ready: Callable[[], bool],
+        details_after: float = math.inf,
+        details_sooner: tuple[float, Callable[[], bool]] = (math.inf, lambda: False),
     ) -> Iterator[WalkBatch]:
         """The batches of one load: at least ``min_rows`` rows, and not before ``ready()``, unless the walk
         ends first; then those already queued, but only while the walk is what the load waits for (the
         extract spent at least :data:`WAITING_SHARE` of the segment waiting for batches): when the walk is
         faster than the loads, ending a segment early only adds a load's fixed cost, and the run goes on as
         one package. A segment holding products' details may end likewise with fewer rows once it has lasted
-        ``details_after`` seconds (from its first batch). Reads the walk asks for meanwhile are made here (in
-        the extract step of the load). Raises the walk's error."""
+        ``details_after`` seconds (from its first batch), or sooner, once it has lasted the first of
+        ``details_sooner`` and its second tells so. Reads the walk asks for meanwhile are made here (in the
+        extract step of the load). Raises the walk's error."""
         self._taking = True
         try:
-            yield from self._batches_of_segment(min_rows, ready, details_after)
+            yield from self._batches_of_segment(min_rows, ready, details_after, details_sooner)
         finally:
             self._taking = False
 
     def _batches_of_segment(
-        self, min_rows: int, ready: Callable[[], bool], details_after: float
+        self,
+        min_rows: int,
+        ready: Callable[[], bool],
+        details_after: float,
+        details_sooner: tuple[float, Callable[[], bool]],
     ) -> Iterator[WalkBatch]:
+        sooner_after, sooner = details_sooner
         state: DestinationState | None = None
         rows = details = 0
         # the waiting counts from the segment's first batch: a walk's start (connections, the first pages,
@@ -193,7 +206,10 @@ class WalkPump:
             lasted = 0.0 if started is None else time.monotonic() - started
             may_end = (
                 started is not None
-                and (rows >= min_rows or (details > 0 and lasted >= details_after))
+                and (
+                    rows >= min_rows
+                    or (details > 0 and (lasted >= details_after or (lasted >= sooner_after and sooner())))
+                )
                 and ready()
                 and waited >= WAITING_SHARE * lasted
             )
@@ -244,8 +260,24 @@ class WalkPump:
         if self._stopping:
             raise WalkStopped("the sync stopped")
         read = _Read(call)
-        self._inbox.put(read)
+        self._put_read(read)
         return read.answer.result()
+
+    @property
+    def walk_waits(self) -> bool:
+        """The walk waits for a read of the destination, which only a segment answers: e.g. a catalog's
+        stored row, asked when its last page has been walked."""
+        return self._unanswered_reads > 0
+
+    def _put_read(self, read: _Read) -> None:
+        with self._unanswered_lock:
+            self._unanswered_reads += 1
+        read.answer.add_done_callback(self._read_answered)
+        self._inbox.put(read)
+
+    def _read_answered(self, _: Future[Any]) -> None:
+        with self._unanswered_lock:
+            self._unanswered_reads -= 1
 
     @property
     def _inbox(self) -> queue.SimpleQueue[_Item]:
