@@ -52,6 +52,8 @@ def test_known_versions_classify_like_the_loaded_rows_say() -> None:
     known.add("sku-unknown", None, removed=False)
     known.add(ids[1], 999, removed=False)  # added twice: the last row counts
     assert len(known) == len(ids) + 1
+    # live: all but every seventh (removed), and the id that is not a uuid
+    assert known.live() == len(ids) - len(range(0, len(ids), 7)) + 1
     verdicts = known.classify_all(ids[:15], list(range(15)), [True] * 15)
     expected = {0: Verdict.NEW, 7: Verdict.NEW, 14: Verdict.NEW, 1: Verdict.CHANGED}
     expected |= {5: Verdict.REWRITE, 10: Verdict.REWRITE}

@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from octogen_source.sync import SyncError, held_database
+from octogen_source.sync import SyncError
 from octogen_source.sync.held_database import duckdb_held_open
 from tests.sync_support import DATASET, SyncTarget, read_table, table_names
 
@@ -92,42 +92,6 @@ def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leav
         append_rows(database, 2000, 1000)
         held.let_go_and_hold_again()
         assert row_groups(database, "t") == 1
-
-
-def test_between_segments_while_the_walk_waits_the_file_is_held_on_and_the_end_leaves_merging(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """While the walk waits for the next segment (its last reads), no checkpoint between the loads: the
-    walk's end would wait for it; the close at the end then leaves merging row groups to the next run, as
-    after a checkpoint between loads."""
-    closes_without_merging: list[object] = []
-    checkpoint_without_merging = held_database._checkpoint_without_merging
-
-    def recorded(connection: duckdb.DuckDBPyConnection) -> None:
-        closes_without_merging.append(connection)
-        checkpoint_without_merging(connection)
-
-    monkeypatch.setattr(held_database, "_checkpoint_without_merging", recorded)
-    database = tmp_path / "held.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
-    with duckdb_held_open(str(database), DATASET) as held:
-        assert held is not None
-        append_rows(database, 0, 1000)
-        held.between_loads(walk_waits=True)
-        assert wal(database).exists()  # not checkpointed
-        append_rows(database, 1000, 1000)
-    assert not wal(database).exists()
-    assert len(closes_without_merging) == 1
-    with duckdb.connect(str(database), read_only=True) as connection:
-        assert connection.execute("SELECT count(*), sum(i) FROM t").fetchone() == (2000, sum(range(2000)))
-
-    with duckdb_held_open(str(database), DATASET) as held:
-        assert held is not None
-        append_rows(database, 2000, 1000)
-        held.between_loads(walk_waits=False)  # a checkpoint
-        assert not wal(database).exists()
-    assert len(closes_without_merging) == 2  # and the close after it leaves merging again
 
 
 def test_nothing_is_held_for_a_database_that_is_not_a_local_file(tmp_path: Path) -> None:

@@ -92,30 +92,6 @@ def test_batches_come_in_order_from_another_process_and_reads_are_made_by_the_ex
     assert pump.finished and pump.exit_status == 0 and _gone(first["walked_in"])
 
 
-def test_the_pump_tells_while_the_childs_walk_waits_for_a_read_no_segment_answers_yet(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    answers = _Answers()
-    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
-
-    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
-        yield _batch("first")
-        await asyncio.to_thread(loaded.stored_catalog, "a")
-        yield _batch("after the read")
-
-    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=10) as pump:
-        taking = pump.segment(min_rows=10**9, ready=lambda: True)
-        assert _products(next(taking)) == [{"uuid": "first"}]
-        deadline = time.monotonic() + 10
-        while not pump.walk_waits and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert pump.walk_waits
-        assert _products(next(taking)) == [{"uuid": "after the read"}]
-        assert not pump.walk_waits
-        assert list(taking) == []
-    assert answers.asked_from == [(os.getpid(), threading.current_thread().name)]
-
-
 def test_the_child_sends_its_batches_in_groups_that_keep_every_row_in_order_and_never_pass_a_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

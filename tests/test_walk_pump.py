@@ -8,7 +8,7 @@ import asyncio
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import pyarrow as pa
@@ -52,37 +52,6 @@ def test_reads_are_made_by_the_thread_taking_the_batches(monkeypatch: pytest.Mon
     assert taken == ["stored {'catalog': 'a'}", "second"]
     assert pump.finished and answers.asked_from == [threading.current_thread().name]
     assert not _alive_walks()
-
-
-def _eventually(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def test_the_pump_tells_while_the_walk_waits_for_a_read_no_segment_answers_yet(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Between segments (a load running), a read the walk asked waits for the next segment: ``walk_waits``."""
-    answers = _Answers()
-    monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
-
-    async def walk(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
-        yield _batch("first")
-        await asyncio.to_thread(loaded.stored_catalog, "a")
-        yield _batch("after the read")
-
-    with WalkPump(walk, max_queued_rows=10) as pump:
-        taking = pump.segment(min_rows=10**9, ready=lambda: True)
-        assert next(taking).products == [{"uuid": "first"}]
-        assert _eventually(lambda: pump.walk_waits)
-        assert next(taking).products == [{"uuid": "after the read"}]  # the read answered on the way
-        assert not pump.walk_waits
-        assert list(taking) == []
-    assert answers.asked_from == [threading.current_thread().name]
 
 
 def test_the_walk_queues_no_more_rows_than_allowed_and_goes_on_as_they_are_taken() -> None:

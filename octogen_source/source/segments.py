@@ -50,9 +50,8 @@ LOADS_BEFORE_THE_END = 1.25
 included) from its end, by each unfinished catalog's pace against the live products its last walk listed
 (:attr:`CatalogReport.expected`): its load then ends about when the walk does, and the last segment holds
 only the walk's last seconds. Ended later, its load is still running at the walk's end (the walk's last
-reads, each catalog's stored row, wait for the next segment), and that load and the last segment's follow
-the last page (a 1%-changed incremental of 3 x 50,000 products at 20 ms per request, four runs each way:
-16.5-17.5 s against 16.7-17.8 s, docs/performance.md)."""
+reads, each catalog's stored row, wait for the next segment), and that load, its checkpoint and the last
+segment's follow the last page (docs/performance.md, fourteenth round)."""
 FIRST_LOAD_SECONDS = 1.0
 """What a load is taken to last before one has been timed."""
 MAX_QUEUED_ROWS = 8_000
@@ -70,12 +69,11 @@ def run_in_segments(
     prepare: Callable[[DltSource], object],
     run_arguments: dict[str, Any],
     load_ids: list[str],
-    between_loads: Callable[[bool], object] | None = None,
+    between_loads: Callable[[], object] | None = None,
 ) -> None:
     """Runs the source into ``pipeline`` in segments, adding each segment's load id to ``load_ids`` as it is
     loaded (a failed run's too). ``settings.catalogs`` must be set. ``prepare`` adds the run's hints to each
-    segment's source; ``between_loads`` is called after each load but the last (e.g. a checkpoint), told
-    whether the walk waits meanwhile for a read only the next segment answers (``WalkPump.walk_waits``)."""
+    segment's source; ``between_loads`` is called after each load but the last (e.g. a checkpoint)."""
     catalogs = settings.catalogs
     if catalogs is None:
         raise ValueError("a sync in segments walks configured catalogs")
@@ -128,7 +126,7 @@ def run_in_segments(
             info = pipeline.run(source, **run_arguments)
             load_ids.extend(info.loads_ids)
             if between_loads is not None and not pump.finished:
-                between_loads(pump.walk_waits)
+                between_loads()
             load_seconds = time.monotonic() - extracted.ended
 
 

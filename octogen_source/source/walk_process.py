@@ -312,7 +312,7 @@ class ProcessWalkPump(WalkPump):
         if self._stopping:
             read.answer.set_exception(WalkStopped("the sync stopped"))
             return
-        self._put_read(read)
+        self._inbox.put(read)
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """To the child; nothing when it is gone (the relay then sees its end)."""

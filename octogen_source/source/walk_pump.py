@@ -149,8 +149,6 @@ class WalkPump:
         self._thread = threading.Thread(target=self._run, name="octogen-walk", daemon=True)
         self.finished = False
         """The walk's end (or its error) has been handed over."""
-        self._unanswered_reads = 0
-        self._unanswered_lock = threading.Lock()
 
     def __enter__(self) -> WalkPump:
         self._switch_interval = sys.getswitchinterval()
@@ -260,24 +258,8 @@ class WalkPump:
         if self._stopping:
             raise WalkStopped("the sync stopped")
         read = _Read(call)
-        self._put_read(read)
-        return read.answer.result()
-
-    @property
-    def walk_waits(self) -> bool:
-        """The walk waits for a read of the destination, which only a segment answers: e.g. a catalog's
-        stored row, asked when its last page has been walked."""
-        return self._unanswered_reads > 0
-
-    def _put_read(self, read: _Read) -> None:
-        with self._unanswered_lock:
-            self._unanswered_reads += 1
-        read.answer.add_done_callback(self._read_answered)
         self._inbox.put(read)
-
-    def _read_answered(self, _: Future[Any]) -> None:
-        with self._unanswered_lock:
-            self._unanswered_reads -= 1
+        return read.answer.result()
 
     @property
     def _inbox(self) -> queue.SimpleQueue[_Item]:

@@ -47,16 +47,6 @@ class HeldDuckDB:
         own: see :meth:`let_go_and_hold_again`."""
         self._close(merging_row_groups=not self._merged_between_loads)
 
-    def between_loads(self, walk_waits: bool) -> None:
-        """Between the segments of a run: :meth:`let_go_and_hold_again`, unless the walk waits for the next
-        segment (it asks its last reads once its pages are walked, and only a segment answers them): its
-        end would wait for the checkpoint too, so the file is held on, and as after a checkpoint between
-        loads, the one at the end leaves merging to the next run."""
-        if walk_waits:
-            self._merged_between_loads = True
-        else:
-            self.let_go_and_hold_again()
-
     def let_go_and_hold_again(self) -> None:
         """Between the segments of a run: DuckDB checkpoints what the loads so far wrote (the checkpoint at
         the end is left with the last segment's) and frees its buffers (held through the walk they stayed

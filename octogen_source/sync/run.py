@@ -108,7 +108,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
                 prepare=prepare,
                 run_arguments=run_arguments,
                 load_ids=report.load_ids,
-                between_loads=None if held_duckdb is None else held_duckdb.between_loads,
+                between_loads=None if held_duckdb is None else held_duckdb.let_go_and_hold_again,
             )
         else:
             source = build_source(settings, observer)
