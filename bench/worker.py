@@ -237,9 +237,14 @@ def main() -> int:
     _import_lazy_dependencies()
     baseline = _current_rss_bytes()
     started, cpu_started = time.perf_counter(), time.process_time()
+    children_at_start = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_cpu_started = children_at_start.ru_utime + children_at_start.ru_stime
     figures = run()
     figures["seconds"] = time.perf_counter() - started
     figures["client_cpu_seconds"] = time.process_time() - cpu_started
+    # the walk's own process, when it runs in one (waited for by the time the run returns)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures["children_cpu_seconds"] = children.ru_utime + children.ru_stime - children_cpu_started
     figures["baseline_rss_bytes"] = baseline
     figures["peak_rss_bytes"] = max(_peak_rss_bytes(), figures.pop("sampled_peak_rss_bytes", 0))
     print(RESULT_MARKER + json.dumps(figures), flush=True)
