@@ -19,6 +19,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination import Destination
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltResource, DltSource
 from pydantic import ByteSize, TypeAdapter, ValidationError
@@ -185,6 +186,34 @@ def default_duckdb_path(pipeline_name: str) -> str:
     if isinstance(configured, str) and configured.strip() and not configured.startswith(":"):
         return configured.removeprefix("duckdb:///")
     return f"{pipeline_name}.duckdb"
+
+
+def dataset_in_destination(dataset: str) -> str:
+    """The name dlt gives ``dataset`` in the destination (DuckDB's schema, BigQuery's dataset): normalized by
+    the schemas' naming convention, snake_case unless ``[schema] naming`` says otherwise ("My Data" is written
+    to ``my_data``)."""
+    try:
+        naming = dlt.Schema("dataset").naming
+    except Exception:  # a configuration dlt cannot read: the run names it (exit 2), not this look
+        naming = SnakeCaseNaming()
+    return naming.normalize_table_identifier(dataset)
+
+
+def dataset_clash(dataset: str, *, pipeline_name: str, duckdb_path: str | None) -> str | None:
+    """Why ``dataset`` cannot be synced beside this pipeline name or DuckDB file, or None. DuckDB cannot tell
+    a database (named after its file, the pipeline's by default) from a schema of the same name, in any case
+    (every load would fail, and the package it left would fail the next runs too); compared as dlt writes the
+    dataset."""
+    written = dataset_in_destination(dataset)
+    shown = repr(dataset) if written == dataset else f"{dataset!r} (written as {written!r})"
+    if pipeline_name.casefold() in (dataset.casefold(), written.casefold()):
+        return f"the dataset {shown} must differ from the pipeline name {pipeline_name!r}"
+    if duckdb_path is not None and Path(duckdb_path).stem.casefold() == written.casefold():
+        return (
+            f"the DuckDB file {duckdb_path!r} is named like the dataset {shown}: DuckDB cannot tell them"
+            " apart; rename the file or pass another --dataset"
+        )
+    return None
 
 
 def apply_destination_hints(source: DltSource, destination_name: str) -> DltSource:

@@ -101,10 +101,11 @@ def test_destination_failures(
     cli_env: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("OCTO_API_KEY", cli_env.api_key)
-    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "missing" / "octogen.duckdb"))
+    # (not octogen.duckdb: a file named like the dataset is refused before any connection)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "missing" / "warehouse.duckdb"))
     line = one_error_line(capsys, [])
     assert line.startswith("error: cannot connect to the destination (dataset 'octogen'): IO Error")
-    assert "missing/octogen.duckdb" in line
+    assert "missing/warehouse.duckdb" in line
     monkeypatch.delenv("DESTINATION__DUCKDB__CREDENTIALS")
     # no Google credentials anywhere (the file ADC would read does not exist)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no_such_credentials.json"))

@@ -43,7 +43,12 @@ from octogen_source.source import SourceSettings, resolve_settings
 from octogen_source.source.settings import catalog_keys
 from octogen_source.sync import SyncOptions, describe_failure
 from octogen_source.sync.run import given_settings
-from octogen_source.warehouse import default_duckdb_path, destination_for
+from octogen_source.warehouse import (
+    dataset_clash,
+    dataset_in_destination,
+    default_duckdb_path,
+    destination_for,
+)
 
 Status = Literal["ok", "failed", "skipped"]
 
@@ -263,13 +268,15 @@ async def _check_listed_catalogs(client: OctogenClient, api_key: str, base_url: 
 
 
 def check_destination(options: SyncOptions) -> Check:
-    if options.pipeline_name == options.dataset:
-        detail = f"the pipeline name and the dataset must differ (both are {options.dataset!r})"
-        return Check("destination", options.destination, "failed", detail)
+    duckdb_path = None
     if options.destination == "duckdb":
-        return _check_duckdb(
-            options.duckdb_path or default_duckdb_path(options.pipeline_name), options.dataset
-        )
+        duckdb_path = options.duckdb_path or default_duckdb_path(options.pipeline_name)
+    clash = dataset_clash(options.dataset, pipeline_name=options.pipeline_name, duckdb_path=duckdb_path)
+    if clash is not None:
+        target = options.destination if duckdb_path is None else f"duckdb {duckdb_path}"
+        return Check("destination", target, "failed", clash)
+    if duckdb_path is not None:
+        return _check_duckdb(duckdb_path, dataset_in_destination(options.dataset))
     return _check_with_dlt(options)
 
 
@@ -277,9 +284,6 @@ def _check_duckdb(path: str, dataset: str) -> Check:
     import duckdb
 
     target = f"duckdb {path}"
-    if Path(path).stem == dataset:
-        detail = f"the file is named like the dataset {dataset!r}: DuckDB cannot tell them apart"
-        return Check("destination", target, "failed", detail)
     created = not os.path.exists(path)
     try:
         with duckdb.connect(path) as connection:

@@ -44,7 +44,7 @@ def run_demo(options: SyncOptions, generation: str, *, as_json: bool = False) ->
         print(report_json(report))
         return
     print(format_summary(report))
-    query = DEMO_QUERY.replace("octogen.", f"{options.dataset}.")
+    query = DEMO_QUERY.replace("octogen.", f"{report.dataset}.")
     print(f"\nThe biggest discounts:\n{query}\n")
     with duckdb.connect(DEMO_DATABASE, read_only=True) as connection:
         cursor = connection.execute(query)

@@ -46,7 +46,12 @@ from octogen_source.sync import (
     print_progress,
     run_sync,
 )
-from octogen_source.warehouse import DEFAULT_DUCKDB_MEMORY_LIMIT, SUPPORTED_DESTINATIONS, memory_bytes
+from octogen_source.warehouse import (
+    DEFAULT_DUCKDB_MEMORY_LIMIT,
+    SUPPORTED_DESTINATIONS,
+    dataset_clash,
+    memory_bytes,
+)
 
 MIN_DUCKDB_MEMORY_LIMIT = "32MB"
 """The smallest ``--duckdb-memory-limit``: below it DuckDB runs out of memory merging even a few products."""
@@ -281,8 +286,9 @@ def options_from(arguments: argparse.Namespace) -> SyncOptions:
         raise InvalidSettingError(f"--dataset needs a dataset name (such as {DEFAULT_DATASET!r})")
     if any(not catalog.strip() for catalog in arguments.catalog):
         raise InvalidSettingError("--catalog needs a catalog key (find them with --discover <store host>)")
-    if arguments.dataset == arguments.pipeline_name:
-        raise InvalidSettingError(f"--dataset must differ from the pipeline name {arguments.pipeline_name!r}")
+    clash = dataset_clash(arguments.dataset, pipeline_name=arguments.pipeline_name, duckdb_path=None)
+    if clash is not None:
+        raise InvalidSettingError(f"--dataset: {clash}")
     return SyncOptions(
         destination=arguments.destination,
         dataset=arguments.dataset,

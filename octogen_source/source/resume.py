@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import dlt
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from octogen_source.source.stored_rows import ROW_ID
@@ -52,6 +54,32 @@ def finish_pending_packages(pipeline: dlt.Pipeline) -> ClearedPackages | None:
     return None
 
 
+def dataset_of_pipeline(pipeline_name: str, pipelines_dir: str | None) -> str | None:
+    """The dataset the pipeline's working folder was last run with (None when it has none yet). Read before
+    the run makes its pipeline: dlt would load what is pending into whatever dataset the run names."""
+    folder = Path(pipelines_dir or get_dlt_pipelines_dir()) / pipeline_name
+    if not (folder / "state.json").is_file():
+        return None  # dlt.attach would try to restore it from the destination
+    dataset: str | None = dlt.attach(
+        pipeline_name=pipeline_name, pipelines_dir=str(folder.parent)
+    ).dataset_name
+    return dataset
+
+
+def drop_packages_of_another_dataset(pipeline: dlt.Pipeline, dataset: str) -> tuple[str, ...]:
+    """Drops the pending packages made for ``dataset`` (as the destination names it), not the pipeline's
+    (see :func:`dataset_of_pipeline`); their ids. Their rows stay out of the pipeline's dataset (they may
+    hold catalogs it does not sync); what they partly loaded into ``dataset`` is made to look changed there,
+    as :func:`clear_pending_packages` does, so a sync into it writes their products again. Raises, dropping
+    nothing, when the destination cannot be reached."""
+    load_ids = tuple(pipeline.list_normalized_load_packages())
+    extracted = tuple(pipeline.list_extracted_load_packages())
+    if load_ids and PRODUCTS in pipeline.default_schema.tables:
+        _forget_fingerprints(pipeline, load_ids, dataset=dataset)
+    pipeline.abort_packages()
+    return load_ids + extracted
+
+
 def clear_pending_packages(pipeline: dlt.Pipeline) -> tuple[str, ...]:
     """Drops the pending packages after making the walk re-sync what they partly loaded.
 
@@ -70,11 +98,15 @@ def clear_pending_packages(pipeline: dlt.Pipeline) -> tuple[str, ...]:
     return load_ids + extracted
 
 
-def _forget_fingerprints(pipeline: dlt.Pipeline, load_ids: tuple[str, ...]) -> None:
+def _forget_fingerprints(
+    pipeline: dlt.Pipeline, load_ids: tuple[str, ...], *, dataset: str | None = None
+) -> None:
     if not all(_LOAD_ID.fullmatch(load_id) for load_id in load_ids):
         raise ValueError(f"unexpected load ids {load_ids!r}")
     listed = ", ".join(f"'{load_id}'" for load_id in load_ids)
-    with pipeline.sql_client() as client:
+    with pipeline.sql_client() as client, contextlib.ExitStack() as held:
+        if dataset is not None:
+            held.enter_context(client.with_alternative_dataset_name(dataset))
         name = client.make_qualified_table_name(PRODUCTS)
         # DatabaseUndefinedRelation: the table was never created, nothing of it loaded
         with contextlib.suppress(DatabaseUndefinedRelation):

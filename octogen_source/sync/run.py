@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import dlt
@@ -16,13 +15,18 @@ from dlt.common.pipeline import LoadInfo
 from dlt.extract import DltSource
 
 from octogen_source.allocator import hold_malloc_thresholds
+from octogen_source.errors import OctogenConfigurationError
 from octogen_source.garbage_collection import fewer_collections
 from octogen_source.history import record_history
 from octogen_source.source import SourceSettings, WalkObserver, build_source, resolve_settings
 from octogen_source.source.builder import SOURCE_NAME
 from octogen_source.source.first_load import append_on_first_load, holds_no_products, only_appends
 from octogen_source.source.leftovers import remove_abandoned_extracts, remove_earlier_loaded_packages
-from octogen_source.source.resume import finish_pending_packages
+from octogen_source.source.resume import (
+    dataset_of_pipeline,
+    drop_packages_of_another_dataset,
+    finish_pending_packages,
+)
 from octogen_source.source.segments import run_in_segments
 from octogen_source.source.tables import PRODUCTS, high_water_mark
 from octogen_source.sync.failures import (
@@ -39,6 +43,8 @@ from octogen_source.sync.report import SyncReport
 from octogen_source.views import create_analyst_views
 from octogen_source.warehouse import (
     apply_destination_hints,
+    dataset_clash,
+    dataset_in_destination,
     default_duckdb_path,
     destination_for,
 )
@@ -71,7 +77,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
     report = SyncReport(
         catalogs=[],
         destination=options.destination,
-        dataset=options.dataset,
+        dataset=dataset_in_destination(options.dataset),
         pipeline_name=options.pipeline_name,
         seconds=0.0,
         load_ids=[],
@@ -80,13 +86,14 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
     )
     observer = WalkObserver(on_progress=options.progress)
     try:
+        earlier_dataset = dataset_of_pipeline(options.pipeline_name, options.pipelines_dir)
         pipeline = _pipeline(options)
         # resolved in the pipeline's config section, before anything is done: a bad setting changes nothing
         settings = resolve_settings(given_settings(options), retry=options.retry)
         # a run killed during extract left a folder that dlt never reads again; one killed during
         # normalize or load left packages: finish them before extracting anew
         remove_abandoned_extracts(pipeline)
-        report.notices = _finish_earlier_loads(pipeline, options)
+        report.notices = _finish_earlier_loads(pipeline, options, earlier_dataset)
         duckdb_path = _duckdb_path(options)
         first_load = duckdb_path is not None and holds_no_products(duckdb_path)
         if first_load and only_appends(settings):
@@ -166,8 +173,30 @@ def _record_history(report: SyncReport, options: SyncOptions) -> None:
     )
 
 
-def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[str]:
-    """Finishes the loads an earlier run left; one notice when they failed again and were cleared."""
+def _finish_earlier_loads(
+    pipeline: dlt.Pipeline, options: SyncOptions, earlier_dataset: str | None
+) -> list[str]:
+    """Finishes the loads an earlier run left; one notice when they failed again and were cleared, or were
+    made for another dataset (``earlier_dataset``, the pipeline's before this run) and were dropped."""
+    if (
+        earlier_dataset is not None
+        and dataset_in_destination(earlier_dataset) != dataset_in_destination(options.dataset)
+        and pipeline.has_pending_data
+    ):
+        try:
+            dropped = drop_packages_of_another_dataset(pipeline, dataset_in_destination(earlier_dataset))
+        except Exception as error:
+            line = describe_failure(error, secret=options.api_key)
+            raise SyncError(
+                f"an earlier run left loads pending for dataset {earlier_dataset!r}; they could not be"
+                f" dropped safely: {line}; run again once the destination answers",
+                retryable=True,
+            ) from error
+        return [
+            f"the loads an earlier run left pending for dataset {earlier_dataset!r} ({', '.join(dropped)})"
+            f" were dropped, not loaded into {options.dataset!r}: a sync into {earlier_dataset!r} syncs"
+            " their products again"
+        ]
     try:
         cleared = finish_pending_packages(pipeline)
     except Exception as error:
@@ -188,14 +217,11 @@ def _finish_earlier_loads(pipeline: dlt.Pipeline, options: SyncOptions) -> list[
 
 
 def _pipeline(options: SyncOptions) -> dlt.Pipeline:
-    if options.pipeline_name == options.dataset:
-        # DuckDB cannot tell the database from the schema when both have one name
-        raise SyncError(f"the pipeline name and the dataset must differ (both are {options.dataset!r})")
-    if options.duckdb_path is not None and Path(options.duckdb_path).stem == options.dataset:
-        raise SyncError(
-            f"the DuckDB file {options.duckdb_path!r} is named like the dataset {options.dataset!r}:"
-            " DuckDB cannot tell them apart; rename the file or pass another --dataset"
-        )
+    clash = dataset_clash(
+        options.dataset, pipeline_name=options.pipeline_name, duckdb_path=_duckdb_path(options)
+    )
+    if clash is not None:
+        raise OctogenConfigurationError(clash)  # found before anything is written: nothing recorded
     arguments: dict[str, Any] = {}
     if options.pipelines_dir is not None:
         arguments["pipelines_dir"] = options.pipelines_dir
