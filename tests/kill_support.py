@@ -14,7 +14,8 @@ from tests.sync_support import SyncTarget
 # The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
 # committed the first finished load job of the package: the tables are then part-way loaded; with
 # KILL_AFTER_TABLE=<table>, as soon as that table's merge has committed, the other tables' jobs not started
-# (test hooks in this script only; the product code is untouched).
+# (test hooks in this script only; the product code is untouched). SMALL_SEGMENTS=1 makes its DuckDB segments
+# a few rows, so that its first load (and a kill in it) comes while the walk goes on.
 SYNC_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
@@ -59,6 +60,16 @@ SYNC_SCRIPT = textwrap.dedent(
             return remaining, finished, error
 
         Load.complete_jobs = complete_jobs_then_die_after
+
+    if os.environ.get("SMALL_SEGMENTS"):
+        # DuckDB loads in segments of a few rows, the first while the walk goes on
+        from octogen_source.source import catalog_walk, segments, walk_pump
+
+        segments.MIN_SEGMENT_ROWS = 4
+        segments.DETAILS_SEGMENT_SECONDS = 0.0  # a segment with details may end as soon as one without
+        segments.SECONDS_PER_LOAD_SECOND = 0.0
+        catalog_walk.BATCH_ROWS = 2
+        walk_pump.WAITING_SHARE = 0.0
 
     from octogen_source.sync import SyncOptions, run_sync
 
