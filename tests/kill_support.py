@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 
-from tests.sync_support import SyncTarget
+from tests.sync_support import ExpectedTables, SyncTarget
 
 # The sync to kill. With KILL_DURING_LOAD set, the process SIGKILLs itself as soon as dlt's loader has
 # committed the first finished load job of the package: the tables are then part-way loaded; with
@@ -110,3 +111,17 @@ def mutate(target: SyncTarget) -> int:
     changed = target.sandbox.update_prices(first, 10) + target.sandbox.add_products(second, 5)
     target.sandbox.remove_products(third, 2)
     return len(changed)
+
+
+def killed_after_products_merge(target: SyncTarget) -> tuple[ExpectedTables, int]:
+    """Syncs, changes every catalog (:func:`mutate`), then runs a sync SIGKILLed as soon as its ``products``
+    merge committed: its package stays pending, part-way loaded. Returns what the tables held before the
+    killed sync and how many products a sync must look up."""
+    expected = ExpectedTables(target.sandbox)
+    target.sync()
+    expected.observe()
+    to_look_up = mutate(target)
+    sync = start_sync(target, KILL_AFTER_TABLE="products")
+    _, stderr = sync.communicate(timeout=120)
+    assert sync.returncode == -signal.SIGKILL, stderr
+    return expected, to_look_up

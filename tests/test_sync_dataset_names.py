@@ -10,7 +10,6 @@ the sandbox, real DuckDB files; the pending package is made by SIGKILLing a sync
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +20,8 @@ import pytest
 from octogen_source.commands.check import check_destination
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
-from tests.kill_support import mutate, start_sync
+from tests.kill_support import killed_after_products_merge
 from tests.sync_support import DATASET, ExpectedTables, SyncTarget, assert_tables_match, totals
-
-KILL_AFTER_PRODUCTS_MERGE = "KILL_AFTER_TABLE"
 
 
 @pytest.fixture
@@ -83,13 +80,7 @@ def test_a_dataset_duckdb_cannot_tell_from_its_database_is_refused_before_anythi
 
 
 def test_loads_pending_for_another_dataset_are_dropped_there_not_loaded_here(target: SyncTarget) -> None:
-    expected = ExpectedTables(target.sandbox)
-    target.sync()
-    expected.observe()
-    to_look_up = mutate(target)
-    sync = start_sync(target, **{KILL_AFTER_PRODUCTS_MERGE: "products"})
-    _, stderr = sync.communicate(timeout=120)
-    assert sync.returncode == -signal.SIGKILL, stderr
+    expected, to_look_up = killed_after_products_merge(target)
     [load_id] = dlt.attach(
         target.pipeline_name, pipelines_dir=str(target.pipelines_dir)
     ).list_normalized_load_packages()

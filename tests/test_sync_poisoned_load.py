@@ -9,7 +9,6 @@ with bytes no destination can load. Real HTTP to the sandbox, real DuckDB files.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +18,8 @@ import pytest
 
 from octogen_source.sandbox import Sandbox
 from octogen_source.sync import SyncError
-from tests.kill_support import mutate, start_sync
-from tests.sync_support import DATASET, ExpectedTables, SyncTarget, assert_tables_match, totals
+from tests.kill_support import killed_after_products_merge, mutate, start_sync
+from tests.sync_support import DATASET, SyncTarget, assert_tables_match, totals
 
 KILL_AFTER_PRODUCTS_MERGE = "KILL_AFTER_TABLE"
 
@@ -52,14 +51,7 @@ def _rows_of_load(database: Path, load_id: str) -> int:
 
 
 def test_a_partly_loaded_package_that_fails_again_is_cleared_and_resynced(target: SyncTarget) -> None:
-    expected = ExpectedTables(target.sandbox)
-    target.sync()
-    expected.observe()
-    to_look_up = mutate(target)
-
-    sync = start_sync(target, **{KILL_AFTER_PRODUCTS_MERGE: "products"})
-    _, stderr = sync.communicate(timeout=120)
-    assert sync.returncode == -signal.SIGKILL, stderr
+    expected, to_look_up = killed_after_products_merge(target)
     load_id = _poison_pending_package(target)
     merged = _rows_of_load(target.database, load_id)
     assert merged > 0, "the products merge did not commit before the kill"
