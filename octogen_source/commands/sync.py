@@ -165,7 +165,8 @@ def build_parser() -> OneLineArgumentParser:
         default=DEFAULT_DUCKDB_MEMORY_LIMIT,
         metavar="SIZE",
         help=f"DuckDB's memory during the load, spilling beyond it ({DEFAULT_DUCKDB_MEMORY_LIMIT};"
-        f" at least {MIN_DUCKDB_MEMORY_LIMIT})",
+        f" at least {MIN_DUCKDB_MEMORY_LIMIT}; half of it for a load of more than 500,000 rows that only"
+        " appends, such as a first sync without details)",
     )
     source.add_argument(
         "--max-response-bytes",
