@@ -66,22 +66,10 @@ def dataset_of_pipeline(pipeline_name: str, pipelines_dir: str | None) -> str | 
     return dataset
 
 
-def drop_packages_of_another_dataset(pipeline: dlt.Pipeline, dataset: str) -> tuple[str, ...]:
-    """Drops the pending packages made for ``dataset`` (as the destination names it), not the pipeline's
-    (see :func:`dataset_of_pipeline`); their ids. Their rows stay out of the pipeline's dataset (they may
-    hold catalogs it does not sync); what they partly loaded into ``dataset`` is made to look changed there,
-    as :func:`clear_pending_packages` does, so a sync into it writes their products again. Raises, dropping
-    nothing, when the destination cannot be reached."""
-    load_ids = tuple(pipeline.list_normalized_load_packages())
-    extracted = tuple(pipeline.list_extracted_load_packages())
-    if load_ids and PRODUCTS in pipeline.default_schema.tables:
-        _forget_fingerprints(pipeline, load_ids, dataset=dataset)
-    pipeline.abort_packages()
-    return load_ids + extracted
-
-
-def clear_pending_packages(pipeline: dlt.Pipeline) -> tuple[str, ...]:
-    """Drops the pending packages after making the walk re-sync what they partly loaded.
+def clear_pending_packages(pipeline: dlt.Pipeline, *, dataset: str | None = None) -> tuple[str, ...]:
+    """Drops the pending packages after making the walk re-sync what they partly loaded (in ``dataset``, as
+    the destination names it, when they were made for another dataset than the pipeline's: see
+    :func:`dataset_of_pipeline`; their rows then stay out of the pipeline's dataset). Returns their ids.
 
     A package may have loaded some tables and not others: its ``products`` rows merged (with their new
     ``hit_hash``) but not its ``product_details`` or ``price_history``. Such products would look unchanged
@@ -93,7 +81,7 @@ def clear_pending_packages(pipeline: dlt.Pipeline) -> tuple[str, ...]:
     load_ids = tuple(pipeline.list_normalized_load_packages())
     extracted = tuple(pipeline.list_extracted_load_packages())
     if load_ids and PRODUCTS in pipeline.default_schema.tables:
-        _forget_fingerprints(pipeline, load_ids)
+        _forget_fingerprints(pipeline, load_ids, dataset=dataset)
     pipeline.abort_packages()
     return load_ids + extracted
 

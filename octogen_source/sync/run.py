@@ -23,8 +23,8 @@ from octogen_source.source.builder import SOURCE_NAME
 from octogen_source.source.first_load import append_on_first_load, holds_no_products, only_appends
 from octogen_source.source.leftovers import remove_abandoned_extracts, remove_earlier_loaded_packages
 from octogen_source.source.resume import (
+    clear_pending_packages,
     dataset_of_pipeline,
-    drop_packages_of_another_dataset,
     finish_pending_packages,
 )
 from octogen_source.source.segments import run_in_segments
@@ -93,7 +93,7 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
         # a run killed during extract left a folder that dlt never reads again; one killed during
         # normalize or load left packages: finish them before extracting anew
         remove_abandoned_extracts(pipeline)
-        report.notices = _finish_earlier_loads(pipeline, options, earlier_dataset)
+        report.notices = _finish_earlier_loads(pipeline, options, report.dataset, earlier_dataset)
         duckdb_path = _duckdb_path(options)
         first_load = duckdb_path is not None and holds_no_products(duckdb_path)
         if first_load and only_appends(settings):
@@ -174,17 +174,15 @@ def _record_history(report: SyncReport, options: SyncOptions) -> None:
 
 
 def _finish_earlier_loads(
-    pipeline: dlt.Pipeline, options: SyncOptions, earlier_dataset: str | None
+    pipeline: dlt.Pipeline, options: SyncOptions, written_dataset: str, earlier_dataset: str | None
 ) -> list[str]:
     """Finishes the loads an earlier run left; one notice when they failed again and were cleared, or were
-    made for another dataset (``earlier_dataset``, the pipeline's before this run) and were dropped."""
-    if (
-        earlier_dataset is not None
-        and dataset_in_destination(earlier_dataset) != dataset_in_destination(options.dataset)
-        and pipeline.has_pending_data
-    ):
+    made for another dataset (``earlier_dataset``, the pipeline's before this run; ``written_dataset`` is
+    this run's as the destination names it) and were dropped."""
+    written_earlier = None if earlier_dataset is None else dataset_in_destination(earlier_dataset)
+    if written_earlier not in (None, written_dataset) and pipeline.has_pending_data:
         try:
-            dropped = drop_packages_of_another_dataset(pipeline, dataset_in_destination(earlier_dataset))
+            dropped = clear_pending_packages(pipeline, dataset=written_earlier)
         except Exception as error:
             line = describe_failure(error, secret=options.api_key)
             raise SyncError(
