@@ -24,6 +24,7 @@ from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 from dlt.extract import DltResource, DltSource
 from pydantic import ByteSize, TypeAdapter, ValidationError
 
+from octogen_source.duckdb_destination import DuckDBDestination
 from octogen_source.errors import OctogenError
 from octogen_source.table_names import PRICE_HISTORY, PRODUCTS
 
@@ -137,7 +138,7 @@ def destination_for(
     """
     if name == "duckdb":
         if duckdb_path is None:
-            return dlt.destinations.duckdb()
+            return DuckDBDestination()
         settings: dict[str, Any] = {
             "preserve_insertion_order": False,  # lets DuckDB stream inserts
             "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
@@ -145,7 +146,7 @@ def destination_for(
         if duckdb_memory_limit is not None:
             set_duckdb_memory_limit(settings, duckdb_memory_limit)
         credentials = DuckDbCredentials(duckdb_file_path(duckdb_path), global_config=settings)
-        return dlt.destinations.duckdb(credentials=credentials)
+        return DuckDBDestination(credentials=credentials)
     if name == "bigquery":
         if importlib.util.find_spec("google.cloud.bigquery") is None:
             raise OctogenError(

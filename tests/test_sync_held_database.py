@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def test_a_held_database_checkpoints_when_the_hold_ends_not_when_another_connect
     assert not wal(database).exists()
     with duckdb.connect(str(database), read_only=True) as connection:
         assert connection.execute("SELECT sum(i) FROM t").fetchone() == (499500,)
+
+
+def wal_bytes(database: Path) -> int:
+    try:
+        return wal(database).stat().st_size
+    except FileNotFoundError:  # checkpointed, nothing written since
+        return 0
 
 
 def row_groups(database: Path, table: str) -> int:
@@ -92,6 +100,50 @@ def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leav
         append_rows(database, 2000, 1000)
         held.let_go_and_hold_again()
         assert row_groups(database, "t") == 1
+
+
+def test_a_checkpoint_made_meanwhile_writes_the_last_load_before_the_close_merging_nothing(
+    tmp_path: Path,
+) -> None:
+    """After a run's last load, its checkpoint runs in a thread while the run records its history: the close
+    then has only what came after to write, and (after segments) that checkpoint merges no row groups
+    either."""
+    database = tmp_path / "held.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    with duckdb_held_open(str(database), DATASET) as held:
+        assert held is not None
+        append_rows(database, 0, 1000)
+        held.let_go_and_hold_again()
+        append_rows(database, 1000, 1000)  # the last segment's load
+        assert wal_bytes(database) > 0
+        held.checkpoint_meanwhile()
+        held.checkpoint_meanwhile()  # once is all: a second ask changes nothing
+        deadline = time.monotonic() + 60
+        while wal_bytes(database) > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert wal_bytes(database) == 0  # written before the close
+        assert row_groups(database, "t") == 2  # the first segment's, the last one's: not merged
+    assert not wal(database).exists()
+    assert row_groups(database, "t") == 2
+
+
+def test_a_write_beside_the_checkpoint_made_meanwhile_waits_for_it_and_loses_nothing(tmp_path: Path) -> None:
+    database = tmp_path / "held.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    with duckdb_held_open(str(database), DATASET) as held:
+        assert held is not None
+        append_rows(database, 0, 100_000)
+        held.checkpoint_meanwhile()
+        append_rows(database, 100_000, 10)  # the history's load, while DuckDB checkpoints
+    assert not wal(database).exists()
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
+            100_010,
+            sum(range(100_010)),
+            100_010,
+        )
 
 
 def test_nothing_is_held_for_a_database_that_is_not_a_local_file(tmp_path: Path) -> None:

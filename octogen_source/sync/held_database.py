@@ -15,6 +15,8 @@ each load anyway.
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +24,8 @@ import duckdb
 
 from octogen_source.sync.failures import SyncError, cannot_connect
 from octogen_source.warehouse import duckdb_file_path, is_local_duckdb_file
+
+log = logging.getLogger("octogen_source.sync")
 
 
 class HeldDuckDB:
@@ -32,6 +36,7 @@ class HeldDuckDB:
         self._dataset = dataset
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._merged_between_loads = False
+        self._checkpointing: threading.Thread | None = None
 
     def hold(self) -> None:
         """Opens the file. Raises :class:`SyncError` (retryable, worded as dlt's connection failures are)
@@ -44,8 +49,37 @@ class HeldDuckDB:
     def let_go(self) -> None:
         """Closes the file (DuckDB checkpoints when its last connection closes). After a run loaded in
         segments, that last checkpoint writes the last segment's rows as they are, in row groups of their
-        own: see :meth:`let_go_and_hold_again`."""
+        own: see :meth:`let_go_and_hold_again`. Waits for :meth:`checkpoint_meanwhile`'s first."""
+        if self._checkpointing is not None:
+            self._checkpointing.join()
+            self._checkpointing = None
         self._close(merging_row_groups=not self._merged_between_loads)
+
+    def checkpoint_meanwhile(self) -> None:
+        """Starts, in a thread, the checkpoint :meth:`let_go` would make (the last load's rows compressed and
+        written; row groups merged or not as there): what the run does meanwhile (its ``sync_runs`` rows made
+        ready) runs beside it, DuckDB holding any write until it ends, and the close then checkpoints only
+        what came after. Measured on a full sync of 3 x 50,000 products at 20 ms per request: that
+        checkpoint took 0.3 s after the history's 0.35 s. A checkpoint that fails here is left to the close,
+        which makes it again (and fails the run if it fails again)."""
+        connection = self._connection
+        if connection is None or self._checkpointing is not None:
+            return
+        cursor = connection.cursor()  # a connection of its own: the run's thread may use the held one
+        merging = not self._merged_between_loads
+
+        def checkpoint() -> None:
+            try:
+                if not merging:
+                    _checkpoint_without_merging(cursor)
+                cursor.execute("CHECKPOINT")
+            except duckdb.Error as error:
+                log.debug("the checkpoint beside the run's history failed (the close makes it): %s", error)
+            finally:
+                cursor.close()
+
+        self._checkpointing = threading.Thread(target=checkpoint, name="octogen-checkpoint", daemon=True)
+        self._checkpointing.start()
 
     def let_go_and_hold_again(self) -> None:
         """Between the segments of a run: DuckDB checkpoints what the loads so far wrote (the checkpoint at
@@ -69,8 +103,8 @@ class HeldDuckDB:
 
 
 def _checkpoint_without_merging(connection: duckdb.DuckDBPyConnection) -> None:
-    """Turns off DuckDB's merging of row groups (its "vacuum") for the checkpoint at ``connection``'s close:
-    a setting of the database instance, which ends with that close (the next open has DuckDB's default)."""
+    """Turns off DuckDB's merging of row groups (its "vacuum") for the checkpoints until ``connection``'s
+    database instance closes: a setting of the instance (the next open has DuckDB's default)."""
     connection.execute("SET max_vacuum_tasks = 0")
 
 

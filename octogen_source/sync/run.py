@@ -123,6 +123,8 @@ def _run_sync_holding(options: SyncOptions, held: ExitStack) -> SyncReport:
             report.load_ids = list(_load_ids(pipeline.run(source, **run_arguments)))
         create_analyst_views(pipeline)
         remove_earlier_loaded_packages(pipeline, keep=report.load_ids)
+        if held_duckdb is not None:  # while the history is made: its load waits for it, the close is short
+            held_duckdb.checkpoint_meanwhile()
     except Exception as error:
         base_url = observer.base_url or options.base_url
         line = describe_failure(error, secret=options.api_key, base_url=base_url)
