@@ -266,7 +266,7 @@ def test_a_column_whose_type_changes_between_runs_loads_as_dlt_would_wherever_th
     # the schema at hand, the extract sees the table does not fit, and dlt does what it does in a thread
     sandbox = target.sandbox
     catalog = sandbox.granted_catalogs()[0]
-    real_product_row = catalog_walk.product_row
+    real_product_row = catalog_walk.stable_product_row
 
     def product_rows_with(shelf: object) -> Callable[..., dict[str, Any]]:
         def product_row(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -274,10 +274,10 @@ def test_a_column_whose_type_changes_between_runs_loads_as_dlt_would_wherever_th
 
         return product_row
 
-    monkeypatch.setattr(catalog_walk, "product_row", product_rows_with(first))  # set before the walk forks
+    monkeypatch.setattr(catalog_walk, "stable_product_row", product_rows_with(first))  # before the walk forks
     target.sync(details=False, walk_in_process=walk_in_process)
     changed = sandbox.update_prices(catalog, 6)
-    monkeypatch.setattr(catalog_walk, "product_row", product_rows_with(then))
+    monkeypatch.setattr(catalog_walk, "stable_product_row", product_rows_with(then))
     report = target.sync(details=False, walk_in_process=walk_in_process)
 
     assert totals(report)["changed"] == 6

@@ -54,8 +54,8 @@ from octogen_source.source.records import (
     detail_row,
     hit_fingerprint,
     price_row,
-    product_row,
     removed_row,
+    stable_product_row,
     wire_timestamp,
 )
 from octogen_source.source.report import CatalogReport, WalkObserver
@@ -473,7 +473,7 @@ class CatalogWalk:
             if verdict is Verdict.UNCHANGED:
                 report.unchanged += 1
                 continue
-            row = product_row(stable, catalog=report.catalog, fingerprint=fingerprint)
+            row = stable_product_row(stable, catalog=report.catalog, fingerprint=fingerprint)
             product_url = hit.get("productUrl")
             changes.append(_Change(verdict, row, product_url if isinstance(product_url, str) else None))
         report.pages += 1

@@ -86,12 +86,18 @@ def product_row(hit: Mapping[str, Any], *, catalog: str, fingerprint: int) -> Ro
     Column names (and JSON text for nested values) are given when the batch is turned into an arrow table
     (:mod:`arrow_rows`), once per column, or by :func:`flat_columns` for a batch handed over as dicts.
     """
-    row = stable_hit(hit)
-    row.update(typed_fields(row))
-    row["catalog"] = catalog
-    row["hit_hash"] = fingerprint
-    row["removed_at"] = None
-    return row
+    return stable_product_row(stable_hit(hit), catalog=catalog, fingerprint=fingerprint)
+
+
+def stable_product_row(stable: dict[str, Any], *, catalog: str, fingerprint: int) -> Row:
+    """:func:`product_row` of a hit already without its scores (a copy :func:`stable_hit` made, which the
+    caller gives up), made in place: the walk fingerprints that copy, then it becomes the row (one copy of
+    each hit fewer)."""
+    stable.update(typed_fields(stable))
+    stable["catalog"] = catalog
+    stable["hit_hash"] = fingerprint
+    stable["removed_at"] = None
+    return stable
 
 
 def removed_row(row: Row, removed_at: datetime) -> Row:
