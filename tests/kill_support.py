@@ -64,12 +64,13 @@ SYNC_SCRIPT = textwrap.dedent(
 
     if os.environ.get("SMALL_SEGMENTS"):
         # DuckDB loads in segments of a few rows, the first while the walk goes on
-        from octogen_source.source import catalog_walk, segments, walk_pump
+        from octogen_source.source import catalog_walk, segments, walk_process, walk_pump
 
         segments.MIN_SEGMENT_ROWS = 4
         segments.DETAILS_SEGMENT_SECONDS = 0.0  # a segment with details may end as soon as one without
         segments.SECONDS_PER_LOAD_SECOND = 0.0
         catalog_walk.BATCH_ROWS = 2
+        walk_process.GROUP_ROWS = 2
         walk_pump.WAITING_SHARE = 0.0
 
     from octogen_source.sync import SyncOptions, run_sync

@@ -20,7 +20,7 @@ import duckdb
 import pytest
 
 from octogen_source.sandbox import Sandbox
-from octogen_source.source import catalog_walk, segments, walk_pump
+from octogen_source.source import catalog_walk, segments, walk_process, walk_pump
 from octogen_source.source.catalog_walk import LoadedState, WalkBatch
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.sync import SyncError, SyncReport
@@ -35,6 +35,7 @@ SMALL_BATCH_ROWS = 20
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(segments, "MIN_SEGMENT_ROWS", SMALL_SEGMENT_ROWS)
     monkeypatch.setattr(catalog_walk, "BATCH_ROWS", SMALL_BATCH_ROWS)
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", SMALL_BATCH_ROWS)  # the walk's process groups so many
     # a segment ends whenever the queue runs dry (a real one only once the extract waits for the walk)
     monkeypatch.setattr(walk_pump, "WAITING_SHARE", 0.0)
 
@@ -161,6 +162,7 @@ def test_an_incremental_loads_its_details_while_the_walk_goes_on_checkpointing_b
     monkeypatch.setattr(segments, "DETAILS_SEGMENT_SECONDS", 0.0)
     monkeypatch.setattr(segments, "SECONDS_PER_LOAD_SECOND", 0.0)
     monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 10**6)
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", 10**6)
     monkeypatch.setattr(catalog_walk, "BATCH_SECONDS", 0.0)
     write_ahead_log = target.database.with_name(target.database.name + ".wal")
     logged_after_checkpoints: list[int] = []

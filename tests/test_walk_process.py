@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from octogen_source.errors import OctogenAPIError, OctogenResponseTooLargeError
-from octogen_source.source import catalog_walk, walk_process, walk_pump
+from octogen_source.source import walk_process, walk_pump
 from octogen_source.source.catalog_walk import LoadedState, WalkBatch
 from octogen_source.source.report import CatalogReport, WalkObserver
 from octogen_source.source.walk_process import ProcessWalkPump, walk_in_process_supported
@@ -97,7 +97,7 @@ def test_the_child_sends_its_batches_in_groups_that_keep_every_row_in_order_and_
 ) -> None:
     answers = _Answers()
     monkeypatch.setattr(walk_pump, "DestinationState", lambda: answers)
-    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 4)
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", 4)
     monkeypatch.setattr(walk_process, "GROUP_WAIT_SECONDS", 60.0)  # groups end by size, a read or the end
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
@@ -146,7 +146,7 @@ def test_a_group_goes_once_no_batch_came_for_a_while_even_as_reports_keep_coming
 ) -> None:
     """An incremental walk finds a changed product now and then, and reports every page meanwhile: its
     group of batches must not wait for the next batch (nor for the group to fill) as long as reports come."""
-    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 10**6)
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", 10**6)
     monkeypatch.setattr(walk_process, "GROUP_WAIT_SECONDS", 0.2)
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
@@ -166,7 +166,7 @@ def test_a_group_goes_once_no_batch_came_for_a_while_even_as_reports_keep_coming
 
 
 def test_the_parent_queues_no_more_rows_than_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 1)  # each batch of the walk sent alone
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", 1)  # each batch of the walk sent alone
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         for number in range(200):
@@ -285,7 +285,7 @@ def test_stopping_kills_a_walk_that_goes_on_and_a_read_left_unanswered() -> None
 def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(catalog_walk, "BATCH_ROWS", 1)  # each batch of the walk sent alone
+    monkeypatch.setattr(walk_process, "GROUP_ROWS", 1)  # each batch of the walk sent alone
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         for number in range(300):
