@@ -61,6 +61,24 @@ def row_groups(database: Path, table: str) -> int:
     return int(found[0])
 
 
+def table_t(tmp_path: Path) -> Path:
+    """A database file with an empty table ``t``, as :func:`append_rows` fills it."""
+    database = tmp_path / "held.duckdb"
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    return database
+
+
+def assert_rows_of_t(database: Path, count: int) -> None:
+    """``t`` holds rows 0 to ``count`` - 1, each once."""
+    with duckdb.connect(str(database), read_only=True) as connection:
+        assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
+            count,
+            sum(range(count)),
+            count,
+        )
+
+
 def append_rows(database: Path, first: int, count: int) -> None:
     """What a load job does: its own connection, one INSERT (a row group of its own until a checkpoint
     merges it), closed."""
@@ -76,9 +94,7 @@ def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leav
     """DuckDB merges a table's small row groups at a checkpoint (its vacuum), rewriting what earlier ones
     wrote: the checkpoints between a run's segments do it while the walk goes on, the one at the run's end
     (after the last page) does not, and the next run's checkpoints merge what it left."""
-    database = tmp_path / "held.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    database = table_t(tmp_path)
     with duckdb_held_open(str(database), DATASET) as held:
         assert held is not None
         append_rows(database, 0, 1000)
@@ -87,12 +103,7 @@ def test_the_checkpoints_between_segments_merge_row_groups_and_the_last_one_leav
         append_rows(database, 1000, 1000)
     assert not wal(database).exists()
     assert row_groups(database, "t") == 2  # as loaded; a close with DuckDB's default makes one
-    with duckdb.connect(str(database), read_only=True) as connection:
-        assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
-            2000,
-            sum(range(2000)),
-            2000,
-        )
+    assert_rows_of_t(database, 2000)
 
     # the next run's checkpoints are DuckDB's own: its checkpoint between segments merges all three loads
     with duckdb_held_open(str(database), DATASET) as held:
@@ -108,9 +119,7 @@ def test_a_checkpoint_made_meanwhile_writes_the_last_load_before_the_close_mergi
     """After a run's last load, its checkpoint runs in a thread while the run records its history: the close
     then has only what came after to write, and (after segments) that checkpoint merges no row groups
     either."""
-    database = tmp_path / "held.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    database = table_t(tmp_path)
     with duckdb_held_open(str(database), DATASET) as held:
         assert held is not None
         append_rows(database, 0, 1000)
@@ -129,21 +138,14 @@ def test_a_checkpoint_made_meanwhile_writes_the_last_load_before_the_close_mergi
 
 
 def test_a_write_beside_the_checkpoint_made_meanwhile_waits_for_it_and_loses_nothing(tmp_path: Path) -> None:
-    database = tmp_path / "held.duckdb"
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("CREATE TABLE t (i BIGINT, s VARCHAR)")
+    database = table_t(tmp_path)
     with duckdb_held_open(str(database), DATASET) as held:
         assert held is not None
         append_rows(database, 0, 100_000)
         held.checkpoint_meanwhile()
         append_rows(database, 100_000, 10)  # the history's load, while DuckDB checkpoints
     assert not wal(database).exists()
-    with duckdb.connect(str(database), read_only=True) as connection:
-        assert connection.execute("SELECT count(*), sum(i), count(DISTINCT s) FROM t").fetchone() == (
-            100_010,
-            sum(range(100_010)),
-            100_010,
-        )
+    assert_rows_of_t(database, 100_010)
 
 
 def test_nothing_is_held_for_a_database_that_is_not_a_local_file(tmp_path: Path) -> None:
