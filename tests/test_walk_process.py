@@ -326,6 +326,22 @@ def test_a_message_the_relay_cannot_read_stops_the_child_and_fails_the_segment(
     assert pump.exit_status == -signal.SIGKILL
 
 
+def test_batches_that_keep_coming_a_few_rows_at_a_time_are_sent_without_waiting_for_a_full_group() -> None:
+    """A walk finding a changed product now and then: each batch comes before the group's wait for the next
+    one ends, so only the group's longest wait sends it (not 8,000 rows later)."""
+
+    async def trickle(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        while True:
+            await asyncio.sleep(walk_process.GROUP_WAIT_SECONDS / 5)
+            yield _batch("again")
+
+    started = time.monotonic()
+    with ProcessWalkPump(trickle, WalkObserver(), max_queued_rows=10**6) as pump:
+        first = next(pump.segment(min_rows=10**9, ready=lambda: True))
+    assert 1 <= first.rows < walk_process.GROUP_ROWS / 10
+    assert time.monotonic() - started < 30  # a full group would take ≥ 80 s
+
+
 _KILLED_PARENT = """
 import asyncio, os, sys, time
 from octogen_source.source.catalog_walk import WalkBatch

@@ -75,6 +75,10 @@ hands dlt as one arrow table per table: dlt computes and validates a table's sch
 is given (≈ 3 ms each). Groups of 8,000 rows rather than a thread's 2,000 (``BATCH_ROWS``): the sync's
 process used 9.9-11.7 s of CPU against 11.5-12.2 in a full sync of 3 x 50,000 products at 20 ms per request
 (four runs each, interleaved). As arrow, 8,000 rows weigh ≈ 7 MiB."""
+GROUP_MAX_SECONDS = 0.5
+"""How long a group's first batch waits at most for the group to fill: batches that keep coming in small
+numbers (a walk finding a changed product now and then, a slow API) are sent at least this often. At 20 ms per
+request a full sync's groups fill sooner (≈ 20,000 rows a second)."""
 GROUP_WAIT_SECONDS = 0.05
 """How long a group of converted batches still short of ``GROUP_ROWS`` rows waits for the next batch before it
 is sent as it is."""
@@ -386,9 +390,10 @@ async def _never_walked(loaded: LoadedState) -> AsyncGenerator[WalkBatch, None]:
 class _ToParent:
     """The child's sending side: one thread writes every message, in the order given. The walk's batches are
     turned into arrow tables on the way (``convert``) and grouped until they hold about ``GROUP_ROWS`` rows
-    (or no batch came for :data:`GROUP_WAIT_SECONDS`, or a message that must follow them is sent): a table
-    crosses the pipe as its buffers, where rows were unpickled into as many Python objects again (14 ms for
-    1,000 products, the time their JSON took to parse), and the sync's process no longer converts them.
+    (or no batch came for :data:`GROUP_WAIT_SECONDS`, or the first has waited :data:`GROUP_MAX_SECONDS`, or
+    a message that must follow them is sent): a table crosses the pipe as its buffers, where rows were
+    unpickled into as many Python objects again (14 ms for 1,000 products, the time their JSON took to
+    parse), and the sync's process no longer converts them.
 
     ``sent_room`` holds a permit per message of batches the relay may not have taken yet (released by the
     thread receiving its "taken"); :attr:`walk_room`, one per batch of the walk waiting to be converted."""
@@ -417,10 +422,12 @@ class _ToParent:
 
     def _write_until_closed(self) -> None:
         group: WalkBatch | None = None
-        # counted from the group's last batch: reports and log records come between batches all the time
+        # counted from the group's last batch (reports and log records come between batches all the time),
+        # and at most GROUP_MAX_SECONDS from its first
         group_due = math.inf
+        group_started = 0.0
         while True:
-            if group is not None and time.monotonic() >= group_due:  # no batch for a while: it goes as it is
+            if group is not None and time.monotonic() >= group_due:  # it goes as it is
                 group = self._sent(group)
             try:
                 # never negative: the group may have fallen due since the look above
@@ -435,8 +442,12 @@ class _ToParent:
                 except Exception as error:  # said to the parent, which fails the run
                     message = ("error", _portable_error(RuntimeError(f"batch: {error}")))
                 else:
+                    before = group
                     group = self._grouped(group, message[1])
-                    group_due = time.monotonic() + GROUP_WAIT_SECONDS
+                    now = time.monotonic()
+                    if group is not before:  # a group begun by this batch
+                        group_started = now
+                    group_due = min(now + GROUP_WAIT_SECONDS, group_started + GROUP_MAX_SECONDS)
                     continue
             # the group goes before what must follow it: a read, the walk's end or error, the end of all
             if message is None or _KINDS[message[0]] in _IN_ORDER:
