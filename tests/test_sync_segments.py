@@ -271,10 +271,10 @@ def test_a_column_whose_type_changes_between_runs_loads_as_dlt_would_wherever_th
     real_product_row = catalog_walk.stable_product_row
 
     def product_rows_with(shelf: object) -> Callable[..., dict[str, Any]]:
-        def product_row(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        def stable_product_row(*args: Any, **kwargs: Any) -> dict[str, Any]:
             return {**real_product_row(*args, **kwargs), "shelf_code": shelf}
 
-        return product_row
+        return stable_product_row
 
     monkeypatch.setattr(catalog_walk, "stable_product_row", product_rows_with(first))  # before the walk forks
     target.sync(details=False, walk_in_process=walk_in_process)

@@ -49,10 +49,7 @@ class HeldDuckDB:
     def let_go(self) -> None:
         """Closes the file (DuckDB checkpoints when its last connection closes). After a run loaded in
         segments, that last checkpoint writes the last segment's rows as they are, in row groups of their
-        own: see :meth:`let_go_and_hold_again`. Waits for :meth:`checkpoint_meanwhile`'s first."""
-        if self._checkpointing is not None:
-            self._checkpointing.join()
-            self._checkpointing = None
+        own: see :meth:`let_go_and_hold_again`."""
         self._close(merging_row_groups=not self._merged_between_loads)
 
     def checkpoint_meanwhile(self) -> None:
@@ -95,6 +92,10 @@ class HeldDuckDB:
         self._merged_between_loads = True
 
     def _close(self, *, merging_row_groups: bool) -> None:
+        """Closes the held connection once :meth:`checkpoint_meanwhile`'s checkpoint (a cursor of it) ends."""
+        if self._checkpointing is not None:
+            self._checkpointing.join()
+            self._checkpointing = None
         if self._connection is not None:
             connection, self._connection = self._connection, None
             if not merging_row_groups:
