@@ -10,6 +10,11 @@ DuckDB's capabilities depend on what the destination object was made with and on
 case sensitivity, not on the configuration dlt resolves for them (dlt's DuckDB factory adjusts nothing to
 it); it is still resolved once per object and naming, as dlt would, and a sync makes its destination anew
 for each run. Each caller gets its own copy (dlt sets attributes on the one it is given).
+
+Its job client answers dlt's two per-table questions of a load (whether a table loads through the staging
+dataset, whether it is truncated first) once per table: dlt's ``init_client`` asks them for every nested table
+of every table with a job, a product and its 16 child tables ≈ 600 asks per load, each preparing the table
+anew (a deep copy and a configuration resolved): 0.17-0.26 s of each load's 0.55-0.75 s.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.normalizers.naming import NamingConvention
 from dlt.destinations import duckdb
+from dlt.destinations.impl.duckdb.duck import DuckDbClient
 
 _DUCKDB_TYPE = DestinationReference.normalize_type(f"{duckdb.__module__}.{duckdb.__qualname__}")
 
@@ -31,6 +37,10 @@ class DuckDBDestination(duckdb):
     @property
     def destination_type(self) -> str:
         return _DUCKDB_TYPE
+
+    @property
+    def client_class(self) -> type[DuckDbClient]:
+        return _DuckDbClient
 
     def capabilities(
         self, config: Any = None, naming: NamingConvention | None = None
@@ -43,3 +53,22 @@ class DuckDBDestination(duckdb):
         if capabilities is None:
             capabilities = kept[key] = super().capabilities(None, naming)
         return copy.copy(capabilities)
+
+
+class _DuckDbClient(DuckDbClient):
+    """dlt's DuckDB job client, its answers about a table kept for the client's life (one load: the load
+    package's schema does not change under it, nor does a table's write disposition)."""
+
+    def should_load_data_to_staging_dataset(self, table_name: str) -> bool:
+        answers: dict[str, bool] = self.__dict__.setdefault("_loads_through_staging", {})
+        answer = answers.get(table_name)
+        if answer is None:
+            answer = answers[table_name] = super().should_load_data_to_staging_dataset(table_name)
+        return answer
+
+    def should_truncate_table_before_load(self, table_name: str) -> bool:
+        answers: dict[str, bool] = self.__dict__.setdefault("_truncated_first", {})
+        answer = answers.get(table_name)
+        if answer is None:
+            answer = answers[table_name] = super().should_truncate_table_before_load(table_name)
+        return answer
