@@ -173,7 +173,9 @@ def test_an_incremental_loads_its_details_while_the_walk_goes_on_checkpointing_b
         logged_after_checkpoints.append(write_ahead_log.stat().st_size if write_ahead_log.exists() else 0)
 
     monkeypatch.setattr(HeldDuckDB, "let_go_and_hold_again", checkpointing)
-    sandbox.set_fault_rates(latency=0.01)  # the walk, not the loads, is what the extract waits for
+    # the walk, not the loads, is what the extract waits for: at 10 ms a walk in a process (a CPU of its own)
+    # once ended before the loads of a busy test process had taken its first segment
+    sandbox.set_fault_rates(latency=0.03)
     for catalog in sandbox.granted_catalogs():
         sandbox.update_prices(catalog, 4)
     report = target.sync(page_size=10, walk_in_process=walk_in_process)

@@ -6,6 +6,7 @@ child that dies or is stopped leaves no process behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -385,3 +386,89 @@ def _gone_or_zombie(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+def _threads_cpus() -> dict[int, frozenset[int]]:
+    """The CPUs each thread of this process may run on."""
+    cpus = {}
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            cpus[int(thread)] = frozenset(os.sched_getaffinity(int(thread)))
+        except OSError:
+            continue  # ended since the listing
+    return cpus
+
+
+_TWO_CPUS = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="the walk gets a CPU of its own only where the process may use two or more",
+)
+
+
+@_TWO_CPUS
+@pytest.mark.parametrize("ending", ["end", "error", "stopped"])
+def test_the_walk_has_a_cpu_of_its_own_while_it_walks_and_gives_it_back_however_it_ends(ending: str) -> None:
+    allowed = frozenset(os.sched_getaffinity(0))
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("first", walk_cpus=" ".join(map(str, sorted(os.sched_getaffinity(0)))))
+        await asyncio.sleep(0.5)  # the parent looks at its own threads meanwhile
+        if ending == "error":
+            raise OctogenAPIError("the API went away", status_code=503)
+        while ending == "stopped":
+            await asyncio.sleep(0.01)
+            yield _batch("again")
+
+    with (
+        contextlib.suppress(OctogenAPIError),
+        ProcessWalkPump(walk, WalkObserver(), max_queued_rows=10) as pump,
+    ):
+        batches = pump.segment(min_rows=10**9, ready=lambda: True)
+        walk_cpus = frozenset(map(int, _products(next(batches))[0]["walk_cpus"].split()))
+        during = _threads_cpus()
+        if ending != "stopped":
+            list(batches)
+            assert set(_threads_cpus().values()) == {allowed}  # given back before the last load
+    assert len(walk_cpus) == 1 and walk_cpus < allowed
+    assert set(during.values()) == {allowed - walk_cpus}, (
+        "every thread of the sync's process, off the walk's CPU"
+    )
+    assert set(_threads_cpus().values()) == {allowed}
+    # threads started after the walk run anywhere again
+    seen: list[frozenset[int]] = []
+    later = threading.Thread(target=lambda: seen.append(frozenset(os.sched_getaffinity(0))))
+    later.start()
+    later.join()
+    assert seen == [allowed]
+
+
+def test_a_process_on_one_cpu_forks_its_walk_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert walk_process._CpuSplit.planned() is None
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one")
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=10) as pump:
+        assert [row["uuid"] for batch in _take_all(pump) for row in _products(batch)] == ["one"]
+
+
+@_TWO_CPUS
+def test_cpus_that_cannot_be_set_leave_the_walk_and_the_sync_as_they_were(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container whose policy refuses a change of CPUs: the walk runs as it would have."""
+    allowed = frozenset(os.sched_getaffinity(0))
+
+    def refused(pid: int, cpus: Any) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "sched_setaffinity", refused)
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield _batch("one", walk_cpus=" ".join(map(str, sorted(os.sched_getaffinity(0)))))
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=10) as pump:
+        rows = [row for batch in _take_all(pump) for row in _products(batch)]
+    assert frozenset(map(int, rows[0]["walk_cpus"].split())) == allowed
+    assert set(_threads_cpus().values()) == {allowed}

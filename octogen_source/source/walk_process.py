@@ -17,6 +17,9 @@ it), dies with its parent (``PR_SET_PDEATHSIG``), never runs the parent's finali
 sends at most :data:`BATCHES_AHEAD` messages of batches ahead of what the relay took. Its walk emits small
 batches (:data:`WALK_BATCH_ROWS`), each converted to arrow as soon as it comes, and sends them in groups of
 about :data:`GROUP_ROWS` rows, which the parent hands dlt as they are. The pump's :meth:`stop` kills it.
+
+While it walks, the child has a CPU of its own (:class:`_CpuSplit`, where the process may use two or more):
+the parent's threads (dlt's, DuckDB's) run on the others until the child has said its last word.
 """
 
 from __future__ import annotations
@@ -143,6 +146,7 @@ class ProcessWalkPump(WalkPump):
         self._reaped = threading.Lock()
         self.exit_status: int | None = None
         """The child's exit status once it has ended (negative: the signal that killed it)."""
+        self._cpus: _CpuSplit | None = None
 
     def __enter__(self) -> ProcessWalkPump:
         self._fork()
@@ -150,6 +154,7 @@ class ProcessWalkPump(WalkPump):
         return self
 
     def _fork(self) -> None:
+        cpus = _CpuSplit.planned()
         from_child, child_sends = Pipe(duplex=False)
         child_reads, to_child = Pipe(duplex=False)
         # the child's collector never walks the parent's objects (DuckDB's, dlt's); in the parent they stay
@@ -167,6 +172,8 @@ class ProcessWalkPump(WalkPump):
                 try:
                     from_child.close()
                     to_child.close()
+                    if cpus is not None:
+                        cpus.take_the_walks()
                     status = _child_main(self._child_walk, child_sends, child_reads)
                 finally:
                     os._exit(status)
@@ -176,12 +183,16 @@ class ProcessWalkPump(WalkPump):
         child_sends.close()
         child_reads.close()
         self._pid, self._from_child, self._to_child = pid, from_child, to_child
+        if cpus is not None:
+            cpus.leave_the_walks()
+            self._cpus = cpus
 
     def stop(self) -> None:
         if self._ended:  # the child said its last word and is on its way out: it is not killed for it
             self._reap(within=ENDING_SECONDS)
         self._stopping = True
         self._kill_child()
+        self._give_back_cpus()
         super().stop()
         for connection in (self._from_child, self._to_child):
             if connection is not None:
@@ -296,10 +307,16 @@ class ProcessWalkPump(WalkPump):
             logging.getLogger(record.name).handle(record)
         elif kind == "error":
             self._ended = True
+            self._give_back_cpus()
             self._inbox.put(_rebuilt_error(message[1]))
         else:
             self._ended = True
+            self._give_back_cpus()  # before the last segment's load, which the walk no longer competes with
             self._inbox.put(_END)
+
+    def _give_back_cpus(self) -> None:
+        if self._cpus is not None:
+            self._cpus.give_back()
 
     def _ended_how(self) -> str:
         status = self.exit_status
@@ -336,6 +353,64 @@ class ProcessWalkPump(WalkPump):
 
     def _wake_walk(self) -> None:
         pass  # the relay refills the queue from disk at its next poll (REFILL_SECONDS)
+
+
+class _CpuSplit:
+    """The walk's process on one CPU of those this process may use, this process's threads on the others,
+    until :meth:`give_back` (as soon as the walk has ended: the last load gets every CPU). The scheduler then
+    no longer moves the walk from CPU to CPU as dlt's and DuckDB's threads wake (docs/performance.md,
+    seventeenth round).
+
+    The walk's CPU is picked by this process's id, so that syncs started side by side (one Airflow task per
+    catalog) do not all put their walks on the same CPU. A CPU set that cannot be changed (a container's
+    policy) leaves things as they were."""
+
+    def __init__(self, allowed: frozenset[int], walk_cpu: int) -> None:
+        self.allowed = allowed
+        self.walk_cpu = walk_cpu
+        self._given_back = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def planned(cls) -> _CpuSplit | None:
+        """The split for a walk forked now; None where this process may use fewer than two CPUs."""
+        try:
+            allowed = frozenset(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            return None
+        if len(allowed) < 2:
+            return None
+        cpus = sorted(allowed)
+        return cls(allowed, cpus[os.getpid() % len(cpus)])
+
+    def take_the_walks(self) -> None:
+        """In the child, before its threads start (they inherit it)."""
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {self.walk_cpu})
+
+    def leave_the_walks(self) -> None:
+        """In the parent, after the fork: each of its threads (threads started later inherit the CPUs of
+        the thread that starts them)."""
+        _set_every_threads_cpus(self.allowed - {self.walk_cpu})
+
+    def give_back(self) -> None:
+        """Every thread of the parent on every CPU again (once; from the relay or from :meth:`stop`)."""
+        with self._lock:
+            if self._given_back:
+                return
+            self._given_back = True
+        _set_every_threads_cpus(self.allowed)
+
+
+def _set_every_threads_cpus(cpus: frozenset[int]) -> None:
+    try:
+        threads = os.listdir("/proc/self/task")
+    except OSError:
+        return
+    for thread in threads:
+        # a thread may have ended since the listing; a CPU set a container does not allow stays as it was
+        with contextlib.suppress(OSError, ValueError):
+            os.sched_setaffinity(int(thread), cpus)
 
 
 class _Spill:
