@@ -20,6 +20,7 @@ anew (a deep copy and a configuration resolved): 0.17-0.26 s of each load's 0.55
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
@@ -60,15 +61,14 @@ class _DuckDbClient(DuckDbClient):
     package's schema does not change under it, nor does a table's write disposition)."""
 
     def should_load_data_to_staging_dataset(self, table_name: str) -> bool:
-        answers: dict[str, bool] = self.__dict__.setdefault("_loads_through_staging", {})
-        answer = answers.get(table_name)
-        if answer is None:
-            answer = answers[table_name] = super().should_load_data_to_staging_dataset(table_name)
-        return answer
+        return self._kept("_loads_through_staging", table_name, super().should_load_data_to_staging_dataset)
 
     def should_truncate_table_before_load(self, table_name: str) -> bool:
-        answers: dict[str, bool] = self.__dict__.setdefault("_truncated_first", {})
+        return self._kept("_truncated_first", table_name, super().should_truncate_table_before_load)
+
+    def _kept(self, question: str, table_name: str, ask: Callable[[str], bool]) -> bool:
+        answers: dict[str, bool] = self.__dict__.setdefault(question, {})
         answer = answers.get(table_name)
         if answer is None:
-            answer = answers[table_name] = super().should_truncate_table_before_load(table_name)
+            answer = answers[table_name] = ask(table_name)
         return answer
