@@ -20,14 +20,16 @@ anew (a deep copy and a configuration resolved): 0.17-0.26 s of each load's 0.55
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 from dlt.common.destination.capabilities import DestinationCapabilitiesContext
 from dlt.common.destination.reference import DestinationReference
 from dlt.common.normalizers.naming import NamingConvention
 from dlt.destinations import duckdb
 from dlt.destinations.impl.duckdb.duck import DuckDbClient
+
+_T = TypeVar("_T")
 
 _DUCKDB_TYPE = DestinationReference.normalize_type(f"{duckdb.__module__}.{duckdb.__qualname__}")
 
@@ -49,11 +51,8 @@ class DuckDBDestination(duckdb):
         if config is not None:  # adjusted to a resolved configuration: no providers read, nothing to keep
             return super().capabilities(config, naming)
         key = None if naming is None else (naming.name(), naming.is_case_sensitive)
-        kept: dict[Any, DestinationCapabilitiesContext] = self.__dict__.setdefault("_kept_capabilities", {})
-        capabilities = kept.get(key)
-        if capabilities is None:
-            capabilities = kept[key] = super().capabilities(None, naming)
-        return copy.copy(capabilities)
+        resolve = super().capabilities
+        return copy.copy(_kept(self, "_kept_capabilities", key, lambda: resolve(None, naming)))
 
 
 class _DuckDbClient(DuckDbClient):
@@ -61,14 +60,17 @@ class _DuckDbClient(DuckDbClient):
     package's schema does not change under it, nor does a table's write disposition)."""
 
     def should_load_data_to_staging_dataset(self, table_name: str) -> bool:
-        return self._kept("_loads_through_staging", table_name, super().should_load_data_to_staging_dataset)
+        ask = super().should_load_data_to_staging_dataset
+        return _kept(self, "_loads_through_staging", table_name, lambda: ask(table_name))
 
     def should_truncate_table_before_load(self, table_name: str) -> bool:
-        return self._kept("_truncated_first", table_name, super().should_truncate_table_before_load)
+        ask = super().should_truncate_table_before_load
+        return _kept(self, "_truncated_first", table_name, lambda: ask(table_name))
 
-    def _kept(self, question: str, table_name: str, ask: Callable[[str], bool]) -> bool:
-        answers: dict[str, bool] = self.__dict__.setdefault(question, {})
-        answer = answers.get(table_name)
-        if answer is None:
-            answer = answers[table_name] = ask(table_name)
-        return answer
+
+def _kept(owner: object, store: str, key: Hashable, make: Callable[[], _T]) -> _T:
+    """``make()``, made once per ``key`` and kept in ``owner``'s ``store`` for the object's life."""
+    kept: dict[Hashable, _T] = owner.__dict__.setdefault(store, {})
+    if key not in kept:
+        kept[key] = make()
+    return kept[key]
