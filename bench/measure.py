@@ -68,12 +68,26 @@ class Measurement:
     def peak_rss_bytes(self) -> int:
         return int(self.figures["peak_rss_bytes"])
 
+    @property
+    def machine_cpu_share(self) -> float:
+        """The CPU the run used (its process, the walk's process when it has one, the sandbox) as a share of
+        all the machine's CPUs over its seconds: near 1, the machine's CPUs bound the run, not the network."""
+        if self.seconds <= 0:
+            return 0.0
+        used = (
+            float(self.figures.get("client_cpu_seconds", 0.0))
+            + float(self.figures.get("children_cpu_seconds", 0.0))
+            + self.sandbox_cpu_seconds
+        )
+        return used / (self.seconds * (os.cpu_count() or 1))
+
     def as_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
             **self.figures,
             "server_requests": self.server_requests,
             "sandbox_cpu_seconds": round(self.sandbox_cpu_seconds, 3),
+            "machine_cpu_share": round(self.machine_cpu_share, 3),
             "background_cpu": round(self.background_cpu, 3),
             "load_before": list(self.load_before),
             **self.extra,

@@ -61,6 +61,7 @@ _COLUMNS = (
     ("client CPU s", ">"),
     ("walk process CPU s", ">"),
     ("sandbox CPU s", ">"),
+    ("machine CPU", ">"),
     ("peak RSS MiB", ">"),
     ("other load", ">"),
 )
@@ -82,6 +83,7 @@ def _row(label: str, runs: Sequence[Measurement]) -> list[str]:
         f"{run.figures.get('client_cpu_seconds', 0.0):.2f}",
         f"{run.figures['children_cpu_seconds']:.2f}" if run.figures.get("children_cpu_seconds") else "-",
         f"{run.sandbox_cpu_seconds:.2f}",
+        f"{run.machine_cpu_share:.0%}",
         f"{run.peak_rss_bytes / MIB:,.0f}",
         f"{run.background_cpu:.0%}",
     ]
