@@ -304,11 +304,38 @@ def test_the_walk_goes_on_while_nothing_takes_its_batches_which_wait_on_disk_in_
     assert pump._spill.waiting == 0
 
 
+def test_a_converted_batchs_table_crosses_the_pipe_as_its_buffers_not_inside_the_pickle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    received: list[tuple[bytes, int, int]] = []  # (kind, head's bytes, frames' bytes) of each message
+    handle = ProcessWalkPump._handle
+
+    def recording(self: ProcessWalkPump, frames: list[bytes], *, spilled: bool = False) -> None:
+        received.append((frames[0][:1], len(frames[0]), sum(len(frame) for frame in frames[1:])))
+        handle(self, frames, spilled=spilled)
+
+    monkeypatch.setattr(ProcessWalkPump, "_handle", recording)
+    rows = [{"uuid": str(number), "title": f"{number:04d}" + "x" * 1_000} for number in range(2_000)]
+
+    async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
+        yield WalkBatch(products=rows)
+
+    with ProcessWalkPump(walk, WalkObserver(), max_queued_rows=10**6) as pump:
+        batches = _take_all(pump)
+    assert [product for batch in batches for product in _products(batch)] == rows
+    assert all(batch.product_table is not None for batch in batches)  # converted in the child
+    sent = [(head, frames) for kind, head, frames in received if kind == b"b"]
+    assert sent
+    # the ≈ 2 MB of titles came as the table's own buffers; the pickle holds the rest (schema, layout)
+    assert sum(frames for _, frames in sent) >= 2_000 * 1_000
+    assert all(head < 64 * 1024 for head, _ in sent)
+
+
 def test_a_message_the_relay_cannot_read_stops_the_child_and_fails_the_segment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # stands in for garbage on the pipe (nothing else here sends any): the relay's reading fails once
-    def unreadable(self: ProcessWalkPump, data: bytes, *, spilled: bool = False) -> None:
+    def unreadable(self: ProcessWalkPump, frames: list[bytes], *, spilled: bool = False) -> None:
         raise ValueError("unreadable message from the walk's process")
 
     monkeypatch.setattr(ProcessWalkPump, "_handle", unreadable)
