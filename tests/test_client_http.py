@@ -259,17 +259,20 @@ async def test_backoff_stops_within_the_total_time_budget(server: ScriptedServer
     http = httpx.AsyncClient(event_hooks=hooks)
     async with http, make_client(server, retry=policy, http_client=http) as client:
         started = time.monotonic()
-        with pytest.raises(OctogenAPIError) as raised:
+        with pytest.raises((OctogenAPIError, OctogenConnectionError)) as raised:
             await client.list_catalogs()
 
-    assert raised.value.status_code == 503
-    assert len(server.seen) == len(sent)
+    if isinstance(raised.value, OctogenAPIError):  # the last attempt's answer
+        assert raised.value.status_code == 503
+    else:  # on a loaded machine the budget may run out during the last attempt: said so, in one line
+        assert "the time budget of the request, retries included" in str(raised.value)
+    assert len(server.seen) <= len(sent)  # one cut short by the budget may not have reached the server
     # waits of 0.1-0.2 s: no attempt starts after 0.5 s (a few ms of slack: the budget's clock starts inside
     # the call), so at most 5 attempts were made
     assert 1 <= len(sent) <= 5
     assert sent[-1] - started < 0.5 + 0.05
     # a second attempt was made unless the first alone took most of the budget (a machine under load)
-    if answered[0] - started < 0.3:
+    if answered and answered[0] - started < 0.3:
         assert len(sent) >= 2
 
 
