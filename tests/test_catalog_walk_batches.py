@@ -68,3 +68,48 @@ def test_rows_wait_in_a_batch_no_longer_than_batch_seconds(
     per_page = _products_per_batch(_walked(sandbox, catalog))  # each page's rows as they come
     assert sum(per_page) == products and max(per_page) <= PAGE_SIZE
     assert len(per_page) >= products / PAGE_SIZE
+
+
+class _Recorded(_NothingLoaded):
+    """Records each read in ``events``, beside the batches the test takes."""
+
+    def __init__(self, events: list[str]) -> None:
+        self._events = events
+
+    def known_versions(self, catalog: str, *, details: bool) -> KnownVersions:
+        self._events.append("known_versions")
+        return super().known_versions(catalog, details=details)
+
+    def stored_catalog(self, catalog: str) -> Row | None:
+        self._events.append("stored_catalog")
+        return {"catalog": catalog, "kept_column": "as loaded"}
+
+
+def test_a_catalogs_stored_row_is_read_before_its_walk_so_its_end_waits_for_no_read(sandbox: Sandbox) -> None:
+    # in a sync in segments a read at the walk's end waited for the next segment's extract, behind a load
+    catalog = sandbox.granted_catalogs()[0]
+    settings = resolve_settings(
+        {
+            "api_key": sandbox.api_key,
+            "base_url": sandbox.base_url,
+            "catalogs": [catalog],
+            "details": False,
+            "page_size": PAGE_SIZE,
+        }
+    )
+    events: list[str] = []
+
+    async def walk() -> list[WalkBatch]:
+        batches = []
+        async for batch in CatalogWalk(settings, _Recorded(events), WalkObserver()).batches():
+            events.append("batch")
+            batches.append(batch)
+        return batches
+
+    batches = asyncio.run(walk())
+    assert events[:2] == ["known_versions", "stored_catalog"]
+    assert events[2:] == ["batch"] * len(batches)  # nothing unlisted: no read after the first page
+    rows = [row for batch in batches for row in batch.catalogs]
+    assert len(rows) == 1
+    assert rows[0]["kept_column"] == "as loaded"  # the stored row under what this run learned
+    assert rows[0]["product_count"] == len(sandbox.truth_search_items(catalog))

@@ -4,13 +4,14 @@ One walk per run, on one client (so a 429 pauses everything through the client's
 
 1. take the catalogs to walk from the settings; with none configured, ask ``GET /catalogs`` (seed-era APIs
    only: the current API retired catalog enumeration, and the run then stops saying how to name catalogs);
-2. per catalog, at most ``max_concurrent_catalogs`` at a time: read the loaded versions of its products from
-   the destination, then stream its pages. Each hit is compared with the loaded version by uuid (fingerprint
-   of the whole hit, updatedAt included): unchanged hits end there; new and changed ones become ``products``
-   and ``price_history`` rows and, with details on, are looked up (bounded, concurrently with the next page's
-   search). A lookup answering 404 means the product went away since the search: its row is marked removed.
-   After its walk, a catalog's ``catalogs`` row: what the API said of it in this run (display name from hits
-   or lookups, the number of products a complete unfiltered walk listed), the loaded row for the rest.
+2. per catalog, at most ``max_concurrent_catalogs`` at a time: read the loaded versions of its products (and
+   its stored ``catalogs`` row) from the destination, then stream its pages. Each hit is compared with the
+   loaded version by uuid (fingerprint of the whole hit, updatedAt included): unchanged hits end there; new
+   and changed ones become ``products`` and ``price_history`` rows and, with details on, are looked up
+   (bounded, concurrently with the next page's search). A lookup answering 404 means the product went away
+   since the search: its row is marked removed. After its walk, a catalog's ``catalogs`` row: what the API
+   said of it in this run (display name from hits or lookups, the number of products a complete unfiltered
+   walk listed), the loaded row for the rest.
 3. once every catalog is walked, the live products a catalog's complete, unfiltered walk did not list (and
    no other catalog listed: a product may move) are read back from the destination and re-emitted with
    ``removed_at`` set (the merge keeps their last state).
@@ -25,7 +26,6 @@ per catalog, never a catalog's records.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
@@ -350,12 +350,9 @@ class CatalogWalk:
         with client.track(report.http):
             # the first page is asked for while the loaded versions are read: the read of a large catalog
             # takes as long as a few pages, and every page of a walk waits for the one before it
-            reading = asyncio.ensure_future(
-                asyncio.to_thread(
-                    functools.partial(self._loaded.known_versions, catalog, details=self._settings.details)
-                )
-            )
+            reading = asyncio.ensure_future(asyncio.to_thread(self._read_loaded, catalog))
             known: KnownVersions | None = None
+            stored: Row | None = None
             in_flight: deque[asyncio.Future[WalkBatch]] = deque()
             try:
                 pages = client.iter_wire_search_pages(
@@ -364,7 +361,7 @@ class CatalogWalk:
                 async with aclosing(pages):  # cancels the next page's request if the walk stops here
                     async for page in pages:
                         if known is None:
-                            known = await reading
+                            known, stored = await reading
                             report.expected = known.live()
                         plan = self._plan_page(page, known, report, facts)
                         in_flight.append(asyncio.ensure_future(self._complete_page(plan, fetcher, facts)))
@@ -373,7 +370,7 @@ class CatalogWalk:
                 while in_flight:
                     await buffer.add(await in_flight.popleft())
                 if known is None:  # no page at all
-                    known = await reading
+                    known, stored = await reading
             except OctogenNotFoundError as error:
                 raise UnknownCatalogError(
                     f"unknown catalog {catalog!r}: this API key cannot see it ({error.status_code}"
@@ -384,12 +381,19 @@ class CatalogWalk:
                     pending.cancel()
                 _settle(reading)
             report.complete = True
-            stored = await asyncio.to_thread(self._loaded.stored_catalog, catalog)
             unlisted = [] if settings.filters.is_filtered else known.unseen_live()
             await buffer.flush()
         report.finished = time.monotonic()
         self._observer.progress(report)
         return _Unlisted(report, unlisted, stored)
+
+    def _read_loaded(self, catalog: str) -> tuple[KnownVersions, Row | None]:
+        """The catalog's loaded versions and its stored ``catalogs`` row, both read before its walk. The row
+        cannot change during the run (only the run's end writes catalog rows); read after the last page, it
+        waited for the next segment's extract, behind the load of the segment before (docs/performance.md,
+        eighteenth round)."""
+        known = self._loaded.known_versions(catalog, details=self._settings.details)
+        return known, self._loaded.stored_catalog(catalog)
 
     def _sweep(self, unlisted: _Unlisted) -> list[str]:
         """The live products a complete unfiltered walk did not list and no other catalog's walk listed,

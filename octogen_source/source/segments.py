@@ -50,8 +50,8 @@ LOADS_BEFORE_THE_END = 1.25
 included) from its end, by each unfinished catalog's pace against the live products its last walk listed
 (:attr:`CatalogReport.expected`): its load then ends about when the walk does, and the last segment holds
 only the walk's last seconds. Ended later, its load is still running at the walk's end (the walk's last
-reads, each catalog's stored row, wait for the next segment), and that load, its checkpoint and the last
-segment's follow the last page (docs/performance.md, fourteenth round)."""
+rows, and its reads of the products a catalog no longer lists, wait for the next segment), and that load,
+its checkpoint and the last segment's follow the last page (docs/performance.md, fourteenth round)."""
 FIRST_LOAD_SECONDS = 1.0
 """What a load is taken to last before one has been timed."""
 MAX_QUEUED_ROWS = 8_000
