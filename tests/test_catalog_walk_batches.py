@@ -17,6 +17,7 @@ from octogen_source.source.catalog_walk import CatalogWalk, WalkBatch
 from octogen_source.source.known_versions import KnownVersions
 from octogen_source.source.records import Row
 from octogen_source.source.report import WalkObserver
+from octogen_source.source.settings import SourceSettings
 
 PAGE_SIZE = 10
 
@@ -32,8 +33,8 @@ class _NothingLoaded:
         return None
 
 
-def _walked(sandbox: Sandbox, catalog: str) -> list[WalkBatch]:
-    settings = resolve_settings(
+def _settings(sandbox: Sandbox, catalog: str) -> SourceSettings:
+    return resolve_settings(
         {
             "api_key": sandbox.api_key,
             "base_url": sandbox.base_url,
@@ -42,6 +43,10 @@ def _walked(sandbox: Sandbox, catalog: str) -> list[WalkBatch]:
             "page_size": PAGE_SIZE,
         }
     )
+
+
+def _walked(sandbox: Sandbox, catalog: str) -> list[WalkBatch]:
+    settings = _settings(sandbox, catalog)
 
     async def walk() -> list[WalkBatch]:
         return [batch async for batch in CatalogWalk(settings, _NothingLoaded(), WalkObserver()).batches()]
@@ -88,15 +93,7 @@ class _Recorded(_NothingLoaded):
 def test_a_catalogs_stored_row_is_read_before_its_walk_so_its_end_waits_for_no_read(sandbox: Sandbox) -> None:
     # in a sync in segments a read at the walk's end waited for the next segment's extract, behind a load
     catalog = sandbox.granted_catalogs()[0]
-    settings = resolve_settings(
-        {
-            "api_key": sandbox.api_key,
-            "base_url": sandbox.base_url,
-            "catalogs": [catalog],
-            "details": False,
-            "page_size": PAGE_SIZE,
-        }
-    )
+    settings = _settings(sandbox, catalog)
     events: list[str] = []
 
     async def walk() -> list[WalkBatch]:
