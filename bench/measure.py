@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.sandbox_process import REPO_ROOT, SandboxProcess
-from bench.worker import RESULT_MARKER
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.worker import CLOCK_TICKS, RESULT_MARKER, process_cpu_seconds
 
 
 class MeasurementFailed(RuntimeError):
@@ -31,13 +29,6 @@ def _machine_busy_seconds() -> float:
         fields = stat.readline().split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a live process (threads included)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 @dataclass
@@ -70,14 +61,16 @@ class Measurement:
 
     @property
     def machine_cpu_share(self) -> float:
-        """The CPU the run used (its process, the walk's process when it has one, the sandbox) as a share of
-        all the machine's CPUs over its seconds: near 1, the machine's CPUs bound the run, not the network."""
+        """The CPU the timed run used (its process, the walk's process when it has one, the sandbox meanwhile)
+        as a share of all the machine's CPUs over its seconds: near 1, the machine's CPUs bound the run, not
+        the network. The sandbox's over the worker's whole life where the worker did not time it (an older
+        tree's worker): it then includes requests made before the clock (``dlt-floor`` builds its rows so)."""
         if self.seconds <= 0:
             return 0.0
         used = (
             float(self.figures.get("client_cpu_seconds", 0.0))
             + float(self.figures.get("children_cpu_seconds", 0.0))
-            + self.sandbox_cpu_seconds
+            + float(self.figures.get("timed_sandbox_cpu_seconds", self.sandbox_cpu_seconds))
         )
         return used / (self.seconds * (os.cpu_count() or 1))
 
@@ -99,7 +92,12 @@ def run_worker(
 ) -> Measurement:
     """Runs ``bench.worker`` with ``spec`` (base URL and catalogs filled in) against ``sandbox``; with
     ``tree``, the worker and the code it measures come from that source tree (e.g. an older commit)."""
-    full_spec = {"base_url": sandbox.base_url, "catalogs": sandbox.catalogs, **spec}
+    full_spec = {
+        "base_url": sandbox.base_url,
+        "catalogs": sandbox.catalogs,
+        "sandbox_pid": sandbox.pid,
+        **spec,
+    }
     if tree is not None:  # --walk-in-process is ours only: an earlier tree runs with its own default
         full_spec.pop("walk_in_process", None)
     sandbox.remote.reset_counts()

@@ -20,9 +20,17 @@ from collections.abc import Callable
 from typing import Any
 
 RESULT_MARKER = "BENCH_RESULT "
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 Spec = dict[str, Any]
 Figures = dict[str, Any]
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (threads included)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _current_rss_bytes() -> int:
@@ -236,12 +244,16 @@ def main() -> int:
     run = TASKS[spec["task"]](spec, os.environ["OCTO_API_KEY"])
     _import_lazy_dependencies()
     baseline = _current_rss_bytes()
+    sandbox_pid: int | None = spec.get("sandbox_pid")
+    sandbox_cpu_started = process_cpu_seconds(sandbox_pid) if sandbox_pid is not None else 0.0
     started, cpu_started = time.perf_counter(), time.process_time()
     children_at_start = resource.getrusage(resource.RUSAGE_CHILDREN)
     children_cpu_started = children_at_start.ru_utime + children_at_start.ru_stime
     figures = run()
     figures["seconds"] = time.perf_counter() - started
     figures["client_cpu_seconds"] = time.process_time() - cpu_started
+    if sandbox_pid is not None:  # the sandbox's CPU while timed (not the requests made before the clock)
+        figures["timed_sandbox_cpu_seconds"] = process_cpu_seconds(sandbox_pid) - sandbox_cpu_started
     # the walk's own process, when it runs in one (waited for by the time the run returns)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     figures["children_cpu_seconds"] = children.ru_utime + children.ru_stime - children_cpu_started
