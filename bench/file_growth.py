@@ -62,7 +62,9 @@ def main() -> int:
             run_sync(options)
             seconds = time.perf_counter() - started
             if run <= 1 or run % arguments.every == 0 or run == arguments.runs:
-                print(f"run {run:4d}  {seconds:6.2f} s  {_file_figures(database)}", flush=True)
+                print(
+                    f"run {run:4d}  {seconds:6.2f} s  {_file_figures(database, options.dataset)}", flush=True
+                )
     return 0
 
 
@@ -75,18 +77,20 @@ def _change(sandbox: SandboxProcess, arguments: argparse.Namespace) -> None:
         remote.remove_products(catalog, arguments.removed)
 
 
-def _file_figures(database: Path) -> str:
+def _file_figures(database: Path, dataset: str) -> str:
     size = database.stat().st_size / 2**20
     with duckdb.connect(str(database), read_only=True) as connection:
         used, free, block_size = connection.execute(
             "SELECT used_blocks, free_blocks, block_size FROM pragma_database_size()"
         ).fetchone() or (0, 0, 0)
-        rows = [
-            f"{table} {connection.execute(f'SELECT count(*) FROM octogen.{table}').fetchone()[0]:,}"  # type: ignore[index]
-            for table in TABLES
-        ]
+        rows = [f"{table} {_count(connection, f'{dataset}.{table}'):,}" for table in TABLES]
     mib = block_size / 2**20
     return f"file {size:6.1f} MiB (used {used * mib:.1f}, free {free * mib:.1f})  " + ", ".join(rows)
+
+
+def _count(connection: duckdb.DuckDBPyConnection, table: str) -> int:
+    (count,) = connection.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)
+    return int(count)
 
 
 if __name__ == "__main__":
