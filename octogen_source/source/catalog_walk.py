@@ -29,7 +29,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -258,18 +258,29 @@ class CatalogWalk:
 
     async def batches(self) -> AsyncGenerator[WalkBatch, None]:
         settings = self._settings
-        async with OctogenClient(
+        async with AsyncExitStack() as clients:
+            client = await clients.enter_async_context(self._client(settings.max_concurrent_catalogs))
+            walked = await self._catalogs_to_walk(client)
+            fetcher: DetailFetcher | None = None
+            if settings.details:
+                # the lookups have a pool of their own: httpx looks at every pooled connection on each
+                # request, and the searches paid for the lookups' connections (docs/performance.md,
+                # nineteenth round)
+                lookups = await clients.enter_async_context(self._client(settings.max_concurrent_lookups))
+                fetcher = DetailFetcher(lookups, settings.max_concurrent_lookups)
+            async for batch in self._walk_catalogs(client, fetcher, walked):
+                yield batch
+
+    def _client(self, max_connections: int) -> OctogenClient:
+        settings = self._settings
+        return OctogenClient(
             api_key=settings.api_key,
             base_url=settings.base_url,
             retry=settings.retry,
-            max_connections=settings.max_connections,
+            max_connections=max_connections,
             max_response_bytes=settings.max_response_bytes,
             max_text_chars=MAX_TEXT_CHARS,
-        ) as client:
-            walked = await self._catalogs_to_walk(client)
-            fetcher = DetailFetcher(client, settings.max_concurrent_lookups) if settings.details else None
-            async for batch in self._walk_catalogs(client, fetcher, walked):
-                yield batch
+        )
 
     async def _catalogs_to_walk(self, client: OctogenClient) -> list[str]:
         """The configured catalogs; with none, every catalog ``GET /catalogs`` lists (seed-era APIs)."""
@@ -347,7 +358,7 @@ class CatalogWalk:
         report = self._observer.start(catalog)
         facts = self._facts_of(catalog)
         buffer = _BatchBuffer(emit, self._batch_rows)
-        with client.track(report.http):
+        with client.track(report.http), fetcher.track(report.http) if fetcher else nullcontext():
             # the first page is asked for while the loaded versions are read: the read of a large catalog
             # takes as long as a few pages, and every page of a walk waits for the one before it
             reading = asyncio.ensure_future(asyncio.to_thread(self._read_loaded, catalog))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from octogen_source.client import OctogenClient
+from octogen_source.client import OctogenClient, RequestStats
 from octogen_source.errors import OctogenNotFoundError
 
 INDEX_ONLY: Final = "index_only"
@@ -36,6 +37,10 @@ class DetailFetcher:
     def __init__(self, client: OctogenClient, max_concurrent: int) -> None:
         self._client = client
         self._slots = asyncio.Semaphore(max_concurrent)
+
+    def track(self, stats: RequestStats) -> AbstractContextManager[RequestStats]:
+        """Also count into ``stats`` the lookups made in this context (:meth:`OctogenClient.track`)."""
+        return self._client.track(stats)
 
     async def fetch(self, products: Sequence[tuple[str, str]]) -> list[LookupOutcome]:
         """One outcome per (product URL, uuid), in order. A 404 is an outcome (the product was removed since
