@@ -4,6 +4,7 @@ HTTP server on 127.0.0.1 that scripts each connection byte for byte (nothing moc
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -292,3 +293,24 @@ async def test_a_proxy_in_the_environment_is_used_as_before(
             page = await client.search_products(q="x")
     assert page.items == []
     assert proxy.requests[0][0] == b"POST http://catalog.invalid/v1/products/search HTTP/1.1"
+
+
+async def test_a_compressed_answer_is_decoded_and_counted_decoded() -> None:
+    """aiohttp leaves the body as sent; httpx decodes it (``Content-Encoding: gzip``) and the size limit
+    counts the decoded bytes: a small gzip body that inflates past it is refused."""
+    page = json.dumps({"items": [{"uuid": "u1", "title": "Linen Dress"}], "nextCursor": None}).encode()
+    bomb = gzip.compress(json.dumps({"items": [], "nextCursor": None, "pad": " " * 300_000}).encode())
+
+    async def gzipped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: RawServer) -> None:
+        while await read_request(reader, server):
+            body = gzip.compress(page) if len(server.requests) == 1 else bomb
+            writer.write(answer(body, extra=b"Content-Encoding: gzip\r\n"))
+            await writer.drain()
+
+    async with raw_server(gzipped) as server, client_for(server, max_response_bytes=64 * 1024) as client:
+        found = await client.search_products(q="linen")
+        assert [item.title for item in found.items] == ["Linen Dress"]
+        assert len(bomb) < 64 * 1024
+        with pytest.raises(OctogenResponseTooLargeError):
+            await client.search_products(q="bomb")
+    assert "gzip" in server.requests[0][1]["accept-encoding"]
