@@ -434,12 +434,19 @@ _TWO_CPUS = pytest.mark.skipif(
 
 @_TWO_CPUS
 @pytest.mark.parametrize("ending", ["end", "error", "stopped"])
-def test_the_walk_has_a_cpu_of_its_own_while_it_walks_and_gives_it_back_however_it_ends(ending: str) -> None:
+def test_the_walk_has_a_cpu_of_its_own_while_it_walks_and_gives_it_back_however_it_ends(
+    ending: str, tmp_path: Path
+) -> None:
     allowed = frozenset(os.sched_getaffinity(0))
+    looked = tmp_path / "looked"
 
     async def walk(loaded: LoadedState, observer: WalkObserver) -> AsyncGenerator[WalkBatch, None]:
         yield _batch("first", walk_cpus=" ".join(map(str, sorted(os.sched_getaffinity(0)))))
-        await asyncio.sleep(0.5)  # the parent looks at its own threads meanwhile
+        # the parent looks at its own threads meanwhile; the walk goes on once it has (a sleep of 0.5 s was
+        # not always long enough on a loaded machine)
+        async with asyncio.timeout(60):
+            while not looked.exists():
+                await asyncio.sleep(0.01)
         if ending == "error":
             raise OctogenAPIError("the API went away", status_code=503)
         while ending == "stopped":
@@ -453,6 +460,7 @@ def test_the_walk_has_a_cpu_of_its_own_while_it_walks_and_gives_it_back_however_
         batches = pump.segment(min_rows=10**9, ready=lambda: True)
         walk_cpus = frozenset(map(int, _products(next(batches))[0]["walk_cpus"].split()))
         during = _threads_cpus()
+        looked.touch()
         if ending != "stopped":
             list(batches)
             assert set(_threads_cpus().values()) == {allowed}  # given back before the last load

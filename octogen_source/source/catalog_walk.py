@@ -263,9 +263,10 @@ class CatalogWalk:
             walked = await self._catalogs_to_walk(client)
             fetcher: DetailFetcher | None = None
             if settings.details:
-                # the lookups have a pool of their own: httpx looks at every pooled connection on each
-                # request, and the searches paid for the lookups' connections (docs/performance.md,
-                # nineteenth round)
+                # the lookups have connections of their own (one search per catalog walked uses the
+                # other client's): no search waits behind lookups for one, and httpcore (where a proxy is
+                # set) looks at every pooled connection on each request (docs/performance.md, nineteenth
+                # round)
                 lookups = await clients.enter_async_context(self._client(settings.max_concurrent_lookups))
                 fetcher = DetailFetcher(lookups, settings.max_concurrent_lookups)
             async for batch in self._walk_catalogs(client, fetcher, walked):

@@ -103,11 +103,6 @@ class SourceSettings:
         if price_min is not None and price_max is not None and price_min > price_max:
             raise InvalidSettingError(f"price_min ({price_min}) is above price_max ({price_max})")
 
-    @property
-    def max_connections(self) -> int:
-        """HTTP connections the walk can use at once: one search per catalog walked plus the lookups."""
-        return self.max_concurrent_catalogs + (self.max_concurrent_lookups if self.details else 0)
-
 
 def out_of_range(name: str, value: object, expected: str) -> InvalidSettingError:
     """The one line of a setting whose value is of the right type but out of range."""
