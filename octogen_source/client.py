@@ -312,14 +312,40 @@ class OctogenClient:
         (``contextlib.aclosing``) so that the request in flight is cancelled at once."""
         cursor: str | None = None
         following: asyncio.Future[_Page] | None = None
+        ahead = _Guess()
+
+        async def guess_next(body: bytes) -> None:
+            """Asks for the page after the one being waited for as soon as its body is in, by the cursor read
+            from the bytes; the page, once parsed, says whether that was its cursor."""
+            if not ahead.waited_for or self._generation is None:
+                return
+            ahead.waited_for = False
+            guessed = _cursor_in(body)
+            if guessed is None or guessed == cursor:
+                return
+            sent = asyncio.Event()
+            ahead.cursor = guessed
+            ahead.page = asyncio.ensure_future(self._prefetch_page(query, guessed, kind, sent, guess_next))
+            await sent.wait()
+
         try:
             page = await self._search_page(query, cursor, kind)
             while True:
                 next_cursor = kind.next_cursor(page)
                 repeated = next_cursor is not None and next_cursor == cursor
-                if prefetch and next_cursor is not None and not repeated:
+                guessed, ahead.page = ahead.page, None
+                if guessed is not None and (ahead.cursor != next_cursor or repeated):
+                    # not its cursor (a hit's own "nextCursor" key, a page answered again): dropped
+                    guessed.cancel()
+                    guessed.add_done_callback(_retrieve_outcome)
+                    guessed = None
+                if guessed is not None:
+                    following = guessed
+                elif prefetch and next_cursor is not None and not repeated:
                     sent = asyncio.Event()
-                    following = asyncio.ensure_future(self._prefetch_page(query, next_cursor, kind, sent))
+                    following = asyncio.ensure_future(
+                        self._prefetch_page(query, next_cursor, kind, sent, guess_next)
+                    )
                     # the request goes out before the caller works on this page (its task would otherwise
                     # start only when the caller next awaits, after its work: ≈ 10 ms a page at 20 ms latency)
                     await sent.wait()
@@ -335,25 +361,42 @@ class OctogenClient:
                     )
                 cursor = next_cursor
                 if following is not None:
-                    page, following = await following, None
+                    # the page is waited for: the next one may be asked for before this one is parsed
+                    ahead.waited_for = True
+                    try:
+                        page, following = await following, None
+                    finally:
+                        ahead.waited_for = False
                 else:
                     page = await self._search_page(query, cursor, kind)
         finally:
-            if following is not None and not following.done():
-                following.cancel()
-                following.add_done_callback(_retrieve_outcome)
+            for pending in (following, ahead.page):
+                if pending is not None and not pending.done():
+                    pending.cancel()
+                    pending.add_done_callback(_retrieve_outcome)
 
     async def _prefetch_page(
-        self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page], sent: asyncio.Event
+        self,
+        query: SearchQuery,
+        cursor: str | None,
+        kind: _PageKind[_Page],
+        sent: asyncio.Event,
+        on_body: _BodyHook | None = None,
     ) -> _Page:
         """:meth:`_search_page`, setting ``sent`` once the request's body is sent (or the page is done)."""
         _request_sent.set(sent)
         try:
-            return await self._search_page(query, cursor, kind)
+            return await self._search_page(query, cursor, kind, on_body)
         finally:
             sent.set()
 
-    async def _search_page(self, query: SearchQuery, cursor: str | None, kind: _PageKind[_Page]) -> _Page:
+    async def _search_page(
+        self,
+        query: SearchQuery,
+        cursor: str | None,
+        kind: _PageKind[_Page],
+        on_body: _BodyHook | None = None,
+    ) -> _Page:
         """One page, its scope sent the way the answering API generation understands it.
 
         The body follows the generation last seen (``catalogs`` until one is seen). Every answer shows its
@@ -366,7 +409,9 @@ class OctogenClient:
         for _ in range(2):
             body = query.body(generation, cursor)
             try:
-                page = await self._call("search_products", "POST", "/products/search", body, kind.parse)
+                page = await self._call(
+                    "search_products", "POST", "/products/search", body, kind.parse, on_body
+                )
             except OctogenValidationError as error:
                 if "catalog" not in body or not _refuses_field(error, "catalog"):
                     raise
@@ -391,8 +436,11 @@ class OctogenClient:
         path: str,
         body: dict[str, Any] | None,
         parse: Callable[[bytes], _Parsed],
+        on_body: _BodyHook | None = None,
     ) -> _Parsed:
         response = await self._send_with_retries(operation, method, path, body)
+        if on_body is not None:
+            await on_body(response.content)
         try:
             parsed = parse(response.content)
         except ValidationError as error:
@@ -735,6 +783,35 @@ def _tell_when_sent(sent: asyncio.Event) -> Callable[[str, dict[str, Any]], Awai
             sent.set()
 
     return trace
+
+
+_BodyHook = Callable[[bytes], Awaitable[None]]
+"""Told a successful answer's body before it is parsed."""
+
+_NEXT_CURSOR = re.compile(rb'"nextCursor"\s*:\s*("(?:[^"\\]|\\.)*")')
+
+
+@dataclass(slots=True)
+class _Guess:
+    """A walk's request for the page after the one it waits for, made from a cursor read in the bytes."""
+
+    waited_for: bool = False
+    cursor: str | None = None
+    page: asyncio.Future[Any] | None = None
+
+
+def _cursor_in(body: bytes) -> str | None:
+    """The ``nextCursor`` a search body's bytes seem to hold (its last occurrence, as the envelope sends it
+    after the hits), or None; a guess, checked once the page is parsed."""
+    at = body.rfind(b'"nextCursor"')
+    found = _NEXT_CURSOR.match(body, at) if at >= 0 else None
+    if found is None:
+        return None
+    try:
+        cursor = orjson.loads(found.group(1))
+    except orjson.JSONDecodeError:
+        return None
+    return cursor if isinstance(cursor, str) else None
 
 
 def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
