@@ -336,8 +336,7 @@ class OctogenClient:
                 guessed, ahead.page = ahead.page, None
                 if guessed is not None and (ahead.cursor != next_cursor or repeated):
                     # not its cursor (a hit's own "nextCursor" key, a page answered again): dropped
-                    guessed.cancel()
-                    guessed.add_done_callback(_retrieve_outcome)
+                    _abandon(guessed)
                     guessed = None
                 if guessed is not None:
                     following = guessed
@@ -371,9 +370,8 @@ class OctogenClient:
                     page = await self._search_page(query, cursor, kind)
         finally:
             for pending in (following, ahead.page):
-                if pending is not None and not pending.done():
-                    pending.cancel()
-                    pending.add_done_callback(_retrieve_outcome)
+                if pending is not None:
+                    _abandon(pending)
 
     async def _prefetch_page(
         self,
@@ -812,6 +810,13 @@ def _cursor_in(body: bytes) -> str | None:
     except orjson.JSONDecodeError:
         return None
     return cursor if isinstance(cursor, str) else None
+
+
+def _abandon(request: asyncio.Future[Any]) -> None:
+    """Cancels a page request nobody will wait for (if still running); its outcome is marked as seen."""
+    if not request.done():
+        request.cancel()
+    request.add_done_callback(_retrieve_outcome)
 
 
 def _retrieve_outcome(future: asyncio.Future[Any]) -> None:
